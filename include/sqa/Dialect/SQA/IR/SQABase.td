@@ -1,0 +1,30 @@
+//===- SQABase.td - SQA dialect definition -----------------*- tablegen -*-===//
+//
+// The sqa dialect and the base class of its ops.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SQA_DIALECT_SQA_IR_SQABASE_TD
+#define SQA_DIALECT_SQA_IR_SQABASE_TD
+
+include "mlir/IR/OpBase.td"
+
+def SQA_Dialect : Dialect {
+  let name = "sqa";
+  let cppNamespace = "::mlir::sqa";
+  let summary = "Attention with independent query and key/value head counts";
+  let description = [{
+    The `sqa` dialect models scaled dot-product attention whose number of
+    query heads and number of key/value heads are independent: multi-head
+    (MHA), grouped-query (GQA), multi-query (MQA) and Sparse Query Attention
+    (SQA, arXiv 2510.01817) with all its variants, including reverse SQA where
+    there are fewer query heads than key/value heads.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+}
+
+class SQA_Op<string mnemonic, list<Trait> traits = []>
+    : Op<SQA_Dialect, mnemonic, traits>;
+
+#endif // SQA_DIALECT_SQA_IR_SQABASE_TD

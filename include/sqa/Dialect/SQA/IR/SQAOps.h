@@ -1,0 +1,21 @@
+//===- SQAOps.h - SQA operations --------------------------------*- C++ -*-===//
+
+#ifndef SQA_DIALECT_SQA_IR_SQAOPS_H
+#define SQA_DIALECT_SQA_IR_SQAOPS_H
+
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/DestinationStyleOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "sqa/Dialect/SQA/IR/SQADialect.h"
+
+#include "sqa/Dialect/SQA/IR/SQAEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "sqa/Dialect/SQA/IR/SQAAttrs.h.inc"
+
+#define GET_OP_CLASSES
+#include "sqa/Dialect/SQA/IR/SQAOps.h.inc"
+
+#endif // SQA_DIALECT_SQA_IR_SQAOPS_H

@@ -1,0 +1,141 @@
+//===- SQAOps.td - SQA operations --------------------------*- tablegen -*-===//
+
+#ifndef SQA_DIALECT_SQA_IR_SQAOPS_TD
+#define SQA_DIALECT_SQA_IR_SQAOPS_TD
+
+include "sqa/Dialect/SQA/IR/SQABase.td"
+include "sqa/Dialect/SQA/IR/SQAAttrs.td"
+include "mlir/Interfaces/DestinationStyleOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/CommonAttrConstraints.td"
+
+def SQA_AttentionOp : SQA_Op<"attention", [
+    Pure, DestinationStyleOpInterface]> {
+  let summary = "Scaled dot-product attention with independent head counts";
+  let description = [{
+    Computes, for every batch `b`, output head `h` and query row `i`,
+
+        s[j]   = scale * dot(query[b, qh(h), i, :], key[b, kvh(h), j, :])
+        p[j]   = exp(s[j] - max_j' s[j']) over the keys j visible to row i
+        out[b, h, i, :] = sum_j p[j] * value[b, kvh(h), j, :] / sum_j p[j]
+        lse[b, h, i]    = log(sum_j exp(s[j]))
+
+    in destination-passing style: `outs` holds the output tensor and, when a
+    second one is given, the log-sum-exp tensor; the results have their types.
+    Scores, softmax and accumulation are f32 whatever the element type.
+
+    Operand shapes (logical layout [batch, heads, seq, head_dim]):
+
+    | operand | shape             |
+    |---------|-------------------|
+    | query   | B x Hq x Sq x D   |
+    | key     | B x Hkv x Skv x D |
+    | value   | B x Hkv x Skv x Dv|
+    | out     | B x Ho x Sq x Dv, Ho = max(Hq, Hkv) |
+    | lse     | B x Ho x Sq (f32, optional) |
+
+    Head mapping for output head `h`:
+    - Hq >= Hkv (MHA, GQA, MQA, SQA): query head `h`, key/value head
+      `h / (Hq / Hkv)`: each key/value head serves Hq / Hkv consecutive query
+      heads.
+    - Hq < Hkv (reverse SQA): query head `h mod Hq`, key/value head `h`.
+
+    `mask` selects which keys a query row sees (all when absent):
+    - `causal_bottom_right`: key j visible to query i iff j <= i + Skv - Sq.
+    - `causal_top_left`: key j visible to query i iff j <= i.
+    `window = [left, right]` further restricts row i to keys
+    i + Skv - Sq - left <= j <= i + Skv - Sq + right (bottom-right
+    coordinates); -1 leaves a side unbounded. `scale` defaults to 1/sqrt(D).
+    A row with no visible key produces zeros and lse = -inf.
+
+    Example:
+
+    ```mlir
+    %o = sqa.attention ins(%q, %k, %v : tensor<?x4x?x16xbf16>,
+                                        tensor<?x4x?x16xbf16>,
+                                        tensor<?x4x?x16xbf16>)
+                       outs(%init : tensor<?x4x?x16xbf16>)
+                       mask = causal_bottom_right -> tensor<?x4x?x16xbf16>
+    ```
+
+    Constraints:
+    - (C1) query, key, value and out have rank 4; lse has rank 3.
+    - (C2) query, key and value have the same element type: f16, bf16 or f32.
+    - (C3) out has the query element type or f32; lse is f32.
+    - (C4) the head counts Hq, Hkv and head dims D, Dv are static and positive.
+    - (C5) one of Hq, Hkv divides the other.
+    - (C6) key and value have the same head count and sequence length.
+    - (C7) query and key have the same head dim D.
+    - (C8) query, key, value and the outputs have the same batch size.
+    - (C9) out has shape B x max(Hq, Hkv) x Sq x Dv.
+    - (C10) lse has shape B x max(Hq, Hkv) x Sq.
+    - (C11) there are one or two outputs, and the results have their types.
+    - (C12) scale is positive and finite.
+    - (C13) window has two entries, each >= -1, and is not combined with
+      `causal_top_left` (windows are in bottom-right coordinates).
+
+    Sizes that are dynamic are checked where they are static.
+  }];
+
+  let arguments = (ins
+    AnyRankedTensor:$query,
+    AnyRankedTensor:$key,
+    AnyRankedTensor:$value,
+    Variadic<AnyRankedTensor>:$outputs,
+    OptionalAttr<SQA_MaskKindAttr>:$mask,
+    OptionalAttr<DenseI64ArrayAttr>:$window,
+    OptionalAttr<F32Attr>:$scale
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+
+  let assemblyFormat = [{
+    `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
+      type($value) `)`
+    `outs` `(` $outputs `:` type($outputs) `)`
+    (`mask` `=` $mask^)?
+    (`window` `=` $window^)?
+    (`scale` `=` $scale^)?
+    attr-dict (`->` type($results)^)?
+  }];
+
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    RankedTensorType getQueryType() {
+      return ::llvm::cast<RankedTensorType>(getQuery().getType());
+    }
+    RankedTensorType getKeyType() {
+      return ::llvm::cast<RankedTensorType>(getKey().getType());
+    }
+    RankedTensorType getValueType() {
+      return ::llvm::cast<RankedTensorType>(getValue().getType());
+    }
+    RankedTensorType getOutputType() {
+      return ::llvm::cast<RankedTensorType>(getOutputs().front().getType());
+    }
+    Value getOutput() { return getOutputs().front(); }
+    /// The log-sum-exp destination, or null when the op has none.
+    Value getLse() {
+      return getOutputs().size() > 1 ? getOutputs()[1] : Value();
+    }
+    int64_t getNumQueryHeads() { return getQueryType().getDimSize(1); }
+    int64_t getNumKvHeads() { return getKeyType().getDimSize(1); }
+    int64_t getNumOutputHeads() {
+      return std::max(getNumQueryHeads(), getNumKvHeads());
+    }
+    int64_t getHeadDim() { return getQueryType().getDimSize(3); }
+    int64_t getValueHeadDim() { return getValueType().getDimSize(3); }
+    bool isReverse() { return getNumQueryHeads() < getNumKvHeads(); }
+    MaskKind getMaskKind() { return getMask().value_or(MaskKind::none); }
+    /// The softmax scale: the attribute, else 1/sqrt(D).
+    float getScaleOrDefault();
+    /// Maps output head `outHead` to the query head it reads.
+    AffineExpr getQueryHeadExpr(AffineExpr outHead);
+    /// Maps output head `outHead` to the key/value head it reads.
+    AffineExpr getKvHeadExpr(AffineExpr outHead);
+
+    MutableOperandRange getDpsInitsMutable() { return getOutputsMutable(); }
+  }];
+}
+
+#endif // SQA_DIALECT_SQA_IR_SQAOPS_TD

@@ -1,0 +1,48 @@
+//===- AttentionUtils.h - Shared pieces of sqa.attention lowerings -*- C++ -*-//
+//
+// The index arithmetic every lowering of sqa.attention needs, kept in one
+// place so that the reference lowering and the fused kernels agree on the
+// semantics by construction.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SQA_DIALECT_SQA_UTILS_ATTENTIONUTILS_H
+#define SQA_DIALECT_SQA_UTILS_ATTENTIONUTILS_H
+
+#include "sqa/Dialect/SQA/IR/SQAOps.h"
+
+namespace mlir {
+class OpBuilder;
+namespace sqa {
+
+/// Half-open range [begin, end) of the keys that query row `row` sees, with
+/// 0 <= end <= Skv; the row sees no key when begin >= end. It encodes the
+/// mask and window of `op`:
+///
+///   offset = Skv - Sq                              (bottom-right alignment)
+///   last   = row + offset       for causal_bottom_right
+///          = row                for causal_top_left
+///          = min(last, row + offset + right)       for a window right >= 0
+///   first  = row + offset - left                   for a window left >= 0
+///   begin  = max(first, 0), end = clamp(last + 1, 0, Skv)
+///
+/// All values are of index type.
+struct KeyRange {
+  Value begin;
+  Value end;
+};
+KeyRange buildVisibleKeyRange(OpBuilder &b, Location loc, AttentionOp op,
+                              Value row, Value querySeqLen, Value keySeqLen);
+
+/// Returns `value` converted to f32 (or `value` when it already is).
+Value buildExtendToF32(OpBuilder &b, Location loc, Value value);
+
+/// Returns the f32 `value` converted to a float type with `elementType`
+/// elements.
+Value buildTruncateFromF32(OpBuilder &b, Location loc, Value value,
+                           Type elementType);
+
+} // namespace sqa
+} // namespace mlir
+
+#endif // SQA_DIALECT_SQA_UTILS_ATTENTIONUTILS_H

@@ -1,0 +1,65 @@
+//===- Pipelines.h - SQA pass pipelines -------------------------*- C++ -*-===//
+//
+// The routes from sqa.attention to executable code, each a list of named
+// stages. The Python package mirrors the stage names (python/sqa/compile.py).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SQA_PIPELINES_PIPELINES_H
+#define SQA_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir {
+class OpPassManager;
+namespace sqa {
+
+struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<std::string> lowering{
+      *this, "lowering",
+      llvm::cl::desc("How sqa.attention is lowered: 'reference' (naive "
+                     "linalg, materialised scores) or 'rowwise' (online "
+                     "softmax loops, the GPU kernel's algorithm)"),
+      llvm::cl::init("reference")};
+};
+
+struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("Target GPU architecture"),
+      llvm::cl::init("sm_80")};
+  PassOptions::Option<std::string> features{
+      *this, "features", llvm::cl::desc("PTX features (e.g. +ptx80)"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<int> optLevel{
+      *this, "opt-level",
+      llvm::cl::desc("LLVM optimisation level of the NVVM compilation"),
+      llvm::cl::init(3)};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("Kernel binary format: 'isa' (PTX text), 'bin' (cubin, "
+                     "needs ptxas) or 'fatbin'"),
+      llvm::cl::init("isa")};
+  PassOptions::Option<int64_t> rowsPerBlock{
+      *this, "rows-per-block",
+      llvm::cl::desc("Query rows per thread block (one thread each)"),
+      llvm::cl::init(128)};
+};
+
+/// Lowers sqa.attention to a module of the LLVM dialect for the host CPU:
+/// lower sqa -> bufferize -> loops -> LLVM.
+void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
+
+/// Lowers sqa.attention to GPU kernels compiled for NVIDIA GPUs, with a host
+/// side in the LLVM dialect that launches them:
+///   convert-sqa-to-scf -> bufferize -> map rows to threads -> exp2/log2 to
+///   NVVM intrinsics -> upstream gpu-lower-to-nvvm-pipeline (outlining, NVVM,
+///   gpu.binary in `format`).
+void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
+
+/// Registers `sqa-cpu-pipeline` and `sqa-gpu-pipeline`.
+void registerSQAPipelines();
+
+} // namespace sqa
+} // namespace mlir
+
+#endif // SQA_PIPELINES_PIPELINES_H

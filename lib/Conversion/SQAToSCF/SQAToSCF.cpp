@@ -1,0 +1,235 @@
+//===- SQAToSCF.cpp - Row-wise online-softmax lowering of sqa -------------===//
+//
+// Lowers sqa.attention to one parallel iteration per query row that streams
+// over the row's visible keys with an online softmax (Milakov & Gimelshein,
+// "Online normalizer calculation for softmax"; FlashAttention's inner loop
+// with a query block of one row and a key block of one key).
+//
+//===----------------------------------------------------------------------===//
+
+#include "sqa/Conversion/SQAToSCF/SQAToSCF.h"
+
+#include "sqa/Dialect/SQA/IR/SQAOps.h"
+#include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+#include <cmath>
+#include <limits>
+
+namespace mlir {
+namespace sqa {
+#define GEN_PASS_DEF_CONVERTSQATOSCFPASS
+#include "sqa/Conversion/Passes.h.inc"
+} // namespace sqa
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::sqa;
+
+/// Reads the head-dim row `source[batch, head, row, :]` as an f32 vector.
+static Value buildRowRead(OpBuilder &b, Location loc, Value source,
+                          Value batch, Value head, Value row) {
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  auto vectorType = VectorType::get({sourceType.getDimSize(3)},
+                                    sourceType.getElementType());
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value read = vector::TransferReadOp::create(
+      b, loc, vectorType, source, ValueRange{batch, head, row, zero},
+      /*padding=*/std::nullopt, ArrayRef<bool>{true});
+  return buildExtendToF32(b, loc, read);
+}
+
+/// Applies the single-result affine map `expr(d0)` to `value`.
+static Value buildHeadIndex(OpBuilder &b, Location loc, AffineExpr expr,
+                            Value value) {
+  AffineMap map = AffineMap::get(1, 0, expr);
+  return affine::AffineApplyOp::create(b, loc, map, value);
+}
+
+namespace {
+struct AttentionToSCFPattern : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override;
+};
+} // namespace
+
+LogicalResult
+AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
+                                       PatternRewriter &rewriter) const {
+  if (!op.hasPureTensorSemantics())
+    return rewriter.notifyMatchFailure(op, "expected tensor operands");
+
+  Location loc = op.getLoc();
+  MLIRContext *ctx = rewriter.getContext();
+  Type f32 = rewriter.getF32Type();
+  int64_t valueHeadDim = op.getValueHeadDim();
+  auto accType = VectorType::get({valueHeadDim}, f32);
+  auto f32Constant = [&](OpBuilder &b, float value) -> Value {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  };
+  const float negInf = -std::numeric_limits<float>::infinity();
+
+  auto sizeOf = [&](Value tensor, int64_t dim) {
+    return getValueOrCreateConstantIndexOp(
+        rewriter, loc, tensor::getMixedSize(rewriter, loc, tensor, dim));
+  };
+  Value batch = sizeOf(op.getQuery(), 0);
+  Value querySeqLen = sizeOf(op.getQuery(), 2);
+  Value keySeqLen = sizeOf(op.getKey(), 2);
+  Value numOutputHeads =
+      arith::ConstantIndexOp::create(rewriter, loc, op.getNumOutputHeads());
+
+  // Rows first, batch last: the GPU mapping gives the first dimension to
+  // threads, and the grid becomes (row block, head, batch) as in
+  // FlashAttention-2.
+  auto forallOp = scf::ForallOp::create(
+      rewriter, loc, ArrayRef<OpFoldResult>{querySeqLen, numOutputHeads, batch},
+      op.getOutputs(), /*mapping=*/std::nullopt);
+
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(forallOp.getTerminator());
+  Value i = forallOp.getInductionVar(0);
+  Value h = forallOp.getInductionVar(1);
+  Value b = forallOp.getInductionVar(2);
+  AffineExpr d0 = getAffineDimExpr(0, ctx);
+  Value queryHead = buildHeadIndex(rewriter, loc, op.getQueryHeadExpr(d0), h);
+  Value kvHead = buildHeadIndex(rewriter, loc, op.getKvHeadExpr(d0), h);
+
+  // Scores are kept in log2 units: folding log2(e) into the scale lets the
+  // loop use exp2, which is one instruction on GPUs (ex2.approx).
+  float scaleLog2 = op.getScaleOrDefault() * static_cast<float>(M_LOG2E);
+  Value query = buildRowRead(rewriter, loc, op.getQuery(), b, queryHead, i);
+  auto queryVectorType = cast<VectorType>(query.getType());
+  query = arith::MulFOp::create(
+      rewriter, loc, query,
+      vector::BroadcastOp::create(rewriter, loc, queryVectorType,
+                                  f32Constant(rewriter, scaleLog2)));
+
+  KeyRange keys =
+      buildVisibleKeyRange(rewriter, loc, op, i, querySeqLen, keySeqLen);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  Value zeroAcc = arith::ConstantOp::create(
+      rewriter, loc, DenseElementsAttr::get(accType, rewriter.getF32FloatAttr(0)));
+  auto keyLoop = scf::ForOp::create(
+      rewriter, loc, keys.begin, keys.end, one,
+      ValueRange{f32Constant(rewriter, negInf), f32Constant(rewriter, 0.0f),
+                 zeroAcc},
+      [&](OpBuilder &nb, Location l, Value j, ValueRange carried) {
+        Value runningMax = carried[0], runningSum = carried[1],
+              acc = carried[2];
+        Value key = buildRowRead(nb, l, op.getKey(), b, kvHead, j);
+        Value score = vector::ReductionOp::create(
+            nb, l, vector::CombiningKind::ADD,
+            arith::MulFOp::create(nb, l, query, key));
+        // Online softmax: rescale what was accumulated under the old max by
+        // exp2(oldMax - newMax). The first visible key has oldMax = -inf and
+        // a finite score, so the factor is exp2(-inf) = 0, never NaN.
+        Value newMax = arith::MaxNumFOp::create(nb, l, runningMax, score);
+        Value correction = math::Exp2Op::create(
+            nb, l, arith::SubFOp::create(nb, l, runningMax, newMax));
+        Value prob = math::Exp2Op::create(
+            nb, l, arith::SubFOp::create(nb, l, score, newMax));
+        Value newSum = math::FmaOp::create(nb, l, runningSum, correction, prob);
+        Value value = buildRowRead(nb, l, op.getValue(), b, kvHead, j);
+        Value scaledAcc = arith::MulFOp::create(
+            nb, l, acc, vector::BroadcastOp::create(nb, l, accType, correction));
+        Value newAcc = vector::FMAOp::create(
+            nb, l, vector::BroadcastOp::create(nb, l, accType, prob), value,
+            scaledAcc);
+        scf::YieldOp::create(nb, l, ValueRange{newMax, newSum, newAcc});
+      });
+  Value rowMax = keyLoop.getResult(0), rowSum = keyLoop.getResult(1),
+        acc = keyLoop.getResult(2);
+
+  // out = acc / l; a row that saw no key (l = 0) gives zeros.
+  Value seen = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OGT,
+                                     rowSum, f32Constant(rewriter, 0.0f));
+  Value inverse = arith::DivFOp::create(rewriter, loc,
+                                        f32Constant(rewriter, 1.0f), rowSum);
+  Value normalized = arith::MulFOp::create(
+      rewriter, loc, acc,
+      vector::BroadcastOp::create(rewriter, loc, accType, inverse));
+  Value outRow = arith::SelectOp::create(rewriter, loc, seen, normalized,
+                                         zeroAcc);
+  Type outElementType = op.getOutputType().getElementType();
+  outRow = buildTruncateFromF32(rewriter, loc, outRow, outElementType);
+
+  // Write the row into a 1 x 1 x 1 x Dv slice of the shared output.
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  auto outSliceType = RankedTensorType::get({1, 1, 1, valueHeadDim},
+                                            outElementType);
+  Value outArg = forallOp.getRegionIterArgs()[0];
+  SmallVector<OpFoldResult> outOffsets = {b, h, i, rewriter.getIndexAttr(0)};
+  SmallVector<OpFoldResult> outSizes = {
+      rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),
+      rewriter.getIndexAttr(1), rewriter.getIndexAttr(valueHeadDim)};
+  SmallVector<OpFoldResult> unitStrides(4, rewriter.getIndexAttr(1));
+  Value outSlice = tensor::ExtractSliceOp::create(
+      rewriter, loc, outSliceType, outArg, outOffsets, outSizes, unitStrides);
+  outSlice = vector::TransferWriteOp::create(
+                 rewriter, loc, outRow, outSlice,
+                 ValueRange{zero, zero, zero, zero}, ArrayRef<bool>{true})
+                 .getResult();
+
+  Value lseSlice;
+  SmallVector<OpFoldResult> lseOffsets = {b, h, i};
+  SmallVector<OpFoldResult> lseSizes(3, rewriter.getIndexAttr(1));
+  if (Value lseArg = op.getLse() ? forallOp.getRegionIterArgs()[1] : Value()) {
+    // lse = ln(sum_j e^{s_j}) = (m + log2 l) * ln 2 with m in log2 units.
+    Value log2Sum = math::Log2Op::create(rewriter, loc, rowSum);
+    Value lse = arith::MulFOp::create(
+        rewriter, loc, arith::AddFOp::create(rewriter, loc, rowMax, log2Sum),
+        f32Constant(rewriter, static_cast<float>(M_LN2)));
+    lse = arith::SelectOp::create(rewriter, loc, seen, lse,
+                                  f32Constant(rewriter, negInf));
+    lseSlice = tensor::ExtractSliceOp::create(
+        rewriter, loc, RankedTensorType::get({1, 1, 1}, f32), lseArg,
+        lseOffsets, lseSizes, SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
+    lseSlice = tensor::InsertOp::create(rewriter, loc, lse, lseSlice,
+                                        ValueRange{zero, zero, zero});
+  }
+
+  rewriter.setInsertionPointToStart(forallOp.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(rewriter, loc, outSlice, outArg,
+                                        outOffsets, outSizes, unitStrides);
+  if (lseSlice)
+    tensor::ParallelInsertSliceOp::create(
+        rewriter, loc, lseSlice, forallOp.getRegionIterArgs()[1], lseOffsets,
+        lseSizes, SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
+
+  rewriter.replaceOp(op, forallOp.getResults());
+  return success();
+}
+
+namespace {
+struct ConvertSQAToSCFPass
+    : sqa::impl::ConvertSQAToSCFPassBase<ConvertSQAToSCFPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateSQAToSCFConversionPatterns(patterns);
+    ConversionTarget target(getContext());
+    target.addIllegalDialect<SQADialect>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+} // namespace
+
+void mlir::sqa::populateSQAToSCFConversionPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<AttentionToSCFPattern>(patterns.getContext());
+}

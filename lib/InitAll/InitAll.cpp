@@ -1,0 +1,26 @@
+//===- InitAll.cpp - Register everything sqa provides ---------------------===//
+
+#include "sqa/InitAll.h"
+
+#include "sqa/Conversion/Passes.h"
+#include "sqa/Dialect/SQA/IR/SQADialect.h"
+#include "sqa/Pipelines/Pipelines.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+
+void mlir::sqa::registerAllDialects(DialectRegistry &registry) {
+  registry.insert<SQADialect>();
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::registerAllToLLVMIRTranslations(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+}
+
+void mlir::sqa::registerAllPasses() {
+  registerSQAConversionPasses();
+  registerSQAPipelines();
+}

@@ -1,0 +1,126 @@
+//===- Pipelines.cpp - SQA pass pipelines ---------------------------------===//
+
+#include "sqa/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/ErrorHandling.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::sqa;
+
+namespace {
+/// One named step of a pipeline, in textual pass-pipeline syntax.
+struct Stage {
+  StringRef name;
+  std::string passes;
+};
+} // namespace
+
+/// Appends `stages` to `pm`. The texts are this file's own constants, so a
+/// parse failure is a bug in this file, not a user error.
+static void addStages(OpPassManager &pm, ArrayRef<Stage> stages) {
+  for (const Stage &stage : stages) {
+    std::string errors;
+    llvm::raw_string_ostream os(errors);
+    if (failed(parsePassPipeline(stage.passes, pm, os)))
+      llvm::report_fatal_error(llvm::Twine("invalid '") + stage.name +
+                               "' stage: " + errors);
+  }
+}
+
+/// Bufferizes whole functions: tensor arguments and results become memrefs
+/// with the identity layout, so that callers (the JIT runner, generated
+/// launchers) pass plain contiguous buffers.
+static constexpr const char *kBufferize =
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map},"
+    "canonicalize,cse,canonicalize";
+
+void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
+                                 const CPUPipelineOptions &options) {
+  StringRef lowering = options.lowering;
+  if (lowering != "reference" && lowering != "rowwise")
+    llvm::report_fatal_error("sqa-cpu-pipeline: lowering must be 'reference' "
+                             "or 'rowwise'");
+  std::string lowerSQA = lowering == "reference"
+                             ? "func.func(convert-sqa-to-linalg)"
+                             : "func.func(convert-sqa-to-scf)";
+  Stage stages[] = {
+      {"lower sqa", lowerSQA + ",canonicalize,cse"},
+      {"bufferize", std::string(kBufferize) + ",buffer-deallocation-pipeline"},
+      {"loops",
+       "func.func(convert-linalg-to-loops,scf-forall-to-for,"
+       "convert-vector-to-scf{full-unroll},lower-affine),"
+       "convert-scf-to-cf"},
+      {"to LLVM",
+       "func.func(arith-expand{include-bf16}),expand-strided-metadata,"
+       "convert-vector-to-llvm,finalize-memref-to-llvm,convert-math-to-llvm,"
+       "convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,"
+       "convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts"},
+  };
+  addStages(pm, stages);
+}
+
+void mlir::sqa::buildGPUPipeline(OpPassManager &pm,
+                                 const GPUPipelineOptions &options) {
+  Stage front[] = {
+      {"lower sqa", "func.func(convert-sqa-to-scf),canonicalize,cse"},
+      {"bufferize", kBufferize},
+      // One thread per query row: tile the (row, head, batch) loop by
+      // rows-per-block rows, map tiles to blocks and rows to threads. Constant
+      // inner bounds (no-min-max-bounds) guard the ragged tail with an scf.if,
+      // which is what convert-parallel-loops-to-gpu needs for a launch size.
+      {"map to GPU",
+       llvm::formatv("func.func(scf-forall-to-parallel,"
+                     "scf-parallel-loop-tiling{{parallel-loop-tile-sizes={0},1,1 "
+                     "no-min-max-bounds},"
+                     "gpu-map-parallel-loops,convert-parallel-loops-to-gpu,"
+                     "lower-affine),canonicalize,cse",
+                     options.rowsPerBlock.getValue())
+           .str()},
+      {"exp2/log2/fma to NVVM intrinsics",
+       "func.func(sqa-convert-math-to-nvvm-intrinsics)"},
+      {"outline kernels", "gpu-kernel-outlining"},
+  };
+  addStages(pm, front);
+
+  GpuNVVMAttachTargetOptions targetOptions;
+  targetOptions.chip = options.chip;
+  targetOptions.features = options.features;
+  targetOptions.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(targetOptions));
+
+  // Arith and vector ops are lowered before convert-gpu-to-nvvm so that they
+  // become LLVM intrinsics rather than libdevice calls.
+  Stage back[] = {
+      {"kernels to NVVM",
+       "gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+       "convert-vector-to-llvm,convert-arith-to-llvm,convert-index-to-llvm,"
+       "convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts)"},
+      {"host to LLVM",
+       "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+       "convert-vector-to-llvm,finalize-memref-to-llvm,convert-arith-to-llvm,"
+       "convert-index-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,"
+       "gpu-to-llvm,canonicalize,cse,reconcile-unrealized-casts"},
+  };
+  addStages(pm, back);
+
+  GpuModuleToBinaryPassOptions binaryOptions;
+  binaryOptions.compilationTarget = options.format;
+  pm.addPass(createGpuModuleToBinaryPass(binaryOptions));
+}
+
+void mlir::sqa::registerSQAPipelines() {
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "sqa-cpu-pipeline",
+      "Lower sqa.attention to the LLVM dialect for the host CPU",
+      buildCPUPipeline);
+  PassPipelineRegistration<GPUPipelineOptions>(
+      "sqa-gpu-pipeline",
+      "Lower sqa.attention to NVVM GPU kernels in a gpu.binary, with host "
+      "code in the LLVM dialect",
+      buildGPUPipeline);
+}
