@@ -15,7 +15,8 @@ namespace sqa {
 /// LLVM IR translations that its pipelines need.
 void registerAllDialects(DialectRegistry &registry);
 
-/// Registers every sqa pass and pipeline.
+/// Registers every sqa pass and pipeline, and the upstream passes that the
+/// pipelines are built from.
 void registerAllPasses();
 
 } // namespace sqa

@@ -9,6 +9,7 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 
@@ -21,6 +22,9 @@ void mlir::sqa::registerAllDialects(DialectRegistry &registry) {
 }
 
 void mlir::sqa::registerAllPasses() {
+  // The pipelines are written as textual pass pipelines, which resolve pass
+  // names through the global registry.
+  mlir::registerAllPasses();
   registerSQAConversionPasses();
   registerSQAPipelines();
 }

@@ -50,13 +50,14 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
                              : "func.func(convert-sqa-to-scf)";
   Stage stages[] = {
       {"lower sqa", lowerSQA + ",canonicalize,cse"},
-      {"bufferize", std::string(kBufferize) + ",buffer-deallocation-pipeline"},
+      {"bufferize", std::string(kBufferize) +
+                        ",buffer-deallocation-pipeline,convert-bufferization-to-memref"},
       {"loops",
        "func.func(convert-linalg-to-loops,scf-forall-to-for,"
        "convert-vector-to-scf{full-unroll},lower-affine),"
        "convert-scf-to-cf"},
       {"to LLVM",
-       "func.func(arith-expand{include-bf16}),expand-strided-metadata,"
+       "func.func(arith-expand{include-bf16}),expand-strided-metadata,lower-affine,"
        "convert-vector-to-llvm,finalize-memref-to-llvm,convert-math-to-llvm,"
        "convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,"
        "convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts"},

@@ -7,11 +7,9 @@
 #include "sqa/InitAll.h"
 
 #include "mlir/IR/DialectRegistry.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
-  mlir::registerAllPasses();
   mlir::sqa::registerAllPasses();
   mlir::DialectRegistry registry;
   mlir::sqa::registerAllDialects(registry);

@@ -1,0 +1,50 @@
+"""Emits sqa.attention modules for a configuration."""
+
+from .variants import AttentionConfig
+
+_ELEMENT_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
+
+
+def _tensor(shape, dtype):
+    dims = "x".join("?" if d is None else str(d) for d in shape)
+    return f"tensor<{dims}x{_ELEMENT_TYPES[dtype]}>"
+
+
+def emit_attention_module(cfg: AttentionConfig, func_name: str = "attention",
+                          batch=None, query_len=None, key_len=None) -> str:
+    """A module with one function computing sqa.attention for `cfg`.
+
+    Batch and sequence lengths are dynamic unless given. The function takes
+    (query, key, value, out[, lse]) and returns (out[, lse]).
+    """
+    t = cfg.dtype
+    q = _tensor((batch, cfg.num_query_heads, query_len, cfg.head_dim), t)
+    k = _tensor((batch, cfg.num_kv_heads, key_len, cfg.head_dim), t)
+    v = _tensor((batch, cfg.num_kv_heads, key_len, cfg.dv), t)
+    o = _tensor((batch, cfg.num_output_heads, query_len, cfg.dv), cfg.output_dtype)
+    outs = [o]
+    if cfg.with_lse:
+        outs.append(_tensor((batch, cfg.num_output_heads, query_len), "f32"))
+    args = [f"%q: {q}", f"%k: {k}", f"%v: {v}", f"%out: {o}"]
+    names = ["%out"]
+    if cfg.with_lse:
+        args.append(f"%lse: {outs[1]}")
+        names.append("%lse")
+    attrs = ""
+    if cfg.mask != "none":
+        attrs += f" mask = {cfg.mask}"
+    if cfg.window is not None:
+        attrs += f" window = [{cfg.window[0]}, {cfg.window[1]}]"
+    if cfg.scale is not None:
+        attrs += f" scale = {float(cfg.scale)!r}"
+    result_types = ", ".join(outs)
+    num = len(outs)
+    result = "%r" if num == 1 else f"%r:{num}"
+    returned = "%r" if num == 1 else ", ".join(f"%r#{i}" for i in range(num))
+    return (
+        f"func.func @{func_name}({', '.join(args)}) -> ({result_types}) {{\n"
+        f"  {result} = sqa.attention ins(%q, %k, %v : {q}, {k}, {v})\n"
+        f"      outs({', '.join(names)} : {result_types}){attrs} -> {result_types}\n"
+        f"  return {returned} : {result_types}\n"
+        f"}}\n"
+    )

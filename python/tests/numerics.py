@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Runs sqa.attention through sqa-run and compares it with the NumPy reference.
+
+Each case builds a module for one configuration (python/sqa/ir.py), random
+inputs quantized to the element type, runs `sqa-run` and checks every output
+element: |out - ref| <= tol * max(1, |ref|), with tol from
+sqa.dtypes.ABS_TOLERANCE for the output type, and lse within 1e-4 (f32
+scores). Prints one line per case and exits non-zero if any case fails.
+"""
+
+import argparse
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from sqa import attention_reference, emit_attention_module, variant  # noqa: E402
+from sqa.dtypes import ABS_TOLERANCE, dequantize, quantize  # noqa: E402
+from sqa.variants import VARIANTS  # noqa: E402
+
+LSE_TOLERANCE = 1e-4
+
+
+def run_case(sqa_run, lowering, cfg, batch, sq, skv, seed, workdir):
+    rng = np.random.default_rng(seed)
+    shapes = {
+        "q": (batch, cfg.num_query_heads, sq, cfg.head_dim),
+        "k": (batch, cfg.num_kv_heads, skv, cfg.head_dim),
+        "v": (batch, cfg.num_kv_heads, skv, cfg.dv),
+    }
+    stored, exact = {}, {}
+    for name, shape in shapes.items():
+        stored[name], exact[name] = quantize(rng.standard_normal(shape), cfg.dtype)
+    ref_out, ref_lse = attention_reference(
+        exact["q"], exact["k"], exact["v"], cfg.mask, cfg.window, cfg.scale)
+
+    # The destinations are filled with garbage: every element must be written.
+    out_shape = (batch, cfg.num_output_heads, sq, cfg.dv)
+    stored["out"], _ = quantize(np.full(out_shape, 7.0), cfg.output_dtype)
+    names = ["q", "k", "v", "out"]
+    if cfg.with_lse:
+        stored["lse"] = np.full(out_shape[:3], 7.0, dtype=np.float32)
+        names.append("lse")
+
+    module = os.path.join(workdir, "case.mlir")
+    with open(module, "w") as f:
+        f.write(emit_attention_module(cfg))
+    cmd = [sqa_run, module, "-e", "attention", f"--lowering={lowering}"]
+    if "bf16" in (cfg.dtype, cfg.output_dtype):
+        cmd.append("--raw-bf16")
+    for name in names:
+        path = os.path.join(workdir, f"{name}.npy")
+        np.save(path, stored[name])
+        cmd += ["-i", path]
+    results = [os.path.join(workdir, f"result_{n}.npy") for n in names[3:]]
+    for path in results:
+        cmd += ["-o", path]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return False, f"sqa-run failed: {proc.stderr.strip()}"
+
+    out = dequantize(np.load(results[0]), cfg.output_dtype)
+    if out.shape != ref_out.shape:
+        return False, f"shape {out.shape} != {ref_out.shape}"
+    if not np.all(np.isfinite(out)):
+        return False, "non-finite output"
+    # Per element: tol * max(1, |ref|), i.e. 2 ulp of the output type relative
+    # to the value, and absolute near zero.
+    bound = ABS_TOLERANCE[cfg.output_dtype] * np.maximum(1.0, np.abs(ref_out))
+    excess = float((np.abs(out - ref_out) / bound).max(initial=0))
+    err = float(np.abs(out - ref_out).max(initial=0))
+    tol = ABS_TOLERANCE[cfg.output_dtype]
+    ok = excess <= 1.0
+    detail = f"max_err={err:.2e} tol={tol:.1e}*max(1,|ref|) worst={excess:.2f} of tol"
+    if cfg.with_lse:
+        lse = np.load(results[1]).astype(np.float64)
+        both_inf = np.isneginf(lse) & np.isneginf(ref_lse)
+        with np.errstate(invalid="ignore"):
+            lse_err = np.where(both_inf, 0.0, np.abs(lse - ref_lse))
+        lse_err = float(np.nan_to_num(lse_err, nan=np.inf).max(initial=0))
+        ok = ok and lse_err <= LSE_TOLERANCE
+        detail += f" lse_err={lse_err:.2e}"
+    return ok, detail
+
+
+def suite_variants():
+    """Every variant, causal or not, f32/f16, several sizes."""
+    for name, mask, dtype, (sq, skv) in itertools.product(
+            [n for n in VARIANTS if n != "lSQA"] + ["lSQA"],
+            ["none", "causal_bottom_right"], ["f32", "f16"],
+            [(1, 1), (17, 17), (130, 130), (17, 130), (130, 17)]):
+        yield variant(name, head_dim=16, dtype=dtype, mask=mask), 2, sq, skv
+
+
+def suite_masks():
+    """Both causal alignments, windows, fully masked rows, lse, bf16."""
+    base = variant("SQA", head_dim=32, with_lse=True)
+    cases = [
+        base.with_(mask="causal_top_left"),
+        base.with_(mask="causal_bottom_right"),
+        base.with_(window=(8, 0)),
+        base.with_(window=(5, 3)),
+        base.with_(window=(-1, 2)),
+        base.with_(mask="causal_bottom_right", window=(16, -1)),
+        base.with_(scale=0.3),
+        variant("rSQA", head_dim=32, with_lse=True, mask="causal_top_left"),
+        variant("xSMQA", head_dim=64, value_head_dim=32, with_lse=True),
+        variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right"),
+        variant("rSQA", head_dim=16, dtype="bf16", window=(4, 4)),
+        variant("GQA", head_dim=16, dtype="f16", out_dtype="f32"),
+    ]
+    # Sq > Skv with bottom-right alignment leaves the first rows fully masked.
+    for cfg, (sq, skv) in itertools.product(cases, [(17, 17), (40, 9), (9, 40), (1, 33)]):
+        yield cfg, 2, sq, skv
+
+
+SUITES = {"variants": suite_variants, "masks": suite_masks}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sqa-run", required=True)
+    parser.add_argument("--suite", choices=SUITES, required=True)
+    parser.add_argument("--lowering", default="reference")
+    args = parser.parse_args()
+
+    failures = 0
+    count = 0
+    with tempfile.TemporaryDirectory() as workdir:
+        for seed, (cfg, batch, sq, skv) in enumerate(SUITES[args.suite]()):
+            ok, detail = run_case(args.sqa_run, args.lowering, cfg, batch, sq, skv,
+                                  seed, workdir)
+            count += 1
+            failures += not ok
+            print(f"{'PASS' if ok else 'FAIL'} Hq={cfg.num_query_heads} "
+                  f"Hkv={cfg.num_kv_heads} D={cfg.head_dim} Dv={cfg.dv} "
+                  f"{cfg.dtype}->{cfg.output_dtype} mask={cfg.mask} "
+                  f"window={cfg.window} B={batch} Sq={sq} Skv={skv}: {detail}",
+                  flush=True)
+    print(f"{count - failures} of {count} cases passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+//===- sqa-run.cpp - JIT-run a function on .npy inputs --------------------===//
+//
+// sqa-run FILE.mlir -e FUNC -i a.npy ... -o out.npy ...
+//
+// Lowers FILE with the CPU pipeline, JIT-compiles it, calls FUNC with the
+// tensors read from the -i files (in argument order) and writes each result
+// to the matching -o file. Tensor arguments cross the boundary as memref
+// descriptors through FUNC's C interface (llvm.emit_c_interface).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Npy.h"
+
+#include "sqa/Dialect/SQA/IR/SQAOps.h"
+#include "sqa/InitAll.h"
+#include "sqa/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+#include <cstdlib>
+#include <cstring>
+
+using namespace mlir;
+
+namespace cl = llvm::cl;
+
+static cl::OptionCategory runCategory("sqa-run options");
+static cl::opt<std::string> inputFilename(cl::Positional, cl::Required,
+                                          cl::desc("<input .mlir file>"),
+                                          cl::cat(runCategory));
+static cl::opt<std::string> entryPoint("e", cl::Required,
+                                       cl::desc("Function to run"),
+                                       cl::value_desc("name"),
+                                       cl::cat(runCategory));
+static cl::list<std::string> inputFiles(
+    "i", cl::desc("Input .npy file, one per function argument, in order"),
+    cl::value_desc("file.npy"), cl::cat(runCategory));
+static cl::list<std::string> outputFiles(
+    "o", cl::desc("Output .npy file, one per function result, in order"),
+    cl::value_desc("file.npy"), cl::cat(runCategory));
+static cl::opt<std::string>
+    lowering("lowering", cl::init("reference"),
+             cl::desc("Lowering of sqa.attention: 'reference' (naive linalg) "
+                      "or 'rowwise' (online softmax, the GPU algorithm)"),
+             cl::cat(runCategory));
+static cl::opt<bool> rawBF16(
+    "raw-bf16", cl::init(false),
+    cl::desc("Exchange bf16 tensors as raw 16-bit words (.npy dtype <u2)"),
+    cl::cat(runCategory));
+
+namespace {
+/// A memref descriptor for a rank-R memref, laid out as MLIR's LLVM lowering
+/// defines it: {allocated ptr, aligned ptr, offset, sizes[R], strides[R]},
+/// every field 8 bytes wide.
+struct MemRefDescriptor {
+  explicit MemRefDescriptor(int64_t rank) : fields(3 + 2 * rank, 0) {}
+  int64_t getRank() const { return (fields.size() - 3) / 2; }
+  void *getAligned() const { return reinterpret_cast<void *>(fields[1]); }
+  int64_t getOffset() const { return fields[2]; }
+  int64_t getSize(int64_t dim) const { return fields[3 + dim]; }
+  int64_t getStride(int64_t dim) const { return fields[3 + getRank() + dim]; }
+
+  SmallVector<int64_t> fields;
+};
+} // namespace
+
+static int fail(const Twine &message) {
+  llvm::errs() << "sqa-run: error: " << message << "\n";
+  return EXIT_FAILURE;
+}
+
+/// The .npy dtype that carries `elementType`, or "" if there is none.
+static std::string getNpyDescr(Type elementType) {
+  if (elementType.isF32())
+    return "<f4";
+  if (elementType.isF16())
+    return "<f2";
+  if (elementType.isBF16())
+    return rawBF16 ? "<u2" : "";
+  return "";
+}
+
+static std::string typeToString(Type type) {
+  std::string str;
+  llvm::raw_string_ostream os(str);
+  os << type;
+  return str;
+}
+
+static std::string shapeToString(ArrayRef<int64_t> shape) {
+  std::string str = "(";
+  for (auto [i, dim] : llvm::enumerate(shape))
+    str += (i ? ", " : "") + std::to_string(dim);
+  return str + ")";
+}
+
+/// Checks the sizes that sqa.attention ops in `func` require to agree (batch,
+/// Sq, Skv) on the arguments that feed them directly: with dynamic sizes the
+/// verifier cannot, and a mismatch would read or write out of bounds.
+static LogicalResult checkAttentionSizes(func::FuncOp func,
+                                         ArrayRef<npy::NpyArray> inputs) {
+  auto shapeOf = [&](Value value) -> std::optional<ArrayRef<int64_t>> {
+    auto arg = dyn_cast<BlockArgument>(value);
+    if (!arg || arg.getOwner() != &func.getBody().front())
+      return std::nullopt;
+    return ArrayRef<int64_t>(inputs[arg.getArgNumber()].shape);
+  };
+  WalkResult result = func.walk([&](sqa::AttentionOp op) {
+    struct Use {
+      Value value;
+      unsigned dim;
+      StringRef name;
+    };
+    auto check = [&](StringRef what, ArrayRef<Use> uses) {
+      std::optional<int64_t> expected;
+      StringRef first;
+      for (const Use &use : uses) {
+        std::optional<ArrayRef<int64_t>> shape = shapeOf(use.value);
+        if (!shape)
+          continue;
+        int64_t size = (*shape)[use.dim];
+        if (!expected) {
+          expected = size;
+          first = use.name;
+        } else if (*expected != size) {
+          op.emitError() << "the " << what << " of " << use.name << " ("
+                         << size << ") differs from that of " << first
+                         << " (" << *expected << ")";
+          return false;
+        }
+      }
+      return true;
+    };
+    SmallVector<Use> batch = {{op.getQuery(), 0, "query"},
+                              {op.getKey(), 0, "key"},
+                              {op.getValue(), 0, "value"},
+                              {op.getOutput(), 0, "out"}};
+    SmallVector<Use> querySeq = {{op.getQuery(), 2, "query"},
+                                 {op.getOutput(), 2, "out"}};
+    if (Value lse = op.getLse()) {
+      batch.push_back({lse, 0, "lse"});
+      querySeq.push_back({lse, 2, "lse"});
+    }
+    SmallVector<Use> keySeq = {{op.getKey(), 2, "key"},
+                               {op.getValue(), 2, "value"}};
+    if (!check("batch size", batch) ||
+        !check("query sequence length", querySeq) ||
+        !check("key/value sequence length", keySeq))
+      return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  return failure(result.wasInterrupted());
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM y(argc, argv);
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  sqa::registerAllPasses();
+  cl::HideUnrelatedOptions(runCategory);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "sqa-run: lower an .mlir file for the CPU, JIT-run one function on "
+      ".npy inputs and write its results as .npy\n");
+
+  if (lowering != "reference" && lowering != "rowwise")
+    return fail("--lowering must be 'reference' or 'rowwise', not '" +
+                lowering + "'");
+
+  DialectRegistry registry;
+  sqa::registerAllDialects(registry);
+  MLIRContext context(registry);
+
+  std::string errorMessage;
+  std::unique_ptr<llvm::MemoryBuffer> file =
+      openInputFile(inputFilename, &errorMessage);
+  if (!file)
+    return fail(errorMessage);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return EXIT_FAILURE;
+
+  auto func = module->lookupSymbol<func::FuncOp>(entryPoint);
+  if (!func || func.isExternal())
+    return fail("no function '" + entryPoint + "' with a body in " +
+                inputFilename);
+  FunctionType funcType = func.getFunctionType();
+
+  // Read and check the inputs against the signature before compiling.
+  if (inputFiles.size() != funcType.getNumInputs())
+    return fail("'" + entryPoint + "' takes " +
+                Twine(funcType.getNumInputs()) + " arguments, but " +
+                Twine(inputFiles.size()) + " -i files were given");
+  if (outputFiles.size() != funcType.getNumResults())
+    return fail("'" + entryPoint + "' returns " +
+                Twine(funcType.getNumResults()) + " results, but " +
+                Twine(outputFiles.size()) + " -o files were given");
+  auto checkTensorType = [&](Type type, StringRef what,
+                             unsigned index) -> FailureOr<RankedTensorType> {
+    auto tensorType = dyn_cast<RankedTensorType>(type);
+    if (!tensorType || getNpyDescr(tensorType.getElementType()).empty()) {
+      std::string hint = tensorType && tensorType.getElementType().isBF16()
+                             ? " (pass --raw-bf16 to exchange bf16 as <u2)"
+                             : "";
+      fail(what + " #" + Twine(index) + " has type " + typeToString(type) +
+           ": sqa-run supports ranked tensors of f32, f16 and bf16" + hint);
+      return failure();
+    }
+    return tensorType;
+  };
+
+  SmallVector<npy::NpyArray> inputs;
+  for (auto [index, type, path] :
+       llvm::enumerate(funcType.getInputs(), inputFiles)) {
+    FailureOr<RankedTensorType> tensorType =
+        checkTensorType(type, "argument", index);
+    if (failed(tensorType))
+      return EXIT_FAILURE;
+    llvm::Expected<npy::NpyArray> array = npy::readNpy(path);
+    if (!array)
+      return fail(llvm::toString(array.takeError()));
+    std::string descr = getNpyDescr(tensorType->getElementType());
+    if (array->descr != descr)
+      return fail(path + ": dtype '" + array->descr + "' does not match " +
+                  typeToString(tensorType->getElementType()) +
+                  " of argument #" + Twine(index) + " (expected '" + descr +
+                  "')");
+    if (static_cast<int64_t>(array->shape.size()) != tensorType->getRank())
+      return fail(path + ": shape " + shapeToString(array->shape) +
+                  " does not match argument #" + Twine(index) + " of type " +
+                  typeToString(*tensorType) + " (rank differs)");
+    for (auto [dim, size] : llvm::enumerate(tensorType->getShape()))
+      if (!ShapedType::isDynamic(size) && size != array->shape[dim])
+        return fail(path + ": shape " + shapeToString(array->shape) +
+                    " does not match argument #" + Twine(index) +
+                    " of type " + typeToString(*tensorType));
+    inputs.push_back(std::move(*array));
+  }
+  for (auto [index, type] : llvm::enumerate(funcType.getResults()))
+    if (failed(checkTensorType(type, "result", index)))
+      return EXIT_FAILURE;
+  if (failed(checkAttentionSizes(func, inputs)))
+    return EXIT_FAILURE;
+
+  // Lower for the CPU.
+  func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                UnitAttr::get(&context));
+  PassManager pm(&context);
+  sqa::CPUPipelineOptions options;
+  options.lowering = lowering;
+  sqa::buildCPUPipeline(pm, options);
+  if (failed(pm.run(*module)))
+    return fail("lowering " + inputFilename + " for the CPU failed");
+
+  ExecutionEngineOptions engineOptions;
+  auto transformer = makeOptimizingTransformer(/*optLevel=*/2,
+                                               /*sizeLevel=*/0, nullptr);
+  engineOptions.transformer = transformer;
+  auto engine = ExecutionEngine::create(*module, engineOptions);
+  if (!engine)
+    return fail("JIT compilation failed: " +
+                llvm::toString(engine.takeError()));
+
+  // Arguments: one descriptor per input over a copy of its data, aligned
+  // for vector loads.
+  SmallVector<MemRefDescriptor> argDescriptors;
+  SmallVector<void *> buffers;
+  auto releaseBuffers = llvm::make_scope_exit([&] {
+    for (void *buffer : buffers)
+      std::free(buffer);
+  });
+  for (npy::NpyArray &array : inputs) {
+    int64_t rank = array.shape.size();
+    size_t bytes = std::max<size_t>(array.data.size(), 1);
+    void *buffer = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!buffer)
+      return fail("out of memory");
+    buffers.push_back(buffer);
+    std::memcpy(buffer, array.data.data(), array.data.size());
+    MemRefDescriptor &desc = argDescriptors.emplace_back(rank);
+    desc.fields[0] = desc.fields[1] = reinterpret_cast<int64_t>(buffer);
+    int64_t stride = 1;
+    for (int64_t dim = rank - 1; dim >= 0; --dim) {
+      desc.fields[3 + dim] = array.shape[dim];
+      desc.fields[3 + rank + dim] = stride;
+      stride *= array.shape[dim];
+    }
+  }
+
+  // Results: the C interface writes them, as consecutive descriptors, to
+  // the struct its first argument points to.
+  SmallVector<int64_t> resultRanks;
+  int64_t resultFields = 0;
+  for (Type type : funcType.getResults()) {
+    resultRanks.push_back(cast<RankedTensorType>(type).getRank());
+    resultFields += 3 + 2 * resultRanks.back();
+  }
+  SmallVector<int64_t> resultStorage(std::max<int64_t>(resultFields, 1), 0);
+  void *resultPtr = resultStorage.data();
+
+  SmallVector<void *> argPtrs;
+  for (MemRefDescriptor &desc : argDescriptors)
+    argPtrs.push_back(desc.fields.data());
+  SmallVector<void *> packedArgs;
+  if (!funcType.getResults().empty())
+    packedArgs.push_back(&resultPtr);
+  for (void *&ptr : argPtrs)
+    packedArgs.push_back(&ptr);
+  if (llvm::Error error = (*engine)->invokePacked(
+          "_mlir_ciface_" + entryPoint, packedArgs))
+    return fail("invocation failed: " + llvm::toString(std::move(error)));
+
+  // Copy each result out through its sizes and strides.
+  int64_t fieldOffset = 0;
+  for (auto [index, type, path] :
+       llvm::enumerate(funcType.getResults(), outputFiles)) {
+    auto tensorType = cast<RankedTensorType>(type);
+    int64_t rank = resultRanks[index];
+    MemRefDescriptor desc(rank);
+    std::copy_n(resultStorage.begin() + fieldOffset, 3 + 2 * rank,
+                desc.fields.begin());
+    fieldOffset += 3 + 2 * rank;
+
+    npy::NpyArray array;
+    array.descr = getNpyDescr(tensorType.getElementType());
+    for (int64_t dim = 0; dim < rank; ++dim)
+      array.shape.push_back(desc.getSize(dim));
+    int64_t elementSize = tensorType.getElementTypeBitWidth() / 8;
+    int64_t numElements = array.getNumElements();
+    array.data.resize(numElements * elementSize);
+    const char *base = static_cast<const char *>(desc.getAligned());
+    SmallVector<int64_t> position(rank, 0);
+    for (int64_t linear = 0; linear < numElements; ++linear) {
+      int64_t offset = desc.getOffset();
+      for (int64_t dim = 0; dim < rank; ++dim)
+        offset += position[dim] * desc.getStride(dim);
+      std::memcpy(array.data.data() + linear * elementSize,
+                  base + offset * elementSize, elementSize);
+      for (int64_t dim = rank - 1; dim >= 0; --dim) {
+        if (++position[dim] < desc.getSize(dim))
+          break;
+        position[dim] = 0;
+      }
+    }
+    if (llvm::Error error = npy::writeNpy(path, array))
+      return fail(llvm::toString(std::move(error)));
+  }
+  return EXIT_SUCCESS;
+}
