@@ -13,14 +13,7 @@ using namespace mlir::sqa;
 
 #include "sqa/Dialect/SQA/IR/SQAEnums.cpp.inc"
 
-#define GET_ATTRDEF_CLASSES
-#include "sqa/Dialect/SQA/IR/SQAAttrs.cpp.inc"
-
 void SQADialect::initialize() {
-  addAttributes<
-#define GET_ATTRDEF_LIST
-#include "sqa/Dialect/SQA/IR/SQAAttrs.cpp.inc"
-      >();
   addOperations<
 #define GET_OP_LIST
 #include "sqa/Dialect/SQA/IR/SQAOps.cpp.inc"

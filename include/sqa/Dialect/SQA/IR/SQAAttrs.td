@@ -4,7 +4,6 @@
 #define SQA_DIALECT_SQA_IR_SQAATTRS_TD
 
 include "sqa/Dialect/SQA/IR/SQABase.td"
-include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/EnumAttr.td"
 
 def SQA_MaskNone : I32EnumAttrCase<"none", 0>;
@@ -15,12 +14,7 @@ def SQA_MaskCausalTopLeft : I32EnumAttrCase<"causal_top_left", 2>;
 
 def SQA_MaskKind : I32EnumAttr<"MaskKind", "attention mask kind",
     [SQA_MaskNone, SQA_MaskCausalBottomRight, SQA_MaskCausalTopLeft]> {
-  let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::sqa";
-}
-
-def SQA_MaskKindAttr : EnumAttr<SQA_Dialect, SQA_MaskKind, "mask"> {
-  let assemblyFormat = "$value";
 }
 
 #endif // SQA_DIALECT_SQA_IR_SQAATTRS_TD

@@ -20,7 +20,6 @@ def SQA_Dialect : Dialect {
     (SQA, arXiv 2510.01817) with all its variants, including reverse SQA where
     there are fewer query heads than key/value heads.
   }];
-  let useDefaultAttributePrinterParser = 1;
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
 }
 

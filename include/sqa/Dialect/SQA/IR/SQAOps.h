@@ -12,9 +12,6 @@
 
 #include "sqa/Dialect/SQA/IR/SQAEnums.h.inc"
 
-#define GET_ATTRDEF_CLASSES
-#include "sqa/Dialect/SQA/IR/SQAAttrs.h.inc"
-
 #define GET_OP_CLASSES
 #include "sqa/Dialect/SQA/IR/SQAOps.h.inc"
 

@@ -82,7 +82,7 @@ def SQA_AttentionOp : SQA_Op<"attention", [
     AnyRankedTensor:$key,
     AnyRankedTensor:$value,
     Variadic<AnyRankedTensor>:$outputs,
-    OptionalAttr<SQA_MaskKindAttr>:$mask,
+    OptionalAttr<SQA_MaskKind>:$mask,
     OptionalAttr<DenseI64ArrayAttr>:$window,
     OptionalAttr<F32Attr>:$scale
   );

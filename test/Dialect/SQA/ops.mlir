@@ -1,0 +1,50 @@
+// RUN: sqa-opt %s | sqa-opt | FileCheck %s
+// RUN: sqa-opt %s --mlir-print-op-generic | sqa-opt | FileCheck %s
+
+// CHECK-LABEL: func.func @xsqa_causal
+// CHECK-SAME: (%[[Q:.+]]: tensor<?x4x?x16xbf16>, %[[K:.+]]: tensor<?x4x?x16xbf16>, %[[V:.+]]: tensor<?x4x?x16xbf16>, %[[O:.+]]: tensor<?x4x?x16xbf16>)
+// CHECK: sqa.attention ins(%[[Q]], %[[K]], %[[V]] : tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>)
+// CHECK-SAME: outs(%[[O]] : tensor<?x4x?x16xbf16>) mask = causal_bottom_right -> tensor<?x4x?x16xbf16>
+func.func @xsqa_causal(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x4x?x16xbf16>,
+                       %v: tensor<?x4x?x16xbf16>, %o: tensor<?x4x?x16xbf16>)
+    -> tensor<?x4x?x16xbf16> {
+  %r = sqa.attention ins(%q, %k, %v : tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>)
+                     outs(%o : tensor<?x4x?x16xbf16>) mask = causal_bottom_right -> tensor<?x4x?x16xbf16>
+  return %r : tensor<?x4x?x16xbf16>
+}
+
+// GQA (Hq = 16, Hkv = 4) with every optional piece: top-left mask, scale and
+// the log-sum-exp output; static sizes and an f32 output.
+// CHECK-LABEL: func.func @gqa_all_attributes
+// CHECK: %{{.+}}:2 = sqa.attention
+// CHECK-SAME: outs(%{{.+}}, %{{.+}} : tensor<2x16x8x64xf32>, tensor<2x16x8xf32>)
+// CHECK-SAME: mask = causal_top_left scale = 1.250000e-01 -> tensor<2x16x8x64xf32>, tensor<2x16x8xf32>
+func.func @gqa_all_attributes(%q: tensor<2x16x8x64xf16>, %k: tensor<2x4x32x64xf16>,
+                              %v: tensor<2x4x32x64xf16>, %o: tensor<2x16x8x64xf32>,
+                              %lse: tensor<2x16x8xf32>) -> (tensor<2x16x8x64xf32>, tensor<2x16x8xf32>) {
+  %r:2 = sqa.attention ins(%q, %k, %v : tensor<2x16x8x64xf16>, tensor<2x4x32x64xf16>, tensor<2x4x32x64xf16>)
+                       outs(%o, %lse : tensor<2x16x8x64xf32>, tensor<2x16x8xf32>)
+                       mask = causal_top_left scale = 0.125 -> tensor<2x16x8x64xf32>, tensor<2x16x8xf32>
+  return %r#0, %r#1 : tensor<2x16x8x64xf32>, tensor<2x16x8xf32>
+}
+
+// Reverse SQA (Hq = 4 < Hkv = 8) with a sliding window and Dv != D.
+// CHECK-LABEL: func.func @rsqa_window
+// CHECK: sqa.attention
+// CHECK-SAME: window = [128, 0] -> tensor<?x8x?x32xf32>
+func.func @rsqa_window(%q: tensor<?x4x?x64xf32>, %k: tensor<?x8x?x64xf32>,
+                       %v: tensor<?x8x?x32xf32>, %o: tensor<?x8x?x32xf32>) -> tensor<?x8x?x32xf32> {
+  %r = sqa.attention ins(%q, %k, %v : tensor<?x4x?x64xf32>, tensor<?x8x?x64xf32>, tensor<?x8x?x32xf32>)
+                     outs(%o : tensor<?x8x?x32xf32>) window = [128, 0] -> tensor<?x8x?x32xf32>
+  return %r : tensor<?x8x?x32xf32>
+}
+
+// MQA with an unbounded left side of the window.
+// CHECK-LABEL: func.func @mqa_window_right_only
+// CHECK: mask = causal_bottom_right window = [-1, 0]
+func.func @mqa_window_right_only(%q: tensor<1x16x5x16xf16>, %k: tensor<1x1x7x16xf16>,
+                                 %v: tensor<1x1x7x16xf16>, %o: tensor<1x16x5x16xf16>) -> tensor<1x16x5x16xf16> {
+  %r = sqa.attention ins(%q, %k, %v : tensor<1x16x5x16xf16>, tensor<1x1x7x16xf16>, tensor<1x1x7x16xf16>)
+                     outs(%o : tensor<1x16x5x16xf16>) mask = causal_bottom_right window = [-1, 0] -> tensor<1x16x5x16xf16>
+  return %r : tensor<1x16x5x16xf16>
+}

@@ -1,0 +1,50 @@
+# -*- Python -*-
+"""lit configuration of the sqa tests."""
+
+import os
+import subprocess
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "SQA"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.sqa_obj_root, "test")
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+tools = ["sqa-opt", "sqa-run", "sqa-compile"]
+llvm_config.add_tool_substitutions(tools, [config.sqa_tools_dir])
+config.substitutions.append(("%python", config.sqa_python))
+config.substitutions.append(("%sqa_src", config.sqa_src_root))
+
+# ptxas assembles the generated PTX where the CUDA toolkit is installed; the
+# tests that need it are UNSUPPORTED elsewhere.
+if config.sqa_ptxas and os.path.exists(config.sqa_ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", config.sqa_ptxas))
+
+# Executing GPU tests need a CUDA device and the driver library.
+def _has_cuda_gpu():
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                             timeout=30)
+        return out.returncode == 0 and "GPU" in out.stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+if _has_cuda_gpu():
+    config.available_features.add("cuda-gpu")
+
+# NumPy for the numerical tests.
+try:
+    subprocess.run([config.sqa_python, "-c", "import numpy"], check=True,
+                   capture_output=True)
+    config.available_features.add("numpy")
+except (OSError, subprocess.CalledProcessError):
+    pass
