@@ -54,8 +54,9 @@ func.func @gqa_causal_lse(%q: tensor<?x4x?x16xf16>, %k: tensor<?x2x?x16xf16>, %v
 // CHECK: scf.forall (%[[I:.+]], %[[H:.+]]) in (5, 6)
 // CHECK: %[[QH:.+]] = affine.apply #[[QHEAD]](%[[H]])
 // CHECK: vector.transfer_read %{{.+}}[%c0, %[[QH]], %[[I]], %c0]
-// CHECK: %[[BEGIN:.+]] = arith.maxsi
-// CHECK: scf.for %{{.+}} = %[[BEGIN]] to
+// CHECK: %[[END:.+]] = arith.minsi %{{.+}}, %c7
+// CHECK: %[[BEGIN:.+]] = arith.maxsi %{{.+}}, %c0
+// CHECK: scf.for %{{.+}} = %[[BEGIN]] to %[[END]]
 // CHECK-NOT: tensor.empty
 func.func @rsqa_window(%q: tensor<1x2x5x8xf32>, %k: tensor<1x6x7x8xf32>, %v: tensor<1x6x7x8xf32>,
                        %o: tensor<1x6x5x8xf32>) -> tensor<1x6x5x8xf32> {
