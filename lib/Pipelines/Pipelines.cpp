@@ -41,11 +41,7 @@ static constexpr const char *kBufferize =
 
 void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
                                  const CPUPipelineOptions &options) {
-  StringRef lowering = options.lowering;
-  if (lowering != "reference" && lowering != "rowwise")
-    llvm::report_fatal_error("sqa-cpu-pipeline: lowering must be 'reference' "
-                             "or 'rowwise'");
-  std::string lowerSQA = lowering == "reference"
+  std::string lowerSQA = options.lowering == AttentionLowering::Reference
                              ? "func.func(convert-sqa-to-linalg)"
                              : "func.func(convert-sqa-to-scf)";
   Stage stages[] = {

@@ -55,11 +55,14 @@ static cl::list<std::string> inputFiles(
 static cl::list<std::string> outputFiles(
     "o", cl::desc("Output .npy file, one per function result, in order"),
     cl::value_desc("file.npy"), cl::cat(runCategory));
-static cl::opt<std::string>
-    lowering("lowering", cl::init("reference"),
-             cl::desc("Lowering of sqa.attention: 'reference' (naive linalg) "
-                      "or 'rowwise' (online softmax, the GPU algorithm)"),
-             cl::cat(runCategory));
+static cl::opt<sqa::AttentionLowering> lowering(
+    "lowering", cl::init(sqa::AttentionLowering::Reference),
+    cl::desc("How sqa.attention is lowered"),
+    cl::values(clEnumValN(sqa::AttentionLowering::Reference, "reference",
+                          "naive linalg ops with materialised scores"),
+               clEnumValN(sqa::AttentionLowering::Rowwise, "rowwise",
+                          "online-softmax loops (the GPU kernel's algorithm)")),
+    cl::cat(runCategory));
 static cl::opt<bool> rawBF16(
     "raw-bf16", cl::init(false),
     cl::desc("Exchange bf16 tensors as raw 16-bit words (.npy dtype <u2)"),
@@ -179,10 +182,6 @@ int main(int argc, char **argv) {
       argc, argv,
       "sqa-run: lower an .mlir file for the CPU, JIT-run one function on "
       ".npy inputs and write its results as .npy\n");
-
-  if (lowering != "reference" && lowering != "rowwise")
-    return fail("--lowering must be 'reference' or 'rowwise', not '" +
-                lowering + "'");
 
   DialectRegistry registry;
   sqa::registerAllDialects(registry);

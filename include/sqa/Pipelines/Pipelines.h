@@ -14,13 +14,23 @@ namespace mlir {
 class OpPassManager;
 namespace sqa {
 
+/// How sqa.attention leaves the dialect on the way to the CPU.
+enum class AttentionLowering {
+  /// convert-sqa-to-linalg: materialised scores, the oracle.
+  Reference,
+  /// convert-sqa-to-scf: online-softmax loops, the GPU kernel's algorithm.
+  Rowwise,
+};
+
 struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
-  PassOptions::Option<std::string> lowering{
-      *this, "lowering",
-      llvm::cl::desc("How sqa.attention is lowered: 'reference' (naive "
-                     "linalg, materialised scores) or 'rowwise' (online "
-                     "softmax loops, the GPU kernel's algorithm)"),
-      llvm::cl::init("reference")};
+  PassOptions::Option<AttentionLowering> lowering{
+      *this, "lowering", llvm::cl::desc("How sqa.attention is lowered"),
+      llvm::cl::init(AttentionLowering::Reference),
+      llvm::cl::values(
+          clEnumValN(AttentionLowering::Reference, "reference",
+                     "naive linalg ops with materialised scores"),
+          clEnumValN(AttentionLowering::Rowwise, "rowwise",
+                     "online-softmax loops (the GPU kernel's algorithm)"))};
 };
 
 struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
