@@ -94,15 +94,10 @@ int main(int argc, char **argv) {
   sqa::registerAllDialects(registry);
   MLIRContext context(registry);
 
-  std::string errorMessage;
-  std::unique_ptr<llvm::MemoryBuffer> file =
-      openInputFile(inputFilename, &errorMessage);
-  if (!file)
-    return fail(errorMessage);
   llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(inputFilename, sourceMgr, &context);
   if (!module)
     return EXIT_FAILURE;
 
@@ -129,6 +124,7 @@ int main(int argc, char **argv) {
   for (auto [name, object] : kernels) {
     std::string path =
         kernels.size() == 1 ? outputFilename.getValue() : getModuleOutputPath(name);
+    std::string errorMessage;
     std::unique_ptr<llvm::ToolOutputFile> output =
         openOutputFile(path, &errorMessage);
     if (!output)
