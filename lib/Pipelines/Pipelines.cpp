@@ -106,7 +106,17 @@ void mlir::sqa::buildGPUPipeline(OpPassManager &pm,
   addStages(pm, back);
 
   GpuModuleToBinaryPassOptions binaryOptions;
-  binaryOptions.compilationTarget = options.format;
+  switch (options.format) {
+  case KernelFormat::PTX:
+    binaryOptions.compilationTarget = "isa";
+    break;
+  case KernelFormat::Cubin:
+    binaryOptions.compilationTarget = "bin";
+    break;
+  case KernelFormat::Fatbin:
+    binaryOptions.compilationTarget = "fatbin";
+    break;
+  }
   pm.addPass(createGpuModuleToBinaryPass(binaryOptions));
 }
 

@@ -24,3 +24,6 @@ func.func @xsqa(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x4x?x16xbf16>, %v: tensor
                        -> tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>
   return %r#0, %r#1 : tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>
 }
+
+// RUN: not sqa-opt %s --sqa-gpu-pipeline="format=elf" 2>&1 | FileCheck %s --check-prefix=BADFORMAT
+// BADFORMAT: for the --format option: Cannot find option named 'elf'

@@ -107,7 +107,8 @@ int main(int argc, char **argv) {
   options.features = features;
   options.optLevel = optLevel;
   options.rowsPerBlock = rowsPerBlock;
-  options.format = emit == EmitKind::PTX ? "isa" : "bin";
+  options.format =
+      emit == EmitKind::PTX ? sqa::KernelFormat::PTX : sqa::KernelFormat::Cubin;
   sqa::buildGPUPipeline(pm, options);
   if (failed(pm.run(*module)))
     return fail("compiling " + inputFilename + " for " + chip + " failed");

@@ -33,6 +33,9 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
                      "online-softmax loops (the GPU kernel's algorithm)"))};
 };
 
+/// What gpu-module-to-binary produces for each kernel module.
+enum class KernelFormat { PTX, Cubin, Fatbin };
+
 struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("Target GPU architecture"),
@@ -44,11 +47,14 @@ struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
       *this, "opt-level",
       llvm::cl::desc("LLVM optimisation level of the NVVM compilation"),
       llvm::cl::init(3)};
-  PassOptions::Option<std::string> format{
-      *this, "format",
-      llvm::cl::desc("Kernel binary format: 'isa' (PTX text), 'bin' (cubin, "
-                     "needs ptxas) or 'fatbin'"),
-      llvm::cl::init("isa")};
+  PassOptions::Option<KernelFormat> format{
+      *this, "format", llvm::cl::desc("Kernel binary format"),
+      llvm::cl::init(KernelFormat::PTX),
+      llvm::cl::values(
+          clEnumValN(KernelFormat::PTX, "isa", "PTX text"),
+          clEnumValN(KernelFormat::Cubin, "bin", "cubin (needs ptxas)"),
+          clEnumValN(KernelFormat::Fatbin, "fatbin",
+                     "fatbin (needs ptxas and fatbinary)"))};
   PassOptions::Option<int64_t> rowsPerBlock{
       *this, "rows-per-block",
       llvm::cl::desc("Query rows per thread block (one thread each)"),
