@@ -31,121 +31,42 @@ namespace sqa {
 using namespace mlir;
 using namespace mlir::sqa;
 
-namespace {
-
-/// Builds the linalg.generic ops of the reference algorithm for one op.
-class ReferenceAttentionBuilder {
-public:
-  ReferenceAttentionBuilder(PatternRewriter &rewriter, AttentionOp op)
-      : rewriter(rewriter), op(op), loc(op.getLoc()),
-        f32(rewriter.getF32Type()) {}
-
-  SmallVector<Value> build();
-
-private:
-  using BodyFn = function_ref<void(OpBuilder &, Location, ValueRange)>;
-
-  /// A B x Ho x Sq [x `trailing`] f32 tensor filled with `fillValue`.
-  Value buildFilledTensor(ArrayRef<OpFoldResult> trailing, float fillValue);
-  Value buildGeneric(ValueRange inputs, Value init, unsigned numDims,
-                     ArrayRef<SmallVector<AffineExpr>> operandExprs,
-                     unsigned numReductions, BodyFn body);
-  Value buildF32Constant(OpBuilder &b, float value) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
-  }
-
-  PatternRewriter &rewriter;
-  AttentionOp op;
-  Location loc;
-  Type f32;
-  OpFoldResult batch, querySeqLen, keySeqLen;
-};
-
-} // namespace
-
-Value ReferenceAttentionBuilder::buildFilledTensor(
-    ArrayRef<OpFoldResult> trailing, float fillValue) {
-  SmallVector<OpFoldResult> sizes = {
-      batch, rewriter.getIndexAttr(op.getNumOutputHeads()), querySeqLen};
-  llvm::append_range(sizes, trailing);
-  Value empty = tensor::EmptyOp::create(rewriter, loc, sizes, f32);
-  return linalg::FillOp::create(rewriter, loc,
-                                buildF32Constant(rewriter, fillValue), empty)
-      .getResult(0);
-}
-
-Value ReferenceAttentionBuilder::buildGeneric(
-    ValueRange inputs, Value init, unsigned numDims,
-    ArrayRef<SmallVector<AffineExpr>> operandExprs, unsigned numReductions,
-    BodyFn body) {
-  SmallVector<AffineMap> maps;
-  for (ArrayRef<AffineExpr> exprs : operandExprs)
-    maps.push_back(AffineMap::get(numDims, 0, exprs, rewriter.getContext()));
-  SmallVector<utils::IteratorType> iterators(numDims - numReductions,
-                                             utils::IteratorType::parallel);
-  iterators.append(numReductions, utils::IteratorType::reduction);
-  return linalg::GenericOp::create(rewriter, loc, init.getType(), inputs,
-                                   init, maps, iterators, body)
-      .getResult(0);
-}
-
-SmallVector<Value> ReferenceAttentionBuilder::build() {
-  MLIRContext *ctx = rewriter.getContext();
-  batch = tensor::getMixedSize(rewriter, loc, op.getQuery(), 0);
-  querySeqLen = tensor::getMixedSize(rewriter, loc, op.getQuery(), 2);
-  keySeqLen = tensor::getMixedSize(rewriter, loc, op.getKey(), 2);
+/// Builds the reference algorithm for `op`:
+///
+///   S = scale * Q Kᵀ, -inf where masked      (B x Ho x Sq x Skv, f32)
+///   M = rowmax(S);  P = exp(S - M);  L = rowsum(P)
+///   out = P V / L (0 where L = 0);  lse = M + log(L) (-inf where L = 0)
+static SmallVector<Value> buildReferenceAttention(PatternRewriter &rewriter,
+                                                  AttentionOp op) {
+  Location loc = op.getLoc();
   const float negInf = -std::numeric_limits<float>::infinity();
+  OpFoldResult batch = tensor::getMixedSize(rewriter, loc, op.getQuery(), 0);
+  OpFoldResult querySeqLen =
+      tensor::getMixedSize(rewriter, loc, op.getQuery(), 2);
+  OpFoldResult keySeqLen = tensor::getMixedSize(rewriter, loc, op.getKey(), 2);
+  OpFoldResult numHeads = rewriter.getIndexAttr(op.getNumOutputHeads());
+  auto f32Constant = [&](OpBuilder &b, float value) -> Value {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  };
+  AffineExpr d0, d1, d2, d3;
+  bindDims(rewriter.getContext(), d0, d1, d2, d3);
+  SmallVector<AffineExpr> all = {d0, d1, d2, d3}, rows = {d0, d1, d2};
 
-  AffineExpr d0, d1, d2, d3, d4;
-  bindDims(ctx, d0, d1, d2, d3, d4);
-  // Loop dims are named (b, h, i, j, d): batch, output head, query row, key,
-  // head dim. The head mapping lives in the indexing maps.
-  AffineExpr qh = op.getQueryHeadExpr(d1), kvh = op.getKvHeadExpr(d1);
+  Value scores = buildQueryKeyProduct(
+      rewriter, loc, op, op.getQuery(), op.getKey(),
+      buildFilledF32Tensor(rewriter, loc,
+                           {batch, numHeads, querySeqLen, keySeqLen}, 0.0f));
+  scores = buildScaleAndMask(
+      rewriter, loc, op, scores, op.getScaleOrDefault(),
+      arith::ConstantIndexOp::create(rewriter, loc, 0),
+      getValueOrCreateConstantIndexOp(rewriter, loc, querySeqLen),
+      getValueOrCreateConstantIndexOp(rewriter, loc, keySeqLen));
 
-  // S[b, h, i, j] = sum_d Q[b, qh(h), i, d] * K[b, kvh(h), j, d].
-  Value scores = buildGeneric(
-      {op.getQuery(), op.getKey()}, buildFilledTensor({keySeqLen}, 0.0f), 5,
-      {{d0, qh, d2, d4}, {d0, kvh, d3, d4}, {d0, d1, d2, d3}}, 1,
-      [&](OpBuilder &b, Location l, ValueRange args) {
-        Value product = arith::MulFOp::create(b, l, buildExtendToF32(b, l, args[0]),
-                                              buildExtendToF32(b, l, args[1]));
-        linalg::YieldOp::create(b, l,
-                                arith::AddFOp::create(b, l, args[2], product)
-                                    .getResult());
-      });
-
-  // S = scale * S where the key is visible, -inf where it is masked.
-  Value querySeqLenValue =
-      getValueOrCreateConstantIndexOp(rewriter, loc, querySeqLen);
-  Value keySeqLenValue =
-      getValueOrCreateConstantIndexOp(rewriter, loc, keySeqLen);
-  float scale = op.getScaleOrDefault();
-  scores = buildGeneric(
-      {}, scores, 4, {{d0, d1, d2, d3}}, 0,
-      [&](OpBuilder &b, Location l, ValueRange args) {
-        Value row = linalg::IndexOp::create(b, l, 2);
-        Value key = linalg::IndexOp::create(b, l, 3);
-        KeyRange range = buildVisibleKeyRange(b, l, op, row, querySeqLenValue,
-                                              keySeqLenValue);
-        Value afterBegin = arith::CmpIOp::create(
-            b, l, arith::CmpIPredicate::sge, key, range.begin);
-        Value beforeEnd = arith::CmpIOp::create(
-            b, l, arith::CmpIPredicate::slt, key, range.end);
-        Value visible = arith::AndIOp::create(b, l, afterBegin, beforeEnd);
-        Value scaled =
-            arith::MulFOp::create(b, l, args[0], buildF32Constant(b, scale));
-        linalg::YieldOp::create(
-            b, l,
-            arith::SelectOp::create(b, l, visible, scaled,
-                                    buildF32Constant(b, negInf))
-                .getResult());
-      });
-
-  // M[b, h, i] = max_j S[b, h, i, j].
   Value rowMax = buildGeneric(
-      scores, buildFilledTensor({}, negInf), 4,
-      {{d0, d1, d2, d3}, {d0, d1, d2}}, 1,
-      [&](OpBuilder &b, Location l, ValueRange args) {
+      rewriter, loc, scores,
+      buildFilledF32Tensor(rewriter, loc, {batch, numHeads, querySeqLen},
+                           negInf),
+      4, {all, rows}, 1, [&](OpBuilder &b, Location l, ValueRange args) {
         linalg::YieldOp::create(
             b, l, arith::MaximumFOp::create(b, l, args[0], args[1]).getResult());
       });
@@ -153,50 +74,43 @@ SmallVector<Value> ReferenceAttentionBuilder::build() {
   // P = exp(S - M), and 0 for masked keys (also when the whole row is
   // masked, where S - M would be NaN).
   Value probs = buildGeneric(
-      rowMax, scores, 4, {{d0, d1, d2}, {d0, d1, d2, d3}}, 0,
+      rewriter, loc, rowMax, scores, 4, {rows, all}, 0,
       [&](OpBuilder &b, Location l, ValueRange args) {
         Value masked = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
-                                             args[1], buildF32Constant(b, negInf));
-        Value shifted = arith::SubFOp::create(b, l, args[1], args[0]);
-        Value exp = math::ExpOp::create(b, l, shifted);
+                                             args[1], f32Constant(b, negInf));
+        Value exp = math::ExpOp::create(
+            b, l, arith::SubFOp::create(b, l, args[1], args[0]));
         linalg::YieldOp::create(
             b, l,
-            arith::SelectOp::create(b, l, masked, buildF32Constant(b, 0.0f), exp)
+            arith::SelectOp::create(b, l, masked, f32Constant(b, 0.0f), exp)
                 .getResult());
       });
 
-  // L[b, h, i] = sum_j P[b, h, i, j].
   Value rowSum = buildGeneric(
-      probs, buildFilledTensor({}, 0.0f), 4, {{d0, d1, d2, d3}, {d0, d1, d2}},
-      1, [&](OpBuilder &b, Location l, ValueRange args) {
+      rewriter, loc, probs,
+      buildFilledF32Tensor(rewriter, loc, {batch, numHeads, querySeqLen}, 0.0f),
+      4, {all, rows}, 1, [&](OpBuilder &b, Location l, ValueRange args) {
         linalg::YieldOp::create(
             b, l, arith::AddFOp::create(b, l, args[0], args[1]).getResult());
       });
 
-  // O[b, h, i, e] = sum_j P[b, h, i, j] * V[b, kvh(h), j, e]; dims (b, h, i,
-  // e, j).
-  Value unnormalized = buildGeneric(
-      {probs, op.getValue()},
-      buildFilledTensor({rewriter.getIndexAttr(op.getValueHeadDim())}, 0.0f),
-      5, {{d0, d1, d2, d4}, {d0, kvh, d4, d3}, {d0, d1, d2, d3}}, 1,
-      [&](OpBuilder &b, Location l, ValueRange args) {
-        Value product = arith::MulFOp::create(b, l, args[0],
-                                              buildExtendToF32(b, l, args[1]));
-        linalg::YieldOp::create(
-            b, l, arith::AddFOp::create(b, l, args[2], product).getResult());
-      });
+  Value unnormalized = buildProbValueProduct(
+      rewriter, loc, op, probs, op.getValue(),
+      buildFilledF32Tensor(rewriter, loc,
+                           {batch, numHeads, querySeqLen,
+                            rewriter.getIndexAttr(op.getValueHeadDim())},
+                           0.0f));
 
   // out = O / L, or 0 where the row saw no key.
   Type outElementType = op.getOutputType().getElementType();
   Value out = buildGeneric(
-      {unnormalized, rowSum}, op.getOutput(), 4,
-      {{d0, d1, d2, d3}, {d0, d1, d2}, {d0, d1, d2, d3}}, 0,
-      [&](OpBuilder &b, Location l, ValueRange args) {
+      rewriter, loc, {unnormalized, rowSum}, op.getOutput(), 4,
+      {all, rows, all}, 0, [&](OpBuilder &b, Location l, ValueRange args) {
         Value seen = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT,
-                                           args[1], buildF32Constant(b, 0.0f));
+                                           args[1], f32Constant(b, 0.0f));
         Value normalized = arith::DivFOp::create(b, l, args[0], args[1]);
         Value result = arith::SelectOp::create(b, l, seen, normalized,
-                                               buildF32Constant(b, 0.0f));
+                                               f32Constant(b, 0.0f));
         linalg::YieldOp::create(
             b, l, buildTruncateFromF32(b, l, result, outElementType));
       });
@@ -205,16 +119,20 @@ SmallVector<Value> ReferenceAttentionBuilder::build() {
     return results;
 
   // lse = M + log(L), or -inf where the row saw no key.
+  AffineExpr e0, e1, e2;
+  bindDims(rewriter.getContext(), e0, e1, e2);
+  SmallVector<AffineExpr> lseExprs = {e0, e1, e2};
   results.push_back(buildGeneric(
-      {rowMax, rowSum}, op.getLse(), 3, {{d0, d1, d2}, {d0, d1, d2}, {d0, d1, d2}},
-      0, [&](OpBuilder &b, Location l, ValueRange args) {
+      rewriter, loc, {rowMax, rowSum}, op.getLse(), 3,
+      {lseExprs, lseExprs, lseExprs}, 0,
+      [&](OpBuilder &b, Location l, ValueRange args) {
         Value seen = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT,
-                                           args[1], buildF32Constant(b, 0.0f));
+                                           args[1], f32Constant(b, 0.0f));
         Value lse = arith::AddFOp::create(b, l, args[0],
                                           math::LogOp::create(b, l, args[1]));
         linalg::YieldOp::create(
             b, l,
-            arith::SelectOp::create(b, l, seen, lse, buildF32Constant(b, negInf))
+            arith::SelectOp::create(b, l, seen, lse, f32Constant(b, negInf))
                 .getResult());
       }));
   return results;
@@ -228,7 +146,7 @@ struct AttentionToLinalgPattern : OpRewritePattern<AttentionOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureTensorSemantics())
       return rewriter.notifyMatchFailure(op, "expected tensor operands");
-    rewriter.replaceOp(op, ReferenceAttentionBuilder(rewriter, op).build());
+    rewriter.replaceOp(op, buildReferenceAttention(rewriter, op));
     return success();
   }
 };

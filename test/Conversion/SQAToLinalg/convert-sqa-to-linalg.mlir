@@ -16,9 +16,9 @@
 // CHECK: arith.addf
 // Scale (1/sqrt(16)) and the causal mask.
 // CHECK: %[[MASKED:.+]] = linalg.generic {{.+}} outs(%[[S]] :
+// CHECK: arith.mulf %{{.+}}, %{{.+}} : f32
 // CHECK: linalg.index 2
 // CHECK: linalg.index 3
-// CHECK: arith.mulf %{{.+}}, %{{.+}} : f32
 // CHECK: arith.select
 // CHECK: %[[MAX:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[MASKED]] :
 // CHECK: arith.maximumf

@@ -1,6 +1,6 @@
 // RUN: sqa-opt %s -split-input-file -verify-diagnostics
 
-// Each function is named after the constraint of sqa.attention (C1...C13 in
+// Each function is named after the constraint of sqa.attention (C1...C14 in
 // its description) that it breaks.
 
 func.func @attention_c1_query_rank(%q: tensor<4x8x16xf32>, %k: tensor<2x4x8x16xf32>, %v: tensor<2x4x8x16xf32>, %o0: tensor<2x4x8x16xf32>) {
@@ -230,5 +230,13 @@ func.func @attention_c11_result_count(%q: tensor<2x4x8x16xf32>) {
 func.func @attention_unknown_mask(%q: tensor<2x4x8x16xf32>) {
   // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'mask' [none, causal_bottom_right, causal_top_left]}}
   %r = sqa.attention ins(%q, %q, %q : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) outs(%q : tensor<2x4x8x16xf32>) mask = causal -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_c14_diagonal_offset_without_mask(%q: tensor<2x4x8x16xf32>, %d: index) {
+  // expected-error @+1 {{expects diagonal_offset only with a causal mask or a window}}
+  %r = sqa.attention ins(%q, %q, %q : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) outs(%q : tensor<2x4x8x16xf32>) diagonal_offset(%d) -> tensor<2x4x8x16xf32>
   return
 }

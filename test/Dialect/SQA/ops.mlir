@@ -48,3 +48,14 @@ func.func @mqa_window_right_only(%q: tensor<1x16x5x16xf16>, %k: tensor<1x1x7x16x
                      outs(%o : tensor<1x16x5x16xf16>) mask = causal_bottom_right window = [-1, 0] -> tensor<1x16x5x16xf16>
   return %r : tensor<1x16x5x16xf16>
 }
+
+// A tile of query rows carries the diagonal of its mask explicitly.
+// CHECK-LABEL: func.func @tile_with_diagonal_offset
+// CHECK-SAME: %[[D:[a-z0-9]+]]: index
+// CHECK: mask = causal_top_left diagonal_offset(%[[D]]) -> tensor<1x1x?x16xf32>
+func.func @tile_with_diagonal_offset(%q: tensor<1x1x?x16xf32>, %k: tensor<1x1x?x16xf32>,
+                                     %o: tensor<1x1x?x16xf32>, %d: index) -> tensor<1x1x?x16xf32> {
+  %r = sqa.attention ins(%q, %k, %k : tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>)
+                     outs(%o : tensor<1x1x?x16xf32>) mask = causal_top_left diagonal_offset(%d) -> tensor<1x1x?x16xf32>
+  return %r : tensor<1x1x?x16xf32>
+}

@@ -196,5 +196,10 @@ LogicalResult AttentionOp::verify() {
                          "'causal_bottom_right': windows are in bottom-right "
                          "coordinates");
   }
+
+  // (C14) A diagonal offset only means something to a mask or a window.
+  if (getDiagonalOffset() && getMaskKind() == MaskKind::none && !getWindow())
+    return emitOpError("expects diagonal_offset only with a causal mask or a "
+                       "window");
   return success();
 }

@@ -3,9 +3,13 @@
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
+
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::sqa;
@@ -24,16 +28,20 @@ KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
   if (mask == MaskKind::none && !hasLeft && !hasRight)
     return {zero, keySeqLen};
 
-  // Diagonal of the bottom-right alignment: row + Skv - Sq.
-  Value offset = arith::SubIOp::create(b, loc, keySeqLen, querySeqLen);
+  // The diagonal: row + Skv - Sq (bottom-right alignment), row (top-left), or
+  // row + diagonal_offset when the op carries one (a tile of query rows).
+  Value offset = op.getDiagonalOffset();
+  if (!offset)
+    offset = mask == MaskKind::causal_top_left
+                 ? zero
+                 : arith::SubIOp::create(b, loc, keySeqLen, querySeqLen)
+                       .getResult();
   Value diagonal = arith::AddIOp::create(b, loc, row, offset);
 
   Value end = keySeqLen;
   Value last;
-  if (mask == MaskKind::causal_bottom_right)
+  if (mask != MaskKind::none)
     last = diagonal;
-  else if (mask == MaskKind::causal_top_left)
-    last = row;
   if (hasRight) {
     Value windowLast =
         arith::AddIOp::create(b, loc, diagonal, constant((*window)[1]));
@@ -78,4 +86,99 @@ Value mlir::sqa::buildTruncateFromF32(OpBuilder &b, Location loc, Value value,
   if (auto vectorType = dyn_cast<VectorType>(value.getType()))
     type = vectorType.clone(elementType);
   return arith::TruncFOp::create(b, loc, type, value);
+}
+
+Value mlir::sqa::buildGeneric(
+    OpBuilder &b, Location loc, ValueRange inputs, Value init,
+    unsigned numDims, ArrayRef<SmallVector<AffineExpr>> operandExprs,
+    unsigned numReductions,
+    function_ref<void(OpBuilder &, Location, ValueRange)> body) {
+  SmallVector<AffineMap> maps;
+  for (ArrayRef<AffineExpr> exprs : operandExprs)
+    maps.push_back(AffineMap::get(numDims, 0, exprs, b.getContext()));
+  SmallVector<utils::IteratorType> iterators(numDims - numReductions,
+                                             utils::IteratorType::parallel);
+  iterators.append(numReductions, utils::IteratorType::reduction);
+  return linalg::GenericOp::create(b, loc, init.getType(), inputs, init, maps,
+                                   iterators, body)
+      .getResult(0);
+}
+
+Value mlir::sqa::buildFilledF32Tensor(OpBuilder &b, Location loc,
+                                      ArrayRef<OpFoldResult> sizes,
+                                      float value) {
+  Value empty = tensor::EmptyOp::create(b, loc, sizes, b.getF32Type());
+  Value fill = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  return linalg::FillOp::create(b, loc, fill, empty).getResult(0);
+}
+
+Value mlir::sqa::buildQueryKeyProduct(OpBuilder &b, Location loc,
+                                      AttentionOp op, Value query, Value key,
+                                      Value scores) {
+  // Loops (b, h, i, j, d).
+  AffineExpr d0, d1, d2, d3, d4;
+  bindDims(b.getContext(), d0, d1, d2, d3, d4);
+  return buildGeneric(
+      b, loc, {query, key}, scores, 5,
+      {{d0, op.getQueryHeadExpr(d1), d2, d4},
+       {d0, op.getKvHeadExpr(d1), d3, d4},
+       {d0, d1, d2, d3}},
+      1, [](OpBuilder &nb, Location l, ValueRange args) {
+        Value product =
+            arith::MulFOp::create(nb, l, buildExtendToF32(nb, l, args[0]),
+                                  buildExtendToF32(nb, l, args[1]));
+        linalg::YieldOp::create(
+            nb, l, arith::AddFOp::create(nb, l, args[2], product).getResult());
+      });
+}
+
+Value mlir::sqa::buildProbValueProduct(OpBuilder &b, Location loc,
+                                       AttentionOp op, Value probs,
+                                       Value value, Value acc) {
+  // Loops (b, h, i, e, j).
+  AffineExpr d0, d1, d2, d3, d4;
+  bindDims(b.getContext(), d0, d1, d2, d3, d4);
+  return buildGeneric(
+      b, loc, {probs, value}, acc, 5,
+      {{d0, d1, d2, d4}, {d0, op.getKvHeadExpr(d1), d4, d3}, {d0, d1, d2, d3}},
+      1, [](OpBuilder &nb, Location l, ValueRange args) {
+        Value product = arith::MulFOp::create(
+            nb, l, args[0], buildExtendToF32(nb, l, args[1]));
+        linalg::YieldOp::create(
+            nb, l, arith::AddFOp::create(nb, l, args[2], product).getResult());
+      });
+}
+
+Value mlir::sqa::buildScaleAndMask(OpBuilder &b, Location loc, AttentionOp op,
+                                   Value scores, float scale, Value keyOffset,
+                                   Value querySeqLen, Value keySeqLen) {
+  bool masked = op.getMaskKind() != MaskKind::none || op.getWindow();
+  AffineExpr d0, d1, d2, d3;
+  bindDims(b.getContext(), d0, d1, d2, d3);
+  return buildGeneric(
+      b, loc, {}, scores, 4, {{d0, d1, d2, d3}}, 0,
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        auto f32Constant = [&](float v) -> Value {
+          return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
+        };
+        Value scaled = arith::MulFOp::create(nb, l, args[0], f32Constant(scale));
+        if (!masked) {
+          linalg::YieldOp::create(nb, l, scaled);
+          return;
+        }
+        Value row = linalg::IndexOp::create(nb, l, 2);
+        Value key = arith::AddIOp::create(
+            nb, l, linalg::IndexOp::create(nb, l, 3), keyOffset);
+        KeyRange range =
+            buildVisibleKeyRange(nb, l, op, row, querySeqLen, keySeqLen);
+        Value afterBegin = arith::CmpIOp::create(
+            nb, l, arith::CmpIPredicate::sge, key, range.begin);
+        Value beforeEnd = arith::CmpIOp::create(
+            nb, l, arith::CmpIPredicate::slt, key, range.end);
+        Value visible = arith::AndIOp::create(nb, l, afterBegin, beforeEnd);
+        Value negInf = f32Constant(-std::numeric_limits<float>::infinity());
+        linalg::YieldOp::create(
+            nb, l, arith::SelectOp::create(nb, l, visible, scaled, negInf)
+                       .getResult());
+      });
 }

@@ -8,6 +8,7 @@
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/TilingInterface.h"
 #include "sqa/Dialect/SQA/IR/SQADialect.h"
 
 #include "sqa/Dialect/SQA/IR/SQAEnums.h.inc"

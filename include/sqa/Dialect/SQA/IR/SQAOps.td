@@ -7,10 +7,14 @@ include "sqa/Dialect/SQA/IR/SQABase.td"
 include "sqa/Dialect/SQA/IR/SQAAttrs.td"
 include "mlir/Interfaces/DestinationStyleOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/TilingInterface.td"
 include "mlir/IR/CommonAttrConstraints.td"
 
 def SQA_AttentionOp : SQA_Op<"attention", [
-    Pure, DestinationStyleOpInterface]> {
+    Pure, AttrSizedOperandSegments, DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<TilingInterface, [
+      "getLoopIteratorTypes", "getIterationDomain", "getTiledImplementation",
+      "getResultTilePosition"]>]> {
   let summary = "Scaled dot-product attention with independent head counts";
   let description = [{
     Computes, for every batch `b`, output head `h` and query row `i`,
@@ -48,6 +52,16 @@ def SQA_AttentionOp : SQA_Op<"attention", [
     coordinates); -1 leaves a side unbounded. `scale` defaults to 1/sqrt(D).
     A row with no visible key produces zeros and lse = -inf.
 
+    `diagonal_offset(%d)` replaces the diagonal of the mask and window,
+    Skv - Sq (or 0 for `causal_top_left`), by `%d`: row i sees keys
+    j <= i + %d (causal) and i + %d - left <= j <= i + %d + right (window).
+    Tiling the query rows produces it: a tile starting at row r0 of an op
+    with diagonal offset d has diagonal offset d + r0.
+
+    The op implements `TilingInterface` over its parallel dimensions (batch,
+    output head, query row); the key dimension is a reduction that
+    `sqa-tile-and-fuse` turns into an online softmax.
+
     Example:
 
     ```mlir
@@ -73,6 +87,7 @@ def SQA_AttentionOp : SQA_Op<"attention", [
     - (C12) scale is positive and finite.
     - (C13) window has two entries, each >= -1, and is not combined with
       `causal_top_left` (windows are in bottom-right coordinates).
+    - (C14) `diagonal_offset` is given only with a causal mask or a window.
 
     Sizes that are dynamic are checked where they are static.
   }];
@@ -82,6 +97,7 @@ def SQA_AttentionOp : SQA_Op<"attention", [
     AnyRankedTensor:$key,
     AnyRankedTensor:$value,
     Variadic<AnyRankedTensor>:$outputs,
+    Optional<Index>:$diagonal_offset,
     OptionalAttr<SQA_MaskKind>:$mask,
     OptionalAttr<DenseI64ArrayAttr>:$window,
     OptionalAttr<F32Attr>:$scale
@@ -93,6 +109,7 @@ def SQA_AttentionOp : SQA_Op<"attention", [
       type($value) `)`
     `outs` `(` $outputs `:` type($outputs) `)`
     (`mask` `=` $mask^)?
+    (`diagonal_offset` `(` $diagonal_offset^ `)`)?
     (`window` `=` $window^)?
     (`scale` `=` $scale^)?
     attr-dict (`->` type($results)^)?

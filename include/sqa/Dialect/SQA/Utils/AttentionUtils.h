@@ -34,6 +34,35 @@ struct KeyRange {
 KeyRange buildVisibleKeyRange(OpBuilder &b, Location loc, AttentionOp op,
                               Value row, Value querySeqLen, Value keySeqLen);
 
+/// Builds a linalg.generic over `numDims` loops whose last `numReductions`
+/// are reductions. `operandExprs` holds the indexing-map results of each input
+/// and then of `init`; `body` receives the block arguments.
+Value buildGeneric(OpBuilder &b, Location loc, ValueRange inputs, Value init,
+                   unsigned numDims,
+                   ArrayRef<SmallVector<AffineExpr>> operandExprs,
+                   unsigned numReductions,
+                   function_ref<void(OpBuilder &, Location, ValueRange)> body);
+
+/// An f32 tensor of `sizes` filled with `value` (tensor.empty + linalg.fill).
+Value buildFilledF32Tensor(OpBuilder &b, Location loc,
+                           ArrayRef<OpFoldResult> sizes, float value);
+
+/// scores[b, h, i, j] += query[b, qh(h), i, d] * key[b, kvh(h), j, d] in f32,
+/// with `op`'s head mapping in the indexing maps. `key` may be a block of
+/// the op's keys (any sequence length).
+Value buildQueryKeyProduct(OpBuilder &b, Location loc, AttentionOp op,
+                           Value query, Value key, Value scores);
+
+/// acc[b, h, i, e] += probs[b, h, i, j] * value[b, kvh(h), j, e] in f32.
+Value buildProbValueProduct(OpBuilder &b, Location loc, AttentionOp op,
+                            Value probs, Value value, Value acc);
+
+/// scores[b, h, i, j] = scale * scores[b, h, i, j] where key j + `keyOffset`
+/// is visible to row i (buildVisibleKeyRange), -inf elsewhere.
+Value buildScaleAndMask(OpBuilder &b, Location loc, AttentionOp op,
+                        Value scores, float scale, Value keyOffset,
+                        Value querySeqLen, Value keySeqLen);
+
 /// Returns `value` converted to f32 (or `value` when it already is).
 Value buildExtendToF32(OpBuilder &b, Location loc, Value value);
 
