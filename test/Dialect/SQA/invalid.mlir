@@ -205,7 +205,7 @@ func.func @attention_c13_window_top_left(%q: tensor<2x4x8x16xf32>, %k: tensor<2x
 
 func.func @attention_c11_no_outputs(%q: tensor<2x4x8x16xf32>) {
   // expected-error @+1 {{expects one or two outputs (out and optional lse), but got 0}}
-  "sqa.attention"(%q, %q, %q) : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> ()
+  "sqa.attention"(%q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>}> : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> ()
   return
 }
 
@@ -213,7 +213,7 @@ func.func @attention_c11_no_outputs(%q: tensor<2x4x8x16xf32>) {
 
 func.func @attention_c11_three_outputs(%q: tensor<2x4x8x16xf32>) {
   // expected-error @+1 {{expects one or two outputs (out and optional lse), but got 3}}
-  %r:3 = "sqa.attention"(%q, %q, %q, %q, %q, %q) : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>)
+  %r:3 = "sqa.attention"(%q, %q, %q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 3, 0>}> : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>)
   return
 }
 
@@ -221,7 +221,7 @@ func.func @attention_c11_three_outputs(%q: tensor<2x4x8x16xf32>) {
 
 func.func @attention_c11_result_count(%q: tensor<2x4x8x16xf32>) {
   // expected-error @+1 {{expects as many results as outputs, but got 0 results and 1 outputs}}
-  "sqa.attention"(%q, %q, %q, %q) : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> ()
+  "sqa.attention"(%q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>}> : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> ()
   return
 }
 
