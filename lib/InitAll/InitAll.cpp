@@ -4,6 +4,7 @@
 
 #include "sqa/Conversion/Passes.h"
 #include "sqa/Dialect/SQA/IR/SQADialect.h"
+#include "sqa/Dialect/SQA/Transforms/Passes.h"
 #include "sqa/Pipelines/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -26,5 +27,6 @@ void mlir::sqa::registerAllPasses() {
   // names through the global registry.
   mlir::registerAllPasses();
   registerSQAConversionPasses();
+  registerSQATransformsPasses();
   registerSQAPipelines();
 }

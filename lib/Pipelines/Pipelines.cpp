@@ -41,9 +41,22 @@ static constexpr const char *kBufferize =
 
 void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
                                  const CPUPipelineOptions &options) {
-  std::string lowerSQA = options.lowering == AttentionLowering::Reference
-                             ? "func.func(convert-sqa-to-linalg)"
-                             : "func.func(convert-sqa-to-scf)";
+  std::string lowerSQA;
+  switch (options.lowering) {
+  case AttentionLowering::Reference:
+    lowerSQA = "func.func(convert-sqa-to-linalg)";
+    break;
+  case AttentionLowering::Rowwise:
+    lowerSQA = "func.func(convert-sqa-to-scf)";
+    break;
+  case AttentionLowering::Tiled:
+    lowerSQA = llvm::formatv("func.func(sqa-tile-and-fuse{{q-block={0} "
+                             "kv-block={1}})",
+                             options.queryBlock.getValue(),
+                             options.keyBlock.getValue())
+                   .str();
+    break;
+  }
   Stage stages[] = {
       {"lower sqa", lowerSQA + ",canonicalize,cse"},
       {"bufferize", std::string(kBufferize) +

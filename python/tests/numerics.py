@@ -26,7 +26,7 @@ from sqa.variants import VARIANTS  # noqa: E402
 LSE_TOLERANCE = 1e-4
 
 
-def run_case(sqa_run, lowering, cfg, batch, sq, skv, seed, workdir):
+def run_case(sqa_run, lowering, cfg, batch, sq, skv, seed, workdir, blocks=None):
     rng = np.random.default_rng(seed)
     shapes = {
         "q": (batch, cfg.num_query_heads, sq, cfg.head_dim),
@@ -51,6 +51,8 @@ def run_case(sqa_run, lowering, cfg, batch, sq, skv, seed, workdir):
     with open(module, "w") as f:
         f.write(emit_attention_module(cfg))
     cmd = [sqa_run, module, "-e", "attention", f"--lowering={lowering}"]
+    if blocks:
+        cmd += [f"--q-block={blocks[0]}", f"--kv-block={blocks[1]}"]
     if "bf16" in (cfg.dtype, cfg.output_dtype):
         cmd.append("--raw-bf16")
     for name in names:
@@ -119,7 +121,33 @@ def suite_masks():
         yield cfg, 2, sq, skv
 
 
-SUITES = {"variants": suite_variants, "masks": suite_masks}
+def suite_tiled():
+    """The FlashAttention tiling (issue sweep): every variant, head dims 16 to
+    256, sizes 1 to 1000, Sq != Skv, both causal alignments, windows,
+    f32/f16/bf16, and q/kv blocks that do not divide the sequence. Each case
+    carries its (q-block, kv-block)."""
+    for name, mask in itertools.product(VARIANTS, ["none", "causal_bottom_right"]):
+        yield variant(name, head_dim=64, dtype="f16", mask=mask), 1, 129, 129, (32, 48)
+    for head_dim, dtype in itertools.product([16, 64, 80, 128, 256], ["f32", "f16", "bf16"]):
+        yield (variant("SQA", head_dim=head_dim, dtype=dtype, mask="causal_top_left"),
+               1, 64, 64, (16, 24))
+    for sq, skv in [(1, 1), (15, 15), (64, 64), (129, 129), (1000, 1000), (15, 1000),
+                    (1000, 15), (129, 64), (64, 129)]:
+        yield (variant("xSQA", head_dim=16, mask="causal_bottom_right", with_lse=True),
+               1, sq, skv, (64, 64))
+    for sq, skv in [(1000, 1000), (15, 1000), (1000, 15)]:
+        yield (variant("xSQA", head_dim=16, dtype="bf16", mask="causal_top_left"),
+               1, sq, skv, (100, 30))
+    yield (variant("xSMQA", head_dim=256, dtype="f16", mask="causal_bottom_right"),
+           1, 1000, 1000, (128, 96))
+    for window, (sq, skv) in itertools.product([(100, 0), (33, 17), (-1, 5), (7, -1)],
+                                               [(129, 300), (300, 129), (1000, 1000)]):
+        yield (variant("rSQA", head_dim=32, dtype="bf16", window=window, with_lse=True,
+                       mask="causal_bottom_right" if window[1] == 0 else "none"),
+               1, sq, skv, (40, 33))
+
+
+SUITES = {"variants": suite_variants, "masks": suite_masks, "tiled": suite_tiled}
 
 
 def main():
@@ -127,20 +155,27 @@ def main():
     parser.add_argument("--sqa-run", required=True)
     parser.add_argument("--suite", choices=SUITES, required=True)
     parser.add_argument("--lowering", default="reference")
+    parser.add_argument("--q-block", type=int)
+    parser.add_argument("--kv-block", type=int)
     args = parser.parse_args()
 
     failures = 0
     count = 0
     with tempfile.TemporaryDirectory() as workdir:
-        for seed, (cfg, batch, sq, skv) in enumerate(SUITES[args.suite]()):
+        for seed, (cfg, batch, sq, skv, *case_blocks) in enumerate(SUITES[args.suite]()):
+            blocks = (args.q_block or 64, args.kv_block or 64) \
+                if args.q_block or args.kv_block else None
+            if case_blocks:
+                blocks = case_blocks[0]
             ok, detail = run_case(args.sqa_run, args.lowering, cfg, batch, sq, skv,
-                                  seed, workdir)
+                                  seed, workdir, blocks)
             count += 1
             failures += not ok
             print(f"{'PASS' if ok else 'FAIL'} Hq={cfg.num_query_heads} "
                   f"Hkv={cfg.num_kv_heads} D={cfg.head_dim} Dv={cfg.dv} "
                   f"{cfg.dtype}->{cfg.output_dtype} mask={cfg.mask} "
-                  f"window={cfg.window} B={batch} Sq={sq} Skv={skv}: {detail}",
+                  f"window={cfg.window} B={batch} Sq={sq} Skv={skv}"
+                  f"{f' blocks={blocks}' if blocks else ''}: {detail}",
                   flush=True)
     print(f"{count - failures} of {count} cases passed")
     return 1 if failures else 0

@@ -1,18 +1,20 @@
 // RUN: sqa-opt %s --sqa-cpu-pipeline | FileCheck %s --check-prefixes=CHECK,REF
 // RUN: sqa-opt %s --sqa-cpu-pipeline=lowering=rowwise | FileCheck %s --check-prefixes=CHECK,ROW
-// RUN: not sqa-opt %s --sqa-cpu-pipeline=lowering=tiled 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: sqa-opt %s --sqa-cpu-pipeline="lowering=tiled q-block=16 kv-block=32" | FileCheck %s --check-prefixes=CHECK,ROW
+// RUN: not sqa-opt %s --sqa-cpu-pipeline=lowering=magic 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Both lowerings reach the LLVM dialect with nothing else left over.
 // CHECK-LABEL: llvm.func @attention
 // CHECK-NOT: sqa.attention
 // CHECK-NOT: unrealized_conversion_cast
 // CHECK-NOT: memref.
-// The reference computes exp(s - max); the row-wise path exp2 of log2 units.
+// The reference computes exp(s - max); the row-wise and tiled paths exp2 of
+// log2 units.
 // REF: llvm.intr.exp(
 // ROW: llvm.intr.exp2(
 // ROW: llvm.intr.log2(
 // CHECK-LABEL: llvm.func @_mlir_ciface_attention
-// BAD: for the --lowering option: Cannot find option named 'tiled'
+// BAD: for the --lowering option: Cannot find option named 'magic'
 func.func @attention(%q: tensor<?x8x?x16xf16>, %k: tensor<?x4x?x16xf16>, %v: tensor<?x4x?x16xf16>,
                      %o: tensor<?x8x?x16xf16>, %l: tensor<?x8x?xf32>) -> (tensor<?x8x?x16xf16>, tensor<?x8x?xf32>)
     attributes {llvm.emit_c_interface} {

@@ -61,8 +61,17 @@ static cl::opt<sqa::AttentionLowering> lowering(
     cl::values(clEnumValN(sqa::AttentionLowering::Reference, "reference",
                           "naive linalg ops with materialised scores"),
                clEnumValN(sqa::AttentionLowering::Rowwise, "rowwise",
-                          "online-softmax loops (the GPU kernel's algorithm)")),
+                          "online-softmax loops (the GPU kernel's algorithm)"),
+               clEnumValN(sqa::AttentionLowering::Tiled, "tiled",
+                          "FlashAttention tiling (sqa-tile-and-fuse)")),
     cl::cat(runCategory));
+static cl::opt<int64_t> queryBlock("q-block", cl::init(64),
+                                   cl::desc("Query rows per tile (tiled)"),
+                                   cl::cat(runCategory));
+static cl::opt<int64_t> keyBlock("kv-block", cl::init(64),
+                                 cl::desc("Keys per online-softmax step "
+                                          "(tiled)"),
+                                 cl::cat(runCategory));
 static cl::opt<bool> rawBF16(
     "raw-bf16", cl::init(false),
     cl::desc("Exchange bf16 tensors as raw 16-bit words (.npy dtype <u2)"),
@@ -183,6 +192,9 @@ int main(int argc, char **argv) {
       "sqa-run: lower an .mlir file for the CPU, JIT-run one function on "
       ".npy inputs and write its results as .npy\n");
 
+  if (queryBlock <= 0 || keyBlock <= 0)
+    return fail("--q-block and --kv-block must be positive");
+
   DialectRegistry registry;
   sqa::registerAllDialects(registry);
   MLIRContext context(registry);
@@ -262,6 +274,8 @@ int main(int argc, char **argv) {
   PassManager pm(&context);
   sqa::CPUPipelineOptions options;
   options.lowering = lowering;
+  options.queryBlock = queryBlock;
+  options.keyBlock = keyBlock;
   sqa::buildCPUPipeline(pm, options);
   if (failed(pm.run(*module)))
     return fail("lowering " + inputFilename + " for the CPU failed");

@@ -20,6 +20,8 @@ enum class AttentionLowering {
   Reference,
   /// convert-sqa-to-scf: online-softmax loops, the GPU kernel's algorithm.
   Rowwise,
+  /// sqa-tile-and-fuse: FlashAttention's query and key blocks.
+  Tiled,
 };
 
 struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
@@ -30,7 +32,15 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
           clEnumValN(AttentionLowering::Reference, "reference",
                      "naive linalg ops with materialised scores"),
           clEnumValN(AttentionLowering::Rowwise, "rowwise",
-                     "online-softmax loops (the GPU kernel's algorithm)"))};
+                     "online-softmax loops (the GPU kernel's algorithm)"),
+          clEnumValN(AttentionLowering::Tiled, "tiled",
+                     "FlashAttention tiling (sqa-tile-and-fuse)"))};
+  PassOptions::Option<int64_t> queryBlock{
+      *this, "q-block", llvm::cl::desc("Query rows per tile (tiled)"),
+      llvm::cl::init(64)};
+  PassOptions::Option<int64_t> keyBlock{
+      *this, "kv-block", llvm::cl::desc("Keys per online-softmax step (tiled)"),
+      llvm::cl::init(64)};
 };
 
 /// What gpu-module-to-binary produces for each kernel module.

@@ -1,0 +1,57 @@
+//===- Transforms.h - Transformations of sqa.attention ----------*- C++ -*-===//
+//
+// The transformations behind the sqa passes, as functions that other
+// compilers can call on their own ops and schedules.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SQA_DIALECT_SQA_TRANSFORMS_TRANSFORMS_H
+#define SQA_DIALECT_SQA_TRANSFORMS_TRANSFORMS_H
+
+#include "sqa/Dialect/SQA/IR/SQAOps.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir {
+namespace sqa {
+
+/// Block sizes of the FlashAttention loop nest.
+struct AttentionTilingOptions {
+  /// Query rows per parallel tile.
+  int64_t queryBlock = 64;
+  /// Keys per step of the online softmax.
+  int64_t keyBlock = 64;
+};
+
+/// The loops that tileAndFuseAttention creates.
+struct FlashAttentionLoops {
+  /// Parallel over (batch, output head, query block).
+  scf::ForallOp forallOp;
+  /// Sequential over key blocks, inside `forallOp`.
+  scf::ForOp keyLoop;
+};
+
+/// Tiles `op` over (batch, output head, query row) by (1, 1, queryBlock) with
+/// scf::tileUsingSCF into an scf.forall, and replaces `op` with its results.
+/// Returns the loop and the tiled sqa.attention inside it.
+FailureOr<std::pair<scf::ForallOp, AttentionOp>>
+tileAttention(RewriterBase &rewriter, AttentionOp op, int64_t queryBlock);
+
+/// Replaces `op` by an online softmax over blocks of `keyBlock` keys (see
+/// SQATileAndFusePass): an scf.for with the running max, sum and f32
+/// accumulator as iter_args, whose bounds skip the key blocks that the mask
+/// hides from every row of `op`. Works for any batch, head counts and row
+/// count; meant for the tiles that tileAttention produces. Returns the loop.
+FailureOr<scf::ForOp> decomposeAttention(RewriterBase &rewriter,
+                                         AttentionOp op, int64_t keyBlock);
+
+/// tileAttention followed by decomposeAttention on the tile.
+FailureOr<FlashAttentionLoops>
+tileAndFuseAttention(RewriterBase &rewriter, AttentionOp op,
+                     const AttentionTilingOptions &options);
+
+} // namespace sqa
+} // namespace mlir
+
+#endif // SQA_DIALECT_SQA_TRANSFORMS_TRANSFORMS_H
