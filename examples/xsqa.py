@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The main job: compile the xSQA example to PTX for sm_80, run the same
-attention on the CPU with both lowerings, and check it against NumPy."""
+attention on the CPU with the tiled (FlashAttention), row-wise (the GPU
+kernel's algorithm) and reference lowerings, and check it against NumPy."""
 
 import argparse
 import os
@@ -71,7 +72,7 @@ def main():
         paths.append(os.path.join(tmp, "init.npy"))
         np.save(paths[-1], np.zeros((b, 4, s, 16), np.uint16))
         ok = True
-        for lowering in ("rowwise", "reference"):
+        for lowering in ("tiled", "rowwise", "reference"):
             result = os.path.join(tmp, f"out_{lowering}.npy")
             cmd = [os.path.join(bindir, "sqa-run"), example, "-e", "xsqa", "--raw-bf16",
                    f"--lowering={lowering}", "-o", result]
