@@ -102,18 +102,7 @@ static SmallVector<Value> buildReferenceAttention(PatternRewriter &rewriter,
                            0.0f));
 
   // out = O / L, or 0 where the row saw no key.
-  Type outElementType = op.getOutputType().getElementType();
-  Value out = buildGeneric(
-      rewriter, loc, {unnormalized, rowSum}, op.getOutput(), 4,
-      {all, rows, all}, 0, [&](OpBuilder &b, Location l, ValueRange args) {
-        Value seen = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT,
-                                           args[1], f32Constant(b, 0.0f));
-        Value normalized = arith::DivFOp::create(b, l, args[0], args[1]);
-        Value result = arith::SelectOp::create(b, l, seen, normalized,
-                                               f32Constant(b, 0.0f));
-        linalg::YieldOp::create(
-            b, l, buildTruncateFromF32(b, l, result, outElementType));
-      });
+  Value out = buildNormalizedOutput(rewriter, loc, op, unnormalized, rowSum);
   SmallVector<Value> results = {out};
   if (!op.getLse())
     return results;

@@ -221,19 +221,8 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
   Value rowMax = keyLoop.getResult(0), rowSum = keyLoop.getResult(1),
         acc = keyLoop.getResult(2);
 
-  // out = acc / l, or 0 where the row saw no key.
-  Type outElementType = op.getOutputType().getElementType();
-  SmallVector<Value> results = {buildGeneric(
-      rewriter, loc, {acc, rowSum}, op.getOutput(), 4, {all, rows, all}, 0,
-      [&](OpBuilder &b, Location l, ValueRange args) {
-        Value seen = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT,
-                                           args[1], f32Constant(b, 0.0f));
-        Value normalized = arith::DivFOp::create(b, l, args[0], args[1]);
-        Value result = arith::SelectOp::create(b, l, seen, normalized,
-                                               f32Constant(b, 0.0f));
-        linalg::YieldOp::create(
-            b, l, buildTruncateFromF32(b, l, result, outElementType));
-      })};
+  SmallVector<Value> results = {
+      buildNormalizedOutput(rewriter, loc, op, acc, rowSum)};
   if (Value lseInit = op.getLse()) {
     // lse = ln(sum_j e^{s_j}) = (m + log2 l) * ln 2, m in log2 units.
     results.push_back(buildGeneric(

@@ -182,3 +182,23 @@ Value mlir::sqa::buildScaleAndMask(OpBuilder &b, Location loc, AttentionOp op,
                        .getResult());
       });
 }
+
+Value mlir::sqa::buildNormalizedOutput(OpBuilder &b, Location loc,
+                                       AttentionOp op, Value acc,
+                                       Value rowSum) {
+  AffineExpr d0, d1, d2, d3;
+  bindDims(b.getContext(), d0, d1, d2, d3);
+  Type outElementType = op.getOutputType().getElementType();
+  return buildGeneric(
+      b, loc, {acc, rowSum}, op.getOutput(), 4,
+      {{d0, d1, d2, d3}, {d0, d1, d2}, {d0, d1, d2, d3}}, 0,
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value zero = arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0));
+        Value seen = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT,
+                                           args[1], zero);
+        Value normalized = arith::DivFOp::create(nb, l, args[0], args[1]);
+        Value result = arith::SelectOp::create(nb, l, seen, normalized, zero);
+        linalg::YieldOp::create(
+            nb, l, buildTruncateFromF32(nb, l, result, outElementType));
+      });
+}

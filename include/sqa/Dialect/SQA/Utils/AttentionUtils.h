@@ -63,6 +63,12 @@ Value buildScaleAndMask(OpBuilder &b, Location loc, AttentionOp op,
                         Value scores, float scale, Value keyOffset,
                         Value querySeqLen, Value keySeqLen);
 
+/// out[b, h, i, e] = acc[b, h, i, e] / rowSum[b, h, i], converted to the
+/// element type of `op`'s output and written into it; rows with rowSum = 0
+/// (no visible key) get 0.
+Value buildNormalizedOutput(OpBuilder &b, Location loc, AttentionOp op,
+                            Value acc, Value rowSum);
+
 /// Returns `value` converted to f32 (or `value` when it already is).
 Value buildExtendToF32(OpBuilder &b, Location loc, Value value);
 
