@@ -293,7 +293,7 @@ int main(int argc, char **argv) {
   // for vector loads.
   SmallVector<MemRefDescriptor> argDescriptors;
   SmallVector<void *> buffers;
-  auto releaseBuffers = llvm::make_scope_exit([&] {
+  llvm::scope_exit releaseBuffers([&] {
     for (void *buffer : buffers)
       std::free(buffer);
   });
