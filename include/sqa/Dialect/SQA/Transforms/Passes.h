@@ -3,6 +3,8 @@
 #ifndef SQA_DIALECT_SQA_TRANSFORMS_PASSES_H
 #define SQA_DIALECT_SQA_TRANSFORMS_PASSES_H
 
+#include "sqa/Dialect/SQA/IR/SQADialect.h"
+
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {

@@ -52,4 +52,33 @@ def SQATileAndFusePass : Pass<"sqa-tile-and-fuse"> {
   ];
 }
 
+def SQARaiseAttentionPass : Pass<"sqa-raise-attention"> {
+  let summary = "Rewrite attention written as linalg ops into sqa.attention";
+  let description = [{
+    Recognises scaled dot-product attention that another compiler (or a
+    frontend) wrote as linalg ops and rewrites it into `sqa.attention`, so
+    that it gets the fused lowerings. The matched form, on [batch, heads,
+    seq, head_dim] tensors:
+
+        %s = linalg.generic  // S[b,h,i,j] += Q[b,qh(h),i,d] * K[b,kh(h),j,d]
+               outs(linalg.fill 0.0)
+        %t = linalg.generic  // optional: T = S * c, c a constant
+        %p = linalg.softmax dimension(3) ins(%t)
+        %o = linalg.generic  // O[b,h,i,e] += P[b,h,i,j] * V[b,kh(h),j,e]
+               outs(linalg.fill 0.0)
+
+    The head mapping may be in the indexing maps (qh(h) = h or h mod Hq,
+    kh(h) = h or h floordiv G, as sqa.attention defines them) or, for GQA,
+    in a head broadcast of K and V: `linalg.broadcast` of [b, Hkv, s, d] to
+    [b, Hkv, G, s, d] followed by `tensor.collapse_shape` to [b, Hkv*G, s,
+    d] (repeat_interleave). The raised op reads the un-broadcast K and V.
+    The contractions may extend their inputs with `arith.extf`. Intermediate
+    results must have no other users. The scale becomes the op's `scale`
+    (1.0 without a scaling op). sqa.attention computes scores and softmax in
+    f32, so raising an f16/bf16 softmax can only make it more precise.
+  }];
+  let dependentDialects = ["::mlir::sqa::SQADialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // SQA_DIALECT_SQA_TRANSFORMS_PASSES_TD

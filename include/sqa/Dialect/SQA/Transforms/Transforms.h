@@ -51,6 +51,11 @@ FailureOr<FlashAttentionLoops>
 tileAndFuseAttention(RewriterBase &rewriter, AttentionOp op,
                      const AttentionTilingOptions &options);
 
+/// Adds the pattern that rewrites attention written as linalg ops
+/// (contraction, optional scale, linalg.softmax, contraction) into
+/// sqa.attention; see SQARaiseAttentionPass for the matched form.
+void populateRaiseAttentionPatterns(RewritePatternSet &patterns);
+
 } // namespace sqa
 } // namespace mlir
 

@@ -1,0 +1,188 @@
+// RUN: sqa-opt %s --sqa-raise-attention --split-input-file | FileCheck %s
+
+#q  = affine_map<(b, h, i, j, d) -> (b, h, i, d)>
+#k  = affine_map<(b, h, i, j, d) -> (b, h floordiv 4, j, d)>
+#s  = affine_map<(b, h, i, j, d) -> (b, h, i, j)>
+#p  = affine_map<(b, h, i, e, j) -> (b, h, i, j)>
+#v  = affine_map<(b, h, i, e, j) -> (b, h floordiv 4, j, e)>
+#o  = affine_map<(b, h, i, e, j) -> (b, h, i, e)>
+#id = affine_map<(b, h, i, j) -> (b, h, i, j)>
+
+// GQA 16/4 with the head broadcast in the indexing maps, f16 inputs extended
+// to f32, and a scale.
+// CHECK-LABEL: func.func @gqa_in_maps
+// CHECK-SAME: (%[[Q:.+]]: tensor<2x16x64x32xf16>, %[[K:.+]]: tensor<2x4x80x32xf16>, %[[V:.+]]: tensor<2x4x80x32xf16>)
+// CHECK: %[[INIT:.+]] = tensor.empty() : tensor<2x16x64x32xf32>
+// CHECK: %[[R:.+]] = sqa.attention ins(%[[Q]], %[[K]], %[[V]] : tensor<2x16x64x32xf16>, tensor<2x4x80x32xf16>, tensor<2x4x80x32xf16>) outs(%[[INIT]] : tensor<2x16x64x32xf32>) scale = 1.250000e-01 -> tensor<2x16x64x32xf32>
+// CHECK-NOT: linalg.softmax
+// CHECK: return %[[R]]
+func.func @gqa_in_maps(%q: tensor<2x16x64x32xf16>, %k: tensor<2x4x80x32xf16>, %v: tensor<2x4x80x32xf16>)
+    -> tensor<2x16x64x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %scale = arith.constant 0.125 : f32
+  %se = tensor.empty() : tensor<2x16x64x80xf32>
+  %sz = linalg.fill ins(%zero : f32) outs(%se : tensor<2x16x64x80xf32>) -> tensor<2x16x64x80xf32>
+  %s = linalg.generic {indexing_maps = [#q, #k, #s], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %k : tensor<2x16x64x32xf16>, tensor<2x4x80x32xf16>) outs(%sz : tensor<2x16x64x80xf32>) {
+  ^bb0(%a: f16, %b: f16, %acc: f32):
+    %a32 = arith.extf %a : f16 to f32
+    %b32 = arith.extf %b : f16 to f32
+    %m = arith.mulf %a32, %b32 : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<2x16x64x80xf32>
+  %te = tensor.empty() : tensor<2x16x64x80xf32>
+  %t = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%s : tensor<2x16x64x80xf32>) outs(%te : tensor<2x16x64x80xf32>) {
+  ^bb0(%x: f32, %unused: f32):
+    %y = arith.mulf %x, %scale : f32
+    linalg.yield %y : f32
+  } -> tensor<2x16x64x80xf32>
+  %pe = tensor.empty() : tensor<2x16x64x80xf32>
+  %p = linalg.softmax dimension(3) ins(%t : tensor<2x16x64x80xf32>) outs(%pe : tensor<2x16x64x80xf32>) -> tensor<2x16x64x80xf32>
+  %oe = tensor.empty() : tensor<2x16x64x32xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%oe : tensor<2x16x64x32xf32>) -> tensor<2x16x64x32xf32>
+  %o = linalg.generic {indexing_maps = [#p, #v, #o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%p, %v : tensor<2x16x64x80xf32>, tensor<2x4x80x32xf16>) outs(%oz : tensor<2x16x64x32xf32>) {
+  ^bb0(%a: f32, %b: f16, %acc: f32):
+    %b32 = arith.extf %b : f16 to f32
+    %m = arith.mulf %a, %b32 : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<2x16x64x32xf32>
+  return %o : tensor<2x16x64x32xf32>
+}
+
+// -----
+
+#q  = affine_map<(b, h, i, j, d) -> (b, h, i, d)>
+#s  = affine_map<(b, h, i, j, d) -> (b, h, i, j)>
+#p  = affine_map<(b, h, i, e, j) -> (b, h, i, j)>
+#v  = affine_map<(b, h, i, e, j) -> (b, h, j, e)>
+#o  = affine_map<(b, h, i, e, j) -> (b, h, i, e)>
+
+// GQA 8/2 written with repeat_interleave (broadcast + collapse_shape) of K
+// and V, dynamic batch and sequences, no scale: the op reads the 2 K/V heads.
+// CHECK-LABEL: func.func @gqa_repeat_interleave
+// CHECK-SAME: (%[[Q:.+]]: tensor<?x8x?x16xf32>, %[[K:.+]]: tensor<?x2x?x16xf32>, %[[V:.+]]: tensor<?x2x?x16xf32>, %[[INIT:.+]]: tensor<?x8x?x16xf32>
+// CHECK: sqa.attention ins(%[[Q]], %[[K]], %[[V]] : tensor<?x8x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) outs(%[[INIT]] : tensor<?x8x?x16xf32>) scale = 1.000000e+00
+// CHECK-NOT: linalg.broadcast
+// CHECK-NOT: tensor.collapse_shape
+func.func @gqa_repeat_interleave(%q: tensor<?x8x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                                 %init: tensor<?x8x?x16xf32>, %sinit: tensor<?x8x?x?xf32>,
+                                 %bk: tensor<?x2x4x?x16xf32>, %bv: tensor<?x2x4x?x16xf32>) -> tensor<?x8x?x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %kb = linalg.broadcast ins(%k : tensor<?x2x?x16xf32>) outs(%bk : tensor<?x2x4x?x16xf32>) dimensions = [2]
+  %kr = tensor.collapse_shape %kb [[0], [1, 2], [3], [4]] : tensor<?x2x4x?x16xf32> into tensor<?x8x?x16xf32>
+  %vb = linalg.broadcast ins(%v : tensor<?x2x?x16xf32>) outs(%bv : tensor<?x2x4x?x16xf32>) dimensions = [2]
+  %vr = tensor.collapse_shape %vb [[0], [1, 2], [3], [4]] : tensor<?x2x4x?x16xf32> into tensor<?x8x?x16xf32>
+  %sz = linalg.fill ins(%zero : f32) outs(%sinit : tensor<?x8x?x?xf32>) -> tensor<?x8x?x?xf32>
+  %s = linalg.generic {indexing_maps = [#q, affine_map<(b, h, i, j, d) -> (b, h, j, d)>, #s], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %kr : tensor<?x8x?x16xf32>, tensor<?x8x?x16xf32>) outs(%sz : tensor<?x8x?x?xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<?x8x?x?xf32>
+  %p = linalg.softmax dimension(3) ins(%s : tensor<?x8x?x?xf32>) outs(%sinit : tensor<?x8x?x?xf32>) -> tensor<?x8x?x?xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%init : tensor<?x8x?x16xf32>) -> tensor<?x8x?x16xf32>
+  %o = linalg.generic {indexing_maps = [#p, #v, #o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%p, %vr : tensor<?x8x?x?xf32>, tensor<?x8x?x16xf32>) outs(%oz : tensor<?x8x?x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<?x8x?x16xf32>
+  return %o : tensor<?x8x?x16xf32>
+}
+
+// -----
+
+#q  = affine_map<(b, h, i, j, d) -> (b, h mod 2, i, d)>
+#k  = affine_map<(b, h, i, j, d) -> (b, h, j, d)>
+#s  = affine_map<(b, h, i, j, d) -> (b, h, i, j)>
+#p  = affine_map<(b, h, i, e, j) -> (b, h, i, j)>
+#v  = affine_map<(b, h, i, e, j) -> (b, h, j, e)>
+#o  = affine_map<(b, h, i, e, j) -> (b, h, i, e)>
+
+// Reverse SQA (Hq = 2, Hkv = 4): query head h mod 2.
+// CHECK-LABEL: func.func @rsqa
+// CHECK: sqa.attention ins(%{{.+}}, %{{.+}}, %{{.+}} : tensor<1x2x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+func.func @rsqa(%q: tensor<1x2x8x16xf32>, %k: tensor<1x4x8x16xf32>, %v: tensor<1x4x8x16xf32>,
+                %s0: tensor<1x4x8x8xf32>, %o0: tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %sz = linalg.fill ins(%zero : f32) outs(%s0 : tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  %s = linalg.generic {indexing_maps = [#q, #k, #s], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %k : tensor<1x2x8x16xf32>, tensor<1x4x8x16xf32>) outs(%sz : tensor<1x4x8x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<1x4x8x8xf32>
+  %p = linalg.softmax dimension(3) ins(%s : tensor<1x4x8x8xf32>) outs(%s0 : tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%o0 : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+  %o = linalg.generic {indexing_maps = [#p, #v, #o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%p, %v : tensor<1x4x8x8xf32>, tensor<1x4x8x16xf32>) outs(%oz : tensor<1x4x8x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<1x4x8x16xf32>
+  return %o : tensor<1x4x8x16xf32>
+}
+
+// -----
+
+#q  = affine_map<(b, h, i, j, d) -> (b, h, i, d)>
+#k  = affine_map<(b, h, i, j, d) -> (b, h, j, d)>
+#s  = affine_map<(b, h, i, j, d) -> (b, h, i, j)>
+#p  = affine_map<(b, h, i, e, j) -> (b, h, i, j)>
+#v  = affine_map<(b, h, i, e, j) -> (b, h, j, e)>
+#o  = affine_map<(b, h, i, e, j) -> (b, h, i, e)>
+
+// Not attention, left alone: the scores are used elsewhere; the softmax runs
+// over queries; the second product accumulates into a non-zero tensor.
+// CHECK-LABEL: func.func @negatives
+// CHECK-NOT: sqa.attention
+// CHECK: linalg.softmax dimension(3)
+// CHECK: linalg.softmax dimension(2)
+// CHECK: linalg.softmax dimension(3)
+// CHECK-NOT: sqa.attention
+func.func @negatives(%q: tensor<1x2x8x16xf32>, %s0: tensor<1x2x8x8xf32>, %o0: tensor<1x2x8x16xf32>)
+    -> (tensor<1x2x8x16xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %sz = linalg.fill ins(%zero : f32) outs(%s0 : tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
+  %s = linalg.generic {indexing_maps = [#q, #k, #s], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %q : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) outs(%sz : tensor<1x2x8x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<1x2x8x8xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%o0 : tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32>
+  %p1 = linalg.softmax dimension(3) ins(%s : tensor<1x2x8x8xf32>) outs(%s0 : tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
+  %o1 = linalg.generic {indexing_maps = [#p, #v, #o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%p1, %q : tensor<1x2x8x8xf32>, tensor<1x2x8x16xf32>) outs(%oz : tensor<1x2x8x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<1x2x8x16xf32>
+  %p2 = linalg.softmax dimension(2) ins(%s : tensor<1x2x8x8xf32>) outs(%s0 : tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
+  %o2 = linalg.generic {indexing_maps = [#p, #v, #o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%p2, %q : tensor<1x2x8x8xf32>, tensor<1x2x8x16xf32>) outs(%oz : tensor<1x2x8x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<1x2x8x16xf32>
+  %p3 = linalg.softmax dimension(3) ins(%s : tensor<1x2x8x8xf32>) outs(%s0 : tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
+  %o3 = linalg.generic {indexing_maps = [#p, #v, #o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%p3, %q : tensor<1x2x8x8xf32>, tensor<1x2x8x16xf32>) outs(%o0 : tensor<1x2x8x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<1x2x8x16xf32>
+  return %o1, %s, %o2, %o3 : tensor<1x2x8x16xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
+}
