@@ -9,15 +9,15 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
-from sqa import attention_reference  # noqa: E402
+from sqa import attention_reference, variant  # noqa: E402
 from sqa.dtypes import ABS_TOLERANCE, dequantize, quantize  # noqa: E402
+from sqa.tools import run_on_cpu  # noqa: E402
 
 
 def find_ptxas():
@@ -64,29 +64,19 @@ def main():
     for name in "qkv":
         stored[name], exact[name] = quantize(rng.standard_normal((b, 4, s, 16)), "bf16")
     ref, _ = attention_reference(exact["q"], exact["k"], exact["v"], "causal_bottom_right")
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for name in "qkv":
-            paths.append(os.path.join(tmp, f"{name}.npy"))
-            np.save(paths[-1], stored[name])
-        paths.append(os.path.join(tmp, "init.npy"))
-        np.save(paths[-1], np.zeros((b, 4, s, 16), np.uint16))
-        ok = True
-        for lowering in ("tiled", "rowwise", "reference"):
-            result = os.path.join(tmp, f"out_{lowering}.npy")
-            cmd = [os.path.join(bindir, "sqa-run"), example, "-e", "xsqa", "--raw-bf16",
-                   f"--lowering={lowering}", "-o", result]
-            for p in paths:
-                cmd += ["-i", p]
-            subprocess.run(cmd, check=True)
-            out = dequantize(np.load(result), "bf16")
-            err = float(np.abs(out - ref).max())
-            rel = float((np.abs(out - ref) / np.maximum(1.0, np.abs(ref))).max())
-            tol = ABS_TOLERANCE["bf16"]
-            ok &= rel <= tol
-            print(f"  CPU ({lowering} lowering), B={b} S={s}: max abs error {err:.2e} "
-                  f"vs float64 NumPy ({'within' if rel <= tol else 'OUTSIDE'} "
-                  f"{tol:.1e} * max(1, |ref|), 2 bf16 ulp)")
+    os.environ["SQA_BUILD_DIR"] = args.build
+    cfg = variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right")
+    ok = True
+    for lowering in ("tiled", "rowwise", "reference"):
+        out, _ = run_on_cpu(cfg, stored["q"], stored["k"], stored["v"], lowering)
+        out = dequantize(out, "bf16")
+        err = float(np.abs(out - ref).max())
+        rel = float((np.abs(out - ref) / np.maximum(1.0, np.abs(ref))).max())
+        tol = ABS_TOLERANCE["bf16"]
+        ok &= rel <= tol
+        print(f"  CPU ({lowering} lowering), B={b} S={s}: max abs error {err:.2e} "
+              f"vs float64 NumPy ({'within' if rel <= tol else 'OUTSIDE'} "
+              f"{tol:.1e} * max(1, |ref|), 2 bf16 ulp)")
     return 0 if ok else 1
 
 

@@ -11,22 +11,21 @@ scores). Prints one line per case and exits non-zero if any case fails.
 import argparse
 import itertools
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from sqa import attention_reference, emit_attention_module, variant  # noqa: E402
+from sqa import attention_reference, variant  # noqa: E402
 from sqa.dtypes import ABS_TOLERANCE, dequantize, quantize  # noqa: E402
+from sqa.tools import ToolError, run_on_cpu  # noqa: E402
 from sqa.variants import VARIANTS  # noqa: E402
 
 LSE_TOLERANCE = 1e-4
 
 
-def run_case(sqa_run, lowering, cfg, batch, sq, skv, seed, workdir, blocks=None):
+def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None):
     rng = np.random.default_rng(seed)
     shapes = {
         "q": (batch, cfg.num_query_heads, sq, cfg.head_dim),
@@ -41,32 +40,15 @@ def run_case(sqa_run, lowering, cfg, batch, sq, skv, seed, workdir, blocks=None)
 
     # The destinations are filled with garbage: every element must be written.
     out_shape = (batch, cfg.num_output_heads, sq, cfg.dv)
-    stored["out"], _ = quantize(np.full(out_shape, 7.0), cfg.output_dtype)
-    names = ["q", "k", "v", "out"]
-    if cfg.with_lse:
-        stored["lse"] = np.full(out_shape[:3], 7.0, dtype=np.float32)
-        names.append("lse")
+    out_init, _ = quantize(np.full(out_shape, 7.0), cfg.output_dtype)
+    lse_init = np.full(out_shape[:3], 7.0, dtype=np.float32)
+    try:
+        out, lse = run_on_cpu(cfg, stored["q"], stored["k"], stored["v"], lowering,
+                              blocks, out_init, lse_init)
+    except ToolError as error:
+        return False, f"sqa-run failed: {error}"
 
-    module = os.path.join(workdir, "case.mlir")
-    with open(module, "w") as f:
-        f.write(emit_attention_module(cfg))
-    cmd = [sqa_run, module, "-e", "attention", f"--lowering={lowering}"]
-    if blocks:
-        cmd += [f"--q-block={blocks[0]}", f"--kv-block={blocks[1]}"]
-    if "bf16" in (cfg.dtype, cfg.output_dtype):
-        cmd.append("--raw-bf16")
-    for name in names:
-        path = os.path.join(workdir, f"{name}.npy")
-        np.save(path, stored[name])
-        cmd += ["-i", path]
-    results = [os.path.join(workdir, f"result_{n}.npy") for n in names[3:]]
-    for path in results:
-        cmd += ["-o", path]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return False, f"sqa-run failed: {proc.stderr.strip()}"
-
-    out = dequantize(np.load(results[0]), cfg.output_dtype)
+    out = dequantize(out, cfg.output_dtype)
     if out.shape != ref_out.shape:
         return False, f"shape {out.shape} != {ref_out.shape}"
     if not np.all(np.isfinite(out)):
@@ -80,7 +62,7 @@ def run_case(sqa_run, lowering, cfg, batch, sq, skv, seed, workdir, blocks=None)
     ok = excess <= 1.0
     detail = f"max_err={err:.2e} tol={tol:.1e}*max(1,|ref|) worst={excess:.2f} of tol"
     if cfg.with_lse:
-        lse = np.load(results[1]).astype(np.float64)
+        lse = lse.astype(np.float64)
         both_inf = np.isneginf(lse) & np.isneginf(ref_lse)
         with np.errstate(invalid="ignore"):
             lse_err = np.where(both_inf, 0.0, np.abs(lse - ref_lse))
@@ -152,7 +134,7 @@ SUITES = {"variants": suite_variants, "masks": suite_masks, "tiled": suite_tiled
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sqa-run", required=True)
+    parser.add_argument("--build", required=True, help="the build directory")
     parser.add_argument("--suite", choices=SUITES, required=True)
     parser.add_argument("--lowering", default="reference")
     parser.add_argument("--q-block", type=int)
@@ -161,22 +143,21 @@ def main():
 
     failures = 0
     count = 0
-    with tempfile.TemporaryDirectory() as workdir:
-        for seed, (cfg, batch, sq, skv, *case_blocks) in enumerate(SUITES[args.suite]()):
-            blocks = (args.q_block or 64, args.kv_block or 64) \
-                if args.q_block or args.kv_block else None
-            if case_blocks:
-                blocks = case_blocks[0]
-            ok, detail = run_case(args.sqa_run, args.lowering, cfg, batch, sq, skv,
-                                  seed, workdir, blocks)
-            count += 1
-            failures += not ok
-            print(f"{'PASS' if ok else 'FAIL'} Hq={cfg.num_query_heads} "
-                  f"Hkv={cfg.num_kv_heads} D={cfg.head_dim} Dv={cfg.dv} "
-                  f"{cfg.dtype}->{cfg.output_dtype} mask={cfg.mask} "
-                  f"window={cfg.window} B={batch} Sq={sq} Skv={skv}"
-                  f"{f' blocks={blocks}' if blocks else ''}: {detail}",
-                  flush=True)
+    os.environ["SQA_BUILD_DIR"] = args.build
+    for seed, (cfg, batch, sq, skv, *case_blocks) in enumerate(SUITES[args.suite]()):
+        blocks = (args.q_block or 64, args.kv_block or 64) \
+            if args.q_block or args.kv_block else None
+        if case_blocks:
+            blocks = case_blocks[0]
+        ok, detail = run_case(args.lowering, cfg, batch, sq, skv, seed, blocks)
+        count += 1
+        failures += not ok
+        print(f"{'PASS' if ok else 'FAIL'} Hq={cfg.num_query_heads} "
+              f"Hkv={cfg.num_kv_heads} D={cfg.head_dim} Dv={cfg.dv} "
+              f"{cfg.dtype}->{cfg.output_dtype} mask={cfg.mask} "
+              f"window={cfg.window} B={batch} Sq={sq} Skv={skv}"
+              f"{f' blocks={blocks}' if blocks else ''}: {detail}",
+              flush=True)
     print(f"{count - failures} of {count} cases passed")
     return 1 if failures else 0
 

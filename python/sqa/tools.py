@@ -1,0 +1,100 @@
+"""Compile and run sqa.attention through the project's tools.
+
+The tools are looked up in $SQA_BUILD_DIR/bin, then in the repository's
+build/bin, then on PATH.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+from .ir import emit_attention_module
+from .variants import AttentionConfig
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class ToolError(RuntimeError):
+    """A tool failed; the message is its diagnostic."""
+
+
+def find_tool(name):
+    candidates = []
+    if os.environ.get("SQA_BUILD_DIR"):
+        candidates.append(os.path.join(os.environ["SQA_BUILD_DIR"], "bin", name))
+    candidates.append(os.path.join(_REPO, "build", "bin", name))
+    for path in candidates:
+        if os.access(path, os.X_OK):
+            return path
+    found = shutil.which(name)
+    if not found:
+        raise ToolError(f"{name} not found: build the project or set SQA_BUILD_DIR")
+    return found
+
+
+def _run(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ToolError(proc.stderr.strip() or f"{cmd[0]} failed")
+    return proc
+
+
+def compile_to_ptx(cfg: AttentionConfig, chip="sm_80", features="+ptx80", opt_level=3):
+    """PTX of the GPU kernel(s) for `cfg`, as {kernel name: PTX text}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        module = os.path.join(tmp, "attention.mlir")
+        with open(module, "w") as f:
+            f.write(emit_attention_module(cfg))
+        out = os.path.join(tmp, "attention.ptx")
+        _run([find_tool("sqa-compile"), module, "--chip", chip, "--features", features,
+              "--opt-level", str(opt_level), "--emit", "ptx", "-o", out])
+        kernels = {}
+        for name in sorted(os.listdir(tmp)):
+            if name.endswith(".ptx"):
+                text = open(os.path.join(tmp, name)).read()
+                for entry in re.findall(r"\.entry\s+(\w+)", text):
+                    kernels[entry] = text
+        return kernels
+
+
+_NPY_DTYPES = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
+
+
+def run_on_cpu(cfg: AttentionConfig, q, k, v, lowering="tiled", blocks=None,
+               out_init=None, lse_init=None):
+    """Runs `cfg` on the CPU through sqa-run and returns (out, lse or None).
+
+    q, k, v are arrays of the element type (bf16 as uint16 words); out_init
+    and lse_init default to zeros. `blocks` is (q-block, kv-block) for the
+    tiled lowering.
+    """
+    batch, _, sq, _ = q.shape
+    out_shape = (batch, cfg.num_output_heads, sq, cfg.dv)
+    if out_init is None:
+        out_init = np.zeros(out_shape, _NPY_DTYPES[cfg.output_dtype])
+    arrays = [q, k, v, out_init]
+    if cfg.with_lse:
+        arrays.append(np.zeros(out_shape[:3], np.float32) if lse_init is None else lse_init)
+    with tempfile.TemporaryDirectory() as tmp:
+        module = os.path.join(tmp, "attention.mlir")
+        with open(module, "w") as f:
+            f.write(emit_attention_module(cfg))
+        cmd = [find_tool("sqa-run"), module, "-e", "attention", f"--lowering={lowering}"]
+        if blocks:
+            cmd += [f"--q-block={blocks[0]}", f"--kv-block={blocks[1]}"]
+        if "bf16" in (cfg.dtype, cfg.output_dtype):
+            cmd.append("--raw-bf16")
+        for i, array in enumerate(arrays):
+            path = os.path.join(tmp, f"in{i}.npy")
+            np.save(path, array)
+            cmd += ["-i", path]
+        results = [os.path.join(tmp, f"out{i}.npy") for i in range(len(arrays) - 3)]
+        for path in results:
+            cmd += ["-o", path]
+        _run(cmd)
+        loaded = [np.load(path) for path in results]
+    return loaded[0], (loaded[1] if cfg.with_lse else None)
