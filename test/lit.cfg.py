@@ -18,7 +18,7 @@ config.test_exec_root = os.path.join(config.sqa_obj_root, "test")
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
-tools = ["sqa-opt", "sqa-run", "sqa-compile"]
+tools = ["sqa-opt", "sqa-run", "sqa-compile", "sqa-capi-test"]
 llvm_config.add_tool_substitutions(tools, [config.sqa_tools_dir])
 config.substitutions.append(("%python", config.sqa_python))
 config.substitutions.append(("%sqa_src", config.sqa_src_root))

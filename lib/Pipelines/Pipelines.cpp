@@ -2,6 +2,7 @@
 
 #include "sqa/Pipelines/Pipelines.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -131,6 +132,23 @@ void mlir::sqa::buildGPUPipeline(OpPassManager &pm,
     break;
   }
   pm.addPass(createGpuModuleToBinaryPass(binaryOptions));
+}
+
+FailureOr<SmallVector<KernelObject>>
+mlir::sqa::compileGPUKernels(ModuleOp module,
+                             const GPUPipelineOptions &options) {
+  PassManager pm(module.getContext());
+  buildGPUPipeline(pm, options);
+  if (failed(pm.run(module)))
+    return failure();
+  SmallVector<KernelObject> kernels;
+  module.walk([&](gpu::BinaryOp binary) {
+    for (Attribute attr : binary.getObjects())
+      kernels.push_back(
+          {binary.getName().str(),
+           cast<gpu::ObjectAttr>(attr).getObject().getValue().str()});
+  });
+  return kernels;
 }
 
 void mlir::sqa::registerSQAPipelines() {

@@ -11,11 +11,9 @@
 #include "sqa/InitAll.h"
 #include "sqa/Pipelines/Pipelines.h"
 
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -101,7 +99,6 @@ int main(int argc, char **argv) {
   if (!module)
     return EXIT_FAILURE;
 
-  PassManager pm(&context);
   sqa::GPUPipelineOptions options;
   options.chip = chip;
   options.features = features;
@@ -109,28 +106,23 @@ int main(int argc, char **argv) {
   options.rowsPerBlock = rowsPerBlock;
   options.format =
       emit == EmitKind::PTX ? sqa::KernelFormat::PTX : sqa::KernelFormat::Cubin;
-  sqa::buildGPUPipeline(pm, options);
-  if (failed(pm.run(*module)))
+  FailureOr<SmallVector<sqa::KernelObject>> kernels =
+      sqa::compileGPUKernels(*module, options);
+  if (failed(kernels))
     return fail("compiling " + inputFilename + " for " + chip + " failed");
-
-  SmallVector<std::pair<StringRef, StringRef>> kernels;
-  module->walk([&](gpu::BinaryOp binary) {
-    for (Attribute attr : binary.getObjects())
-      kernels.emplace_back(binary.getName(),
-                           cast<gpu::ObjectAttr>(attr).getObject().getValue());
-  });
-  if (kernels.empty())
+  if (kernels->empty())
     return fail(inputFilename + " has no GPU kernels (no sqa.attention op)");
 
-  for (auto [name, object] : kernels) {
-    std::string path =
-        kernels.size() == 1 ? outputFilename.getValue() : getModuleOutputPath(name);
+  for (const sqa::KernelObject &kernel : *kernels) {
+    std::string path = kernels->size() == 1
+                           ? outputFilename.getValue()
+                           : getModuleOutputPath(kernel.moduleName);
     std::string errorMessage;
     std::unique_ptr<llvm::ToolOutputFile> output =
         openOutputFile(path, &errorMessage);
     if (!output)
       return fail(errorMessage);
-    output->os() << object;
+    output->os() << kernel.object;
     output->keep();
   }
   return EXIT_SUCCESS;

@@ -8,7 +8,10 @@
 #ifndef SQA_PIPELINES_PIPELINES_H
 #define SQA_PIPELINES_PIPELINES_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassOptions.h"
+
+#include <string>
 
 namespace mlir {
 class OpPassManager;
@@ -81,6 +84,19 @@ void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 ///   NVVM intrinsics -> upstream gpu-lower-to-nvvm-pipeline (outlining, NVVM,
 ///   gpu.binary in `format`).
 void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
+
+/// One kernel module serialized by the GPU pipeline.
+struct KernelObject {
+  /// The name of the gpu.binary (the outlined kernel module).
+  std::string moduleName;
+  /// PTX text or cubin bytes, as `format` asked.
+  std::string object;
+};
+
+/// Runs buildGPUPipeline on `module` and returns the object of every
+/// gpu.binary it produces. Failures are reported as diagnostics on `module`.
+FailureOr<SmallVector<KernelObject>>
+compileGPUKernels(ModuleOp module, const GPUPipelineOptions &options);
 
 /// Registers `sqa-cpu-pipeline` and `sqa-gpu-pipeline`.
 void registerSQAPipelines();

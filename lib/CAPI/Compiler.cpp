@@ -1,0 +1,116 @@
+//===- Compiler.cpp - C API of the sqa compiler ---------------------------===//
+
+#include "sqa-c/Compiler.h"
+
+#include "sqa/InitAll.h"
+#include "sqa/Pipelines/Pipelines.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <mutex>
+
+using namespace mlir;
+
+namespace {
+/// A context with everything sqa needs, the parsed module, and the
+/// diagnostics printed against the source, for one C API call.
+class Session {
+public:
+  Session(const char *source, size_t length)
+      : context(getRegistry()), diagnosticStream(diagnostics),
+        handler(sourceMgr, &context, diagnosticStream) {
+    sourceMgr.AddNewSourceBuffer(
+        llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(source, length),
+                                             "<sqa-c input>"),
+        llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  }
+
+  /// Hands the collected diagnostics to `callback` and returns -1.
+  int fail(SqaStringCallback callback, void *userData,
+           llvm::StringRef message = "") {
+    if (!message.empty())
+      diagnosticStream << "error: " << message << "\n";
+    if (callback)
+      callback(diagnostics.data(), diagnostics.size(), userData);
+    return -1;
+  }
+
+  MLIRContext context;
+  llvm::SourceMgr sourceMgr;
+  std::string diagnostics;
+  llvm::raw_string_ostream diagnosticStream;
+  SourceMgrDiagnosticHandler handler;
+  OwningOpRef<ModuleOp> module;
+
+private:
+  static const DialectRegistry &getRegistry() {
+    // Pass and pipeline registration is global and must happen once.
+    static std::once_flag registered;
+    std::call_once(registered, [] { sqa::registerAllPasses(); });
+    static DialectRegistry registry = [] {
+      DialectRegistry r;
+      sqa::registerAllDialects(r);
+      return r;
+    }();
+    return registry;
+  }
+};
+} // namespace
+
+int sqaCompileToPTX(const char *source, size_t sourceLength, const char *chip,
+                    const char *features, int optLevel,
+                    SqaKernelCallback onKernel, SqaStringCallback onDiagnostics,
+                    void *userData) {
+  Session session(source, sourceLength);
+  if (!session.module)
+    return session.fail(onDiagnostics, userData);
+  if (optLevel < 0 || optLevel > 3)
+    return session.fail(onDiagnostics, userData,
+                        "optLevel must be between 0 and 3");
+  sqa::GPUPipelineOptions options;
+  if (chip)
+    options.chip = chip;
+  if (features)
+    options.features = features;
+  options.optLevel = optLevel;
+  options.format = sqa::KernelFormat::PTX;
+  FailureOr<SmallVector<sqa::KernelObject>> kernels =
+      sqa::compileGPUKernels(*session.module, options);
+  if (failed(kernels))
+    return session.fail(onDiagnostics, userData);
+  for (const sqa::KernelObject &kernel : *kernels)
+    if (onKernel)
+      onKernel(kernel.moduleName.c_str(), kernel.object.data(),
+               kernel.object.size(), userData);
+  return static_cast<int>(kernels->size());
+}
+
+int sqaRunPipeline(const char *source, size_t sourceLength,
+                   const char *pipeline, SqaStringCallback onOutput,
+                   SqaStringCallback onDiagnostics, void *userData) {
+  Session session(source, sourceLength);
+  if (!session.module)
+    return session.fail(onDiagnostics, userData);
+  PassManager pm(&session.context);
+  std::string parseErrors;
+  llvm::raw_string_ostream parseStream(parseErrors);
+  if (!pipeline || failed(parsePassPipeline(pipeline, pm, parseStream)))
+    return session.fail(onDiagnostics, userData,
+                        "invalid pass pipeline: " + parseErrors);
+  if (failed(pm.run(*session.module)))
+    return session.fail(onDiagnostics, userData);
+  std::string output;
+  llvm::raw_string_ostream os(output);
+  session.module->print(os);
+  if (onOutput)
+    onOutput(output.data(), output.size(), userData);
+  return 0;
+}

@@ -1,0 +1,69 @@
+/* Exercises the C API from C: compile xSQA to PTX, run a pipeline, and get
+ * diagnostics for bad input. Prints lines for FileCheck. */
+
+#include "sqa-c/Compiler.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *kXsqa =
+    "func.func @xsqa(%q: tensor<?x4x?x16xbf16>, %o: tensor<?x4x?x16xbf16>)\n"
+    "    -> tensor<?x4x?x16xbf16> {\n"
+    "  %r = sqa.attention ins(%q, %q, %q : tensor<?x4x?x16xbf16>,\n"
+    "      tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>)\n"
+    "      outs(%o : tensor<?x4x?x16xbf16>) mask = causal_bottom_right\n"
+    "      -> tensor<?x4x?x16xbf16>\n"
+    "  return %r : tensor<?x4x?x16xbf16>\n"
+    "}\n";
+
+static const char *kBadHeads =
+    "func.func @bad(%q: tensor<1x3x2x16xf32>, %k: tensor<1x2x2x16xf32>,\n"
+    "               %o: tensor<1x3x2x16xf32>) {\n"
+    "  %r = sqa.attention ins(%q, %k, %k : tensor<1x3x2x16xf32>,\n"
+    "      tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>)\n"
+    "      outs(%o : tensor<1x3x2x16xf32>) -> tensor<1x3x2x16xf32>\n"
+    "  return\n"
+    "}\n";
+
+static void printKernel(const char *name, const char *ptx, size_t length,
+                        void *userData) {
+  (void)userData;
+  const char *target = strstr(ptx, ".target sm_80");
+  printf("kernel %s: %zu bytes of PTX, sm_80 target: %s\n", name, length,
+         target && target < ptx + length ? "yes" : "no");
+}
+
+static void printText(const char *data, size_t length, void *userData) {
+  printf("%s: %.*s\n", (const char *)userData, (int)length, data);
+}
+
+static void countBytes(const char *data, size_t length, void *userData) {
+  (void)data;
+  *(size_t *)userData += length;
+}
+
+static char kDiagnostics[] = "diagnostics";
+
+int main(void) {
+  int kernels = sqaCompileToPTX(kXsqa, strlen(kXsqa), "sm_80", "+ptx80", 3,
+                                printKernel, printText, kDiagnostics);
+  printf("compiled %d kernel(s)\n", kernels);
+
+  size_t bytes = 0;
+  int status = sqaRunPipeline(
+      kXsqa, strlen(kXsqa), "builtin.module(sqa-cpu-pipeline{lowering=tiled})",
+      countBytes, NULL, &bytes);
+  printf("cpu pipeline: status %d, %s\n", status,
+         bytes > 0 ? "got LLVM dialect IR" : "no output");
+
+  kernels = sqaCompileToPTX(kBadHeads, strlen(kBadHeads), NULL, NULL, 3,
+                            printKernel, printText, kDiagnostics);
+  printf("bad heads: %d\n", kernels);
+  status = sqaRunPipeline(kXsqa, strlen(kXsqa), "builtin.module(no-such-pass)",
+                          NULL, printText, kDiagnostics);
+  printf("bad pipeline: %d\n", status);
+  kernels = sqaCompileToPTX(kXsqa, strlen(kXsqa), NULL, NULL, 9, printKernel,
+                            printText, kDiagnostics);
+  printf("bad opt level: %d\n", kernels);
+  return 0;
+}
