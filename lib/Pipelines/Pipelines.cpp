@@ -60,14 +60,15 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
   }
   Stage stages[] = {
       {"lower sqa", lowerSQA + ",canonicalize,cse"},
-      {"bufferize", std::string(kBufferize) +
-                        ",buffer-deallocation-pipeline,convert-bufferization-to-memref"},
-      {"loops",
-       "func.func(convert-linalg-to-loops,scf-forall-to-for,"
-       "convert-vector-to-scf{full-unroll},lower-affine),"
-       "convert-scf-to-cf"},
+      {"bufferize",
+       std::string(kBufferize) +
+           ",buffer-deallocation-pipeline,convert-bufferization-to-memref"},
+      {"loops", "func.func(convert-linalg-to-loops,scf-forall-to-for,"
+                "convert-vector-to-scf{full-unroll},lower-affine),"
+                "convert-scf-to-cf"},
       {"to LLVM",
-       "func.func(arith-expand{include-bf16}),expand-strided-metadata,lower-affine,"
+       "func.func(arith-expand{include-bf16}),expand-strided-metadata,lower-"
+       "affine,"
        "convert-vector-to-llvm,finalize-memref-to-llvm,convert-math-to-llvm,"
        "convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,"
        "convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts"},
@@ -85,12 +86,13 @@ void mlir::sqa::buildGPUPipeline(OpPassManager &pm,
       // inner bounds (no-min-max-bounds) guard the ragged tail with an scf.if,
       // which is what convert-parallel-loops-to-gpu needs for a launch size.
       {"map to GPU",
-       llvm::formatv("func.func(scf-forall-to-parallel,"
-                     "scf-parallel-loop-tiling{{parallel-loop-tile-sizes={0},1,1 "
-                     "no-min-max-bounds},"
-                     "gpu-map-parallel-loops,convert-parallel-loops-to-gpu,"
-                     "lower-affine),canonicalize,cse",
-                     options.rowsPerBlock.getValue())
+       llvm::formatv(
+           "func.func(scf-forall-to-parallel,"
+           "scf-parallel-loop-tiling{{parallel-loop-tile-sizes={0},1,1 "
+           "no-min-max-bounds},"
+           "gpu-map-parallel-loops,convert-parallel-loops-to-gpu,"
+           "lower-affine),canonicalize,cse",
+           options.rowsPerBlock.getValue())
            .str()},
       {"exp2/log2/fma to NVVM intrinsics",
        "func.func(sqa-convert-math-to-nvvm-intrinsics)"},

@@ -64,8 +64,8 @@ llvm::Expected<NpyArray> npy::readNpy(llvm::StringRef path) {
   } else if (major == 2 || major == 3) {
     if (contents.size() < 12)
       return makeError(path, "truncated header");
-    headerLength = byteAt(8) | byteAt(9) << 8 | byteAt(10) << 16 |
-                   byteAt(11) << 24;
+    headerLength =
+        byteAt(8) | byteAt(9) << 8 | byteAt(10) << 16 | byteAt(11) << 24;
     headerStart = 12;
   } else {
     return makeError(path, "unsupported .npy version " + llvm::Twine(major));
@@ -117,8 +117,8 @@ llvm::Expected<NpyArray> npy::readNpy(llvm::StringRef path) {
 }
 
 llvm::Error npy::writeNpy(llvm::StringRef path, const NpyArray &array) {
-  std::string header = "{'descr': '" + array.descr +
-                       "', 'fortran_order': False, 'shape': (";
+  std::string header =
+      "{'descr': '" + array.descr + "', 'fortran_order': False, 'shape': (";
   for (int64_t dim : array.shape)
     header += std::to_string(dim) + ", ";
   if (!array.shape.empty())

@@ -49,12 +49,14 @@ static cl::opt<std::string> entryPoint("e", cl::Required,
                                        cl::desc("Function to run"),
                                        cl::value_desc("name"),
                                        cl::cat(runCategory));
-static cl::list<std::string> inputFiles(
-    "i", cl::desc("Input .npy file, one per function argument, in order"),
-    cl::value_desc("file.npy"), cl::cat(runCategory));
-static cl::list<std::string> outputFiles(
-    "o", cl::desc("Output .npy file, one per function result, in order"),
-    cl::value_desc("file.npy"), cl::cat(runCategory));
+static cl::list<std::string>
+    inputFiles("i",
+               cl::desc("Input .npy file, one per function argument, in order"),
+               cl::value_desc("file.npy"), cl::cat(runCategory));
+static cl::list<std::string>
+    outputFiles("o",
+                cl::desc("Output .npy file, one per function result, in order"),
+                cl::value_desc("file.npy"), cl::cat(runCategory));
 static cl::opt<sqa::AttentionLowering> lowering(
     "lowering", cl::init(sqa::AttentionLowering::Reference),
     cl::desc("How sqa.attention is lowered"),
@@ -152,9 +154,9 @@ static LogicalResult checkAttentionSizes(func::FuncOp func,
           expected = size;
           first = use.name;
         } else if (*expected != size) {
-          op.emitError() << "the " << what << " of " << use.name << " ("
-                         << size << ") differs from that of " << first
-                         << " (" << *expected << ")";
+          op.emitError() << "the " << what << " of " << use.name << " (" << size
+                         << ") differs from that of " << first << " ("
+                         << *expected << ")";
           return false;
         }
       }
@@ -214,9 +216,9 @@ int main(int argc, char **argv) {
 
   // Read and check the inputs against the signature before compiling.
   if (inputFiles.size() != funcType.getNumInputs())
-    return fail("'" + entryPoint + "' takes " +
-                Twine(funcType.getNumInputs()) + " arguments, but " +
-                Twine(inputFiles.size()) + " -i files were given");
+    return fail("'" + entryPoint + "' takes " + Twine(funcType.getNumInputs()) +
+                " arguments, but " + Twine(inputFiles.size()) +
+                " -i files were given");
   if (outputFiles.size() != funcType.getNumResults())
     return fail("'" + entryPoint + "' returns " +
                 Twine(funcType.getNumResults()) + " results, but " +
@@ -258,8 +260,8 @@ int main(int argc, char **argv) {
     for (auto [dim, size] : llvm::enumerate(tensorType->getShape()))
       if (!ShapedType::isDynamic(size) && size != array->shape[dim])
         return fail(path + ": shape " + shapeToString(array->shape) +
-                    " does not match argument #" + Twine(index) +
-                    " of type " + typeToString(*tensorType));
+                    " does not match argument #" + Twine(index) + " of type " +
+                    typeToString(*tensorType));
     inputs.push_back(std::move(*array));
   }
   for (auto [index, type] : llvm::enumerate(funcType.getResults()))
@@ -334,8 +336,8 @@ int main(int argc, char **argv) {
     packedArgs.push_back(&resultPtr);
   for (void *&ptr : argPtrs)
     packedArgs.push_back(&ptr);
-  if (llvm::Error error = (*engine)->invokePacked(
-          "_mlir_ciface_" + entryPoint, packedArgs))
+  if (llvm::Error error =
+          (*engine)->invokePacked("_mlir_ciface_" + entryPoint, packedArgs))
     return fail("invocation failed: " + llvm::toString(std::move(error)));
 
   // Copy each result out through its sizes and strides.

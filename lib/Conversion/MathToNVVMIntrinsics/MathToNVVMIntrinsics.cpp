@@ -34,8 +34,7 @@ struct MathToIntrinsicPattern : OpRewritePattern<MathOp> {
     if (!op.getType().isF32())
       return rewriter.notifyMatchFailure(op, "only f32 has an approx form");
     rewriter.replaceOpWithNewOp<LLVM::CallIntrinsicOp>(
-        op, op.getType(), rewriter.getStringAttr(intrinsic),
-        op->getOperands());
+        op, op.getType(), rewriter.getStringAttr(intrinsic), op->getOperands());
     return success();
   }
 

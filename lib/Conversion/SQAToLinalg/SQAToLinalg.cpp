@@ -68,7 +68,8 @@ static SmallVector<Value> buildReferenceAttention(PatternRewriter &rewriter,
                            negInf),
       4, {all, rows}, 1, [&](OpBuilder &b, Location l, ValueRange args) {
         linalg::YieldOp::create(
-            b, l, arith::MaximumFOp::create(b, l, args[0], args[1]).getResult());
+            b, l,
+            arith::MaximumFOp::create(b, l, args[0], args[1]).getResult());
       });
 
   // P = exp(S - M), and 0 for masked keys (also when the whole row is

@@ -35,11 +35,11 @@ using namespace mlir;
 using namespace mlir::sqa;
 
 /// Reads the head-dim row `source[batch, head, row, :]` as an f32 vector.
-static Value buildRowRead(OpBuilder &b, Location loc, Value source,
-                          Value batch, Value head, Value row) {
+static Value buildRowRead(OpBuilder &b, Location loc, Value source, Value batch,
+                          Value head, Value row) {
   auto sourceType = cast<RankedTensorType>(source.getType());
-  auto vectorType = VectorType::get({sourceType.getDimSize(3)},
-                                    sourceType.getElementType());
+  auto vectorType =
+      VectorType::get({sourceType.getDimSize(3)}, sourceType.getElementType());
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   Value read = vector::TransferReadOp::create(
       b, loc, vectorType, source, ValueRange{batch, head, row, zero},
@@ -119,7 +119,8 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
       buildVisibleKeyRange(rewriter, loc, op, i, querySeqLen, keySeqLen);
   Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
   Value zeroAcc = arith::ConstantOp::create(
-      rewriter, loc, DenseElementsAttr::get(accType, rewriter.getF32FloatAttr(0)));
+      rewriter, loc,
+      DenseElementsAttr::get(accType, rewriter.getF32FloatAttr(0)));
   auto keyLoop = scf::ForOp::create(
       rewriter, loc, keys.begin, keys.end, one,
       ValueRange{f32Constant(rewriter, negInf), f32Constant(rewriter, 0.0f),
@@ -142,7 +143,8 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
         Value newSum = math::FmaOp::create(nb, l, runningSum, correction, prob);
         Value value = buildRowRead(nb, l, op.getValue(), b, kvHead, j);
         Value scaledAcc = arith::MulFOp::create(
-            nb, l, acc, vector::BroadcastOp::create(nb, l, accType, correction));
+            nb, l, acc,
+            vector::BroadcastOp::create(nb, l, accType, correction));
         Value newAcc = vector::FMAOp::create(
             nb, l, vector::BroadcastOp::create(nb, l, accType, prob), value,
             scaledAcc);
@@ -154,20 +156,20 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
   // out = acc / l; a row that saw no key (l = 0) gives zeros.
   Value seen = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OGT,
                                      rowSum, f32Constant(rewriter, 0.0f));
-  Value inverse = arith::DivFOp::create(rewriter, loc,
-                                        f32Constant(rewriter, 1.0f), rowSum);
+  Value inverse =
+      arith::DivFOp::create(rewriter, loc, f32Constant(rewriter, 1.0f), rowSum);
   Value normalized = arith::MulFOp::create(
       rewriter, loc, acc,
       vector::BroadcastOp::create(rewriter, loc, accType, inverse));
-  Value outRow = arith::SelectOp::create(rewriter, loc, seen, normalized,
-                                         zeroAcc);
+  Value outRow =
+      arith::SelectOp::create(rewriter, loc, seen, normalized, zeroAcc);
   Type outElementType = op.getOutputType().getElementType();
   outRow = buildTruncateFromF32(rewriter, loc, outRow, outElementType);
 
   // Write the row into a 1 x 1 x 1 x Dv slice of the shared output.
   Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-  auto outSliceType = RankedTensorType::get({1, 1, 1, valueHeadDim},
-                                            outElementType);
+  auto outSliceType =
+      RankedTensorType::get({1, 1, 1, valueHeadDim}, outElementType);
   Value outArg = forallOp.getRegionIterArgs()[0];
   SmallVector<OpFoldResult> outOffsets = {b, h, i, rewriter.getIndexAttr(0)};
   SmallVector<OpFoldResult> outSizes = {
@@ -176,9 +178,9 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
   SmallVector<OpFoldResult> unitStrides(4, rewriter.getIndexAttr(1));
   Value outSlice = tensor::ExtractSliceOp::create(
       rewriter, loc, outSliceType, outArg, outOffsets, outSizes, unitStrides);
-  outSlice = vector::TransferWriteOp::create(
-                 rewriter, loc, outRow, outSlice,
-                 ValueRange{zero, zero, zero, zero}, ArrayRef<bool>{true})
+  outSlice = vector::TransferWriteOp::create(rewriter, loc, outRow, outSlice,
+                                             ValueRange{zero, zero, zero, zero},
+                                             ArrayRef<bool>{true})
                  .getResult();
 
   Value lseSlice;
@@ -194,7 +196,8 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
                                   f32Constant(rewriter, negInf));
     lseSlice = tensor::ExtractSliceOp::create(
         rewriter, loc, RankedTensorType::get({1, 1, 1}, f32), lseArg,
-        lseOffsets, lseSizes, SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
+        lseOffsets, lseSizes,
+        SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
     lseSlice = tensor::InsertOp::create(rewriter, loc, lse, lseSlice,
                                         ValueRange{zero, zero, zero});
   }

@@ -135,8 +135,8 @@ LogicalResult AttentionOp::verify() {
   int64_t numKvHeads = getNumKvHeads();
   if (numQueryHeads % numKvHeads != 0 && numKvHeads % numQueryHeads != 0)
     return emitOpError("expects one of the query head count (")
-           << numQueryHeads << ") and the key/value head count ("
-           << numKvHeads << ") to divide the other";
+           << numQueryHeads << ") and the key/value head count (" << numKvHeads
+           << ") to divide the other";
 
   // (C7) Query/key head dim.
   if (getHeadDim() != keyType.getDimSize(3))
@@ -166,10 +166,9 @@ LogicalResult AttentionOp::verify() {
            << "but got " << getOutputType();
 
   // (C10) Lse shape B x Ho x Sq.
-  if (lseType &&
-      (lseType.getDimSize(1) != numOutputHeads ||
-       failed(verifyCompatibleDims(
-           {lseType.getDimSize(2), queryType.getDimSize(2)}))))
+  if (lseType && (lseType.getDimSize(1) != numOutputHeads ||
+                  failed(verifyCompatibleDims(
+                      {lseType.getDimSize(2), queryType.getDimSize(2)}))))
     return emitOpError("expects lse shape ?x")
            << numOutputHeads << "x" << dimToString(queryType.getDimSize(2))
            << " (batch x max(Hq, Hkv) x Sq), but got " << lseType;

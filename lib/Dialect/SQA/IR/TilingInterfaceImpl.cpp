@@ -3,8 +3,9 @@
 // sqa.attention tiles over its parallel dimensions (batch, output head, query
 // row). A tile is again an sqa.attention, on slices:
 //
-//   query [b0 : bs, qh0 : qhs, i0 : is, :]    key/value [b0 : bs, kh0 : khs, :, :]
-//   out   [b0 : bs, h0 : hs,   i0 : is, :]    lse       [b0 : bs, h0 : hs, i0 : is]
+//   query [b0 : bs, qh0 : qhs, i0 : is, :]    key/value [b0 : bs, kh0 : khs, :,
+//   :] out   [b0 : bs, h0 : hs,   i0 : is, :]    lse       [b0 : bs, h0 : hs,
+//   i0 : is]
 //
 // where the head slices keep the op's head mapping valid inside the tile, and
 // the tile's mask diagonal is shifted by i0 (diagonal_offset).
@@ -95,11 +96,13 @@ AttentionOp::getTiledImplementation(OpBuilder &b,
                                     ArrayRef<OpFoldResult> offsets,
                                     ArrayRef<OpFoldResult> sizes) {
   Location loc = getLoc();
-  FailureOr<HeadSlices> heads = getHeadSlices(b, loc, *this, offsets[1], sizes[1]);
+  FailureOr<HeadSlices> heads =
+      getHeadSlices(b, loc, *this, offsets[1], sizes[1]);
   if (failed(heads))
     return emitOpError("cannot tile ")
-           << getNumOutputHeads() << " output heads (Hq = "
-           << getNumQueryHeads() << ", Hkv = " << getNumKvHeads()
+           << getNumOutputHeads()
+           << " output heads (Hq = " << getNumQueryHeads()
+           << ", Hkv = " << getNumKvHeads()
            << "): the head tile must be static and follow the head grouping";
 
   OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
@@ -115,23 +118,22 @@ AttentionOp::getTiledImplementation(OpBuilder &b,
   OpFoldResult batch = offsets[0], batchSize = sizes[0];
   OpFoldResult row = offsets[2], rowSize = sizes[2];
   OpFoldResult keySeqLen = tensor::getMixedSize(b, loc, getKey(), 2);
-  Value query = slice(getQuery(),
-                      {batch, heads->queryOffset, row, zero},
+  Value query = slice(getQuery(), {batch, heads->queryOffset, row, zero},
                       {batchSize, b.getIndexAttr(heads->numQueryHeads), rowSize,
                        b.getIndexAttr(getHeadDim())});
   SmallVector<OpFoldResult> kvOffsets = {batch, heads->kvOffset, zero, zero};
   OpFoldResult numKvHeads = b.getIndexAttr(heads->numKvHeads);
-  Value key = slice(getKey(), kvOffsets,
-                    {batchSize, numKvHeads, keySeqLen,
-                     b.getIndexAttr(getHeadDim())});
-  Value value = slice(getValue(), kvOffsets,
-                      {batchSize, numKvHeads, keySeqLen,
-                       b.getIndexAttr(getValueHeadDim())});
+  Value key =
+      slice(getKey(), kvOffsets,
+            {batchSize, numKvHeads, keySeqLen, b.getIndexAttr(getHeadDim())});
+  Value value = slice(
+      getValue(), kvOffsets,
+      {batchSize, numKvHeads, keySeqLen, b.getIndexAttr(getValueHeadDim())});
   SmallVector<Value> outputs;
   for (unsigned i = 0, e = getOutputs().size(); i < e; ++i) {
     SmallVector<OpFoldResult> outOffsets, outSizes;
-    if (failed(getResultTilePosition(b, i, offsets, sizes, outOffsets,
-                                     outSizes)))
+    if (failed(
+            getResultTilePosition(b, i, offsets, sizes, outOffsets, outSizes)))
       return failure();
     outputs.push_back(slice(getOutputs()[i], outOffsets, outSizes));
   }
@@ -141,15 +143,14 @@ AttentionOp::getTiledImplementation(OpBuilder &b,
   if (getMaskKind() != MaskKind::none || getWindow()) {
     Value offset = getDiagonalOffset();
     if (!offset)
-      offset = getMaskKind() == MaskKind::causal_top_left
-                   ? arith::ConstantIndexOp::create(b, loc, 0).getResult()
-                   : arith::SubIOp::create(
-                         b, loc,
-                         getValueOrCreateConstantIndexOp(b, loc, keySeqLen),
-                         getValueOrCreateConstantIndexOp(
-                             b, loc,
-                             tensor::getMixedSize(b, loc, getQuery(), 2)))
-                         .getResult();
+      offset =
+          getMaskKind() == MaskKind::causal_top_left
+              ? arith::ConstantIndexOp::create(b, loc, 0).getResult()
+              : arith::SubIOp::create(
+                    b, loc, getValueOrCreateConstantIndexOp(b, loc, keySeqLen),
+                    getValueOrCreateConstantIndexOp(
+                        b, loc, tensor::getMixedSize(b, loc, getQuery(), 2)))
+                    .getResult();
     diagonalOffset = arith::AddIOp::create(
         b, loc, offset, getValueOrCreateConstantIndexOp(b, loc, row));
   }
@@ -157,6 +158,5 @@ AttentionOp::getTiledImplementation(OpBuilder &b,
   auto tiled = AttentionOp::create(
       b, loc, ValueRange(outputs).getTypes(), query, key, value, outputs,
       diagonalOffset, getMaskAttr(), getWindowAttr(), getScaleAttr());
-  return TilingResult{{tiled}, SmallVector<Value>(tiled->getResults()),
-                      slices};
+  return TilingResult{{tiled}, SmallVector<Value>(tiled->getResults()), slices};
 }

@@ -76,9 +76,9 @@ static HeadSource stripHeadBroadcast(Value value, AffineExpr head) {
   auto broadcast = collapse.getSrc().getDefiningOp<linalg::BroadcastOp>();
   if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{2})
     return {value, head};
-  int64_t group =
-      cast<ShapedType>(broadcast.getInit().getType()).getDimSize(2);
-  if (ShapedType::isDynamic(group) || head != getAffineDimExpr(1, head.getContext()))
+  int64_t group = cast<ShapedType>(broadcast.getInit().getType()).getDimSize(2);
+  if (ShapedType::isDynamic(group) ||
+      head != getAffineDimExpr(1, head.getContext()))
     return {value, head};
   return {broadcast.getInput(), head.floorDiv(group)};
 }
@@ -138,10 +138,10 @@ struct RaiseAttentionPattern : OpRewritePattern<linalg::GenericOp> {
       return rewriter.notifyMatchFailure(pv, "not Q x Kᵀ");
 
     Value query = qk.getDpsInputs()[0];
-    HeadSource key = stripHeadBroadcast(qk.getDpsInputs()[1],
-                                        qkMaps[1].getResult(1));
-    HeadSource value = stripHeadBroadcast(pv.getDpsInputs()[1],
-                                          pvMaps[1].getResult(1));
+    HeadSource key =
+        stripHeadBroadcast(qk.getDpsInputs()[1], qkMaps[1].getResult(1));
+    HeadSource value =
+        stripHeadBroadcast(pv.getDpsInputs()[1], pvMaps[1].getResult(1));
     if (key.head != value.head)
       return rewriter.notifyMatchFailure(pv, "K and V use different heads");
 
@@ -164,8 +164,8 @@ struct RaiseAttentionPattern : OpRewritePattern<linalg::GenericOp> {
       return rewriter.notifyMatchFailure(pv, "head mapping is not GQA/SQA");
 
     Location loc = pv.getLoc();
-    Value init = pv.getDpsInits()[0].getDefiningOp<linalg::FillOp>()
-                     .getDpsInits()[0];
+    Value init =
+        pv.getDpsInits()[0].getDefiningOp<linalg::FillOp>().getDpsInits()[0];
     auto attention = AttentionOp::create(
         rewriter, loc, TypeRange{outType}, query, key.tensor, value.tensor,
         ValueRange{init}, /*diagonal_offset=*/Value(), /*mask=*/nullptr,
@@ -175,9 +175,8 @@ struct RaiseAttentionPattern : OpRewritePattern<linalg::GenericOp> {
     // sqa.attention cannot express is simply left alone.
     LogicalResult verified = success();
     {
-      ScopedDiagnosticHandler silence(ctx, [](Diagnostic &) {
-        return success();
-      });
+      ScopedDiagnosticHandler silence(ctx,
+                                      [](Diagnostic &) { return success(); });
       verified = succeeded(attention.verifyInvariants()) &&
                          succeeded(attention.verify())
                      ? success()

@@ -90,11 +90,11 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
   // Starting at the key block that holds begin(first row) keeps the blocks
   // aligned to multiples of keyBlock.
   Value zero = indexConstant(rewriter, 0);
-  Value lastRow = arith::MaxSIOp::create(
-      rewriter, loc,
-      arith::SubIOp::create(rewriter, loc, querySeqLen,
-                            indexConstant(rewriter, 1)),
-      zero);
+  Value lastRow =
+      arith::MaxSIOp::create(rewriter, loc,
+                             arith::SubIOp::create(rewriter, loc, querySeqLen,
+                                                   indexConstant(rewriter, 1)),
+                             zero);
   Value firstKey =
       buildVisibleKeyRange(rewriter, loc, op, zero, querySeqLen, keySeqLen)
           .begin;
@@ -103,8 +103,8 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
           .end;
   Value blockSize = indexConstant(rewriter, keyBlock);
   Value startKey = arith::MulIOp::create(
-      rewriter, loc,
-      arith::DivUIOp::create(rewriter, loc, firstKey, blockSize), blockSize);
+      rewriter, loc, arith::DivUIOp::create(rewriter, loc, firstKey, blockSize),
+      blockSize);
 
   // Scores in log2 units: exp(x) = exp2(x * log2(e)), with log2(e) folded
   // into the scale.
@@ -128,16 +128,15 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
                                      blockStart, b.getIndexAttr(0)},
               ArrayRef<OpFoldResult>{batch, b.getIndexAttr(numKvHeads),
                                      blockLen, b.getIndexAttr(headDim)},
-              ArrayRef<OpFoldResult>(SmallVector<OpFoldResult>(
-                  4, b.getIndexAttr(1))));
+              ArrayRef<OpFoldResult>(
+                  SmallVector<OpFoldResult>(4, b.getIndexAttr(1))));
         };
         Value keys = keyBlockOf(op.getKey(), op.getHeadDim());
         Value values = keyBlockOf(op.getValue(), op.getValueHeadDim());
 
         Value scores = buildQueryKeyProduct(
             b, l, op, op.getQuery(), keys,
-            buildFilledF32Tensor(b, l,
-                                 {batch, numHeads, querySeqLen, blockLen},
+            buildFilledF32Tensor(b, l, {batch, numHeads, querySeqLen, blockLen},
                                  0.0f));
         scores = buildScaleAndMask(b, l, op, scores, scaleLog2, blockStart,
                                    querySeqLen, keySeqLen);
@@ -159,8 +158,8 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
         auto maxAndCorrection = linalg::GenericOp::create(
             b, l, TypeRange{runningMax.getType(), runningMax.getType()},
             blockMax,
-            ValueRange{runningMax, tensor::EmptyOp::create(b, l, rowSizes,
-                                                           b.getF32Type())},
+            ValueRange{runningMax,
+                       tensor::EmptyOp::create(b, l, rowSizes, b.getF32Type())},
             SmallVector<AffineMap>(3, rowMap),
             SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
             [&](OpBuilder &nb, Location nl, ValueRange args) {
@@ -189,8 +188,8 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
                   nb, nl, arith::SubFOp::create(nb, nl, args[1], args[0]));
               linalg::YieldOp::create(
                   nb, nl,
-                  arith::SelectOp::create(nb, nl, masked,
-                                          f32Constant(nb, 0.0f), exp)
+                  arith::SelectOp::create(nb, nl, masked, f32Constant(nb, 0.0f),
+                                          exp)
                       .getResult());
             });
         auto rescale = [&](Value tensor, ArrayRef<AffineExpr> exprs) {

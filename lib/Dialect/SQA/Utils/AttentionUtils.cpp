@@ -32,10 +32,10 @@ KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
   // row + diagonal_offset when the op carries one (a tile of query rows).
   Value offset = op.getDiagonalOffset();
   if (!offset)
-    offset = mask == MaskKind::causal_top_left
-                 ? zero
-                 : arith::SubIOp::create(b, loc, keySeqLen, querySeqLen)
-                       .getResult();
+    offset =
+        mask == MaskKind::causal_top_left
+            ? zero
+            : arith::SubIOp::create(b, loc, keySeqLen, querySeqLen).getResult();
   Value diagonal = arith::AddIOp::create(b, loc, row, offset);
 
   Value end = keySeqLen;
@@ -74,8 +74,7 @@ static Type withF32Elements(Type type) {
 Value mlir::sqa::buildExtendToF32(OpBuilder &b, Location loc, Value value) {
   if (getElementTypeOrSelf(value.getType()).isF32())
     return value;
-  return arith::ExtFOp::create(b, loc, withF32Elements(value.getType()),
-                               value);
+  return arith::ExtFOp::create(b, loc, withF32Elements(value.getType()), value);
 }
 
 Value mlir::sqa::buildTruncateFromF32(OpBuilder &b, Location loc, Value value,
@@ -89,9 +88,8 @@ Value mlir::sqa::buildTruncateFromF32(OpBuilder &b, Location loc, Value value,
 }
 
 Value mlir::sqa::buildGeneric(
-    OpBuilder &b, Location loc, ValueRange inputs, Value init,
-    unsigned numDims, ArrayRef<SmallVector<AffineExpr>> operandExprs,
-    unsigned numReductions,
+    OpBuilder &b, Location loc, ValueRange inputs, Value init, unsigned numDims,
+    ArrayRef<SmallVector<AffineExpr>> operandExprs, unsigned numReductions,
     function_ref<void(OpBuilder &, Location, ValueRange)> body) {
   SmallVector<AffineMap> maps;
   for (ArrayRef<AffineExpr> exprs : operandExprs)
@@ -133,8 +131,8 @@ Value mlir::sqa::buildQueryKeyProduct(OpBuilder &b, Location loc,
 }
 
 Value mlir::sqa::buildProbValueProduct(OpBuilder &b, Location loc,
-                                       AttentionOp op, Value probs,
-                                       Value value, Value acc) {
+                                       AttentionOp op, Value probs, Value value,
+                                       Value acc) {
   // Loops (b, h, i, e, j).
   AffineExpr d0, d1, d2, d3, d4;
   bindDims(b.getContext(), d0, d1, d2, d3, d4);
@@ -142,8 +140,8 @@ Value mlir::sqa::buildProbValueProduct(OpBuilder &b, Location loc,
       b, loc, {probs, value}, acc, 5,
       {{d0, d1, d2, d4}, {d0, op.getKvHeadExpr(d1), d4, d3}, {d0, d1, d2, d3}},
       1, [](OpBuilder &nb, Location l, ValueRange args) {
-        Value product = arith::MulFOp::create(
-            nb, l, args[0], buildExtendToF32(nb, l, args[1]));
+        Value product = arith::MulFOp::create(nb, l, args[0],
+                                              buildExtendToF32(nb, l, args[1]));
         linalg::YieldOp::create(
             nb, l, arith::AddFOp::create(nb, l, args[2], product).getResult());
       });
@@ -161,7 +159,8 @@ Value mlir::sqa::buildScaleAndMask(OpBuilder &b, Location loc, AttentionOp op,
         auto f32Constant = [&](float v) -> Value {
           return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
         };
-        Value scaled = arith::MulFOp::create(nb, l, args[0], f32Constant(scale));
+        Value scaled =
+            arith::MulFOp::create(nb, l, args[0], f32Constant(scale));
         if (!masked) {
           linalg::YieldOp::create(nb, l, scaled);
           return;
@@ -178,8 +177,9 @@ Value mlir::sqa::buildScaleAndMask(OpBuilder &b, Location loc, AttentionOp op,
         Value visible = arith::AndIOp::create(nb, l, afterBegin, beforeEnd);
         Value negInf = f32Constant(-std::numeric_limits<float>::infinity());
         linalg::YieldOp::create(
-            nb, l, arith::SelectOp::create(nb, l, visible, scaled, negInf)
-                       .getResult());
+            nb, l,
+            arith::SelectOp::create(nb, l, visible, scaled, negInf)
+                .getResult());
       });
 }
 

@@ -43,8 +43,8 @@ tileAttention(RewriterBase &rewriter, AttentionOp op, int64_t queryBlock);
 /// accumulator as iter_args, whose bounds skip the key blocks that the mask
 /// hides from every row of `op`. Works for any batch, head counts and row
 /// count; meant for the tiles that tileAttention produces. Returns the loop.
-FailureOr<scf::ForOp> decomposeAttention(RewriterBase &rewriter,
-                                         AttentionOp op, int64_t keyBlock);
+FailureOr<scf::ForOp> decomposeAttention(RewriterBase &rewriter, AttentionOp op,
+                                         int64_t keyBlock);
 
 /// tileAttention followed by decomposeAttention on the tile.
 FailureOr<FlashAttentionLoops>
