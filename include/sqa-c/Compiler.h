@@ -1,5 +1,4 @@
-/*===-- sqa-c/Compiler.h - C API of the sqa compiler ---------------*- C
--*-===*\
+/*===-- sqa-c/Compiler.h - C API of the sqa compiler ----------*- C -*-===*\
 |*                                                                            *|
 |* A self-contained C interface for compilers and runtimes that are not      *|
 |* written in C++: compile MLIR text with sqa.attention to PTX, or run any   *|
