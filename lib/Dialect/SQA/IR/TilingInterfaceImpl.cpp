@@ -3,9 +3,8 @@
 // sqa.attention tiles over its parallel dimensions (batch, output head, query
 // row). A tile is again an sqa.attention, on slices:
 //
-//   query [b0 : bs, qh0 : qhs, i0 : is, :]    key/value [b0 : bs, kh0 : khs, :,
-//   :] out   [b0 : bs, h0 : hs,   i0 : is, :]    lse       [b0 : bs, h0 : hs,
-//   i0 : is]
+//   query [b0:bs, qh0:qhs, i0:is, :]   key/value [b0:bs, kh0:khs, :, :]
+//   out   [b0:bs, h0:hs,   i0:is, :]   lse       [b0:bs, h0:hs, i0:is]
 //
 // where the head slices keep the op's head mapping valid inside the tile, and
 // the tile's mask diagonal is shifted by i0 (diagonal_offset).
