@@ -110,24 +110,27 @@ Value mlir::sqa::buildFilledF32Tensor(OpBuilder &b, Location loc,
   return linalg::FillOp::create(b, loc, fill, empty).getResult(0);
 }
 
+/// The body of a contraction accumulating in f32: acc + ext(lhs) * ext(rhs).
+static void buildMultiplyAccumulateBody(OpBuilder &b, Location loc,
+                                        ValueRange args) {
+  Value product =
+      arith::MulFOp::create(b, loc, buildExtendToF32(b, loc, args[0]),
+                            buildExtendToF32(b, loc, args[1]));
+  linalg::YieldOp::create(
+      b, loc, arith::AddFOp::create(b, loc, args[2], product).getResult());
+}
+
 Value mlir::sqa::buildQueryKeyProduct(OpBuilder &b, Location loc,
                                       AttentionOp op, Value query, Value key,
                                       Value scores) {
   // Loops (b, h, i, j, d).
   AffineExpr d0, d1, d2, d3, d4;
   bindDims(b.getContext(), d0, d1, d2, d3, d4);
-  return buildGeneric(
-      b, loc, {query, key}, scores, 5,
-      {{d0, op.getQueryHeadExpr(d1), d2, d4},
-       {d0, op.getKvHeadExpr(d1), d3, d4},
-       {d0, d1, d2, d3}},
-      1, [](OpBuilder &nb, Location l, ValueRange args) {
-        Value product =
-            arith::MulFOp::create(nb, l, buildExtendToF32(nb, l, args[0]),
-                                  buildExtendToF32(nb, l, args[1]));
-        linalg::YieldOp::create(
-            nb, l, arith::AddFOp::create(nb, l, args[2], product).getResult());
-      });
+  return buildGeneric(b, loc, {query, key}, scores, 5,
+                      {{d0, op.getQueryHeadExpr(d1), d2, d4},
+                       {d0, op.getKvHeadExpr(d1), d3, d4},
+                       {d0, d1, d2, d3}},
+                      1, buildMultiplyAccumulateBody);
 }
 
 Value mlir::sqa::buildProbValueProduct(OpBuilder &b, Location loc,
@@ -139,12 +142,7 @@ Value mlir::sqa::buildProbValueProduct(OpBuilder &b, Location loc,
   return buildGeneric(
       b, loc, {probs, value}, acc, 5,
       {{d0, d1, d2, d4}, {d0, op.getKvHeadExpr(d1), d4, d3}, {d0, d1, d2, d3}},
-      1, [](OpBuilder &nb, Location l, ValueRange args) {
-        Value product = arith::MulFOp::create(nb, l, args[0],
-                                              buildExtendToF32(nb, l, args[1]));
-        linalg::YieldOp::create(
-            nb, l, arith::AddFOp::create(nb, l, args[2], product).getResult());
-      });
+      1, buildMultiplyAccumulateBody);
 }
 
 Value mlir::sqa::buildScaleAndMask(OpBuilder &b, Location loc, AttentionOp op,
