@@ -27,3 +27,8 @@ func.func @xsqa(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x4x?x16xbf16>, %v: tensor
 
 // RUN: not sqa-opt %s --sqa-gpu-pipeline="format=elf" 2>&1 | FileCheck %s --check-prefix=BADFORMAT
 // BADFORMAT: for the --format option: Cannot find option named 'elf'
+
+// RUN: not sqa-opt %s --sqa-gpu-pipeline="rows-per-block=-3" 2>&1 | FileCheck %s --check-prefix=BADROWS
+// RUN: not sqa-opt %s --sqa-gpu-pipeline="rows-per-block=0" 2>&1 | FileCheck %s --check-prefix=ZEROROWS
+// BADROWS: '-3' value invalid for uint argument
+// ZEROROWS: error: tile size cannot be 0

@@ -68,7 +68,7 @@ struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
           clEnumValN(KernelFormat::Cubin, "bin", "cubin (needs ptxas)"),
           clEnumValN(KernelFormat::Fatbin, "fatbin",
                      "fatbin (needs ptxas and fatbinary)"))};
-  PassOptions::Option<int64_t> rowsPerBlock{
+  PassOptions::Option<unsigned> rowsPerBlock{
       *this, "rows-per-block",
       llvm::cl::desc("Query rows per thread block (one thread each)"),
       llvm::cl::init(128)};
