@@ -24,7 +24,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/DebugStringHelper.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/ScopeExit.h"
@@ -32,7 +32,6 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
-#include "llvm/Support/ToolOutputFile.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -109,13 +108,6 @@ static std::string getNpyDescr(Type elementType) {
   if (elementType.isBF16())
     return rawBF16 ? "<u2" : "";
   return "";
-}
-
-static std::string typeToString(Type type) {
-  std::string str;
-  llvm::raw_string_ostream os(str);
-  os << type;
-  return str;
 }
 
 static std::string shapeToString(ArrayRef<int64_t> shape) {
@@ -230,7 +222,7 @@ int main(int argc, char **argv) {
       std::string hint = tensorType && tensorType.getElementType().isBF16()
                              ? " (pass --raw-bf16 to exchange bf16 as <u2)"
                              : "";
-      fail(what + " #" + Twine(index) + " has type " + typeToString(type) +
+      fail(what + " #" + Twine(index) + " has type " + debugString(type) +
            ": sqa-run supports ranked tensors of f32, f16 and bf16" + hint);
       return failure();
     }
@@ -250,18 +242,18 @@ int main(int argc, char **argv) {
     std::string descr = getNpyDescr(tensorType->getElementType());
     if (array->descr != descr)
       return fail(path + ": dtype '" + array->descr + "' does not match " +
-                  typeToString(tensorType->getElementType()) +
+                  debugString(tensorType->getElementType()) +
                   " of argument #" + Twine(index) + " (expected '" + descr +
                   "')");
     if (static_cast<int64_t>(array->shape.size()) != tensorType->getRank())
       return fail(path + ": shape " + shapeToString(array->shape) +
                   " does not match argument #" + Twine(index) + " of type " +
-                  typeToString(*tensorType) + " (rank differs)");
+                  debugString(*tensorType) + " (rank differs)");
     for (auto [dim, size] : llvm::enumerate(tensorType->getShape()))
       if (!ShapedType::isDynamic(size) && size != array->shape[dim])
         return fail(path + ": shape " + shapeToString(array->shape) +
                     " does not match argument #" + Twine(index) + " of type " +
-                    typeToString(*tensorType));
+                    debugString(*tensorType));
     inputs.push_back(std::move(*array));
   }
   for (auto [index, type] : llvm::enumerate(funcType.getResults()))
