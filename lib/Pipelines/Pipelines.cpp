@@ -33,8 +33,8 @@ static void addStages(OpPassManager &pm, ArrayRef<Stage> stages) {
 }
 
 /// Bufferizes whole functions: tensor arguments and results become memrefs
-/// with the identity layout, so that callers (the JIT runner, generated
-/// launchers) pass plain contiguous buffers.
+/// with the identity layout, so that callers (the JIT runner, the GPU host
+/// code) pass plain contiguous buffers.
 static constexpr const char *kBufferize =
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"

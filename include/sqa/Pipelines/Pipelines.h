@@ -1,7 +1,7 @@
 //===- Pipelines.h - SQA pass pipelines -------------------------*- C++ -*-===//
 //
 // The routes from sqa.attention to executable code, each a list of named
-// stages. The Python package mirrors the stage names (python/sqa/compile.py).
+// stages (spelled out in lib/Pipelines/Pipelines.cpp).
 //
 //===----------------------------------------------------------------------===//
 

@@ -20,7 +20,7 @@ def SQATileAndFusePass : Pass<"sqa-tile-and-fuse"> {
        accumulator `acc` (online softmax, in log2 units):
 
            S = scale * log2(e) * Q K_blockᵀ      (q-block x kv-block)
-           S = -inf where the mask hides a key     (partially masked blocks)
+           S = -inf where the mask hides a key     (in every visited block)
            m' = max(m, rowmax(S));  a = exp2(m - m');  P = exp2(S - m')
            l = a * l + rowsum(P);   acc = a * acc + P V_block;  m = m'
 
