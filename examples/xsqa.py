@@ -42,7 +42,8 @@ def main():
                     "--emit", "ptx", "-o", ptx], check=True)
     text = open(ptx).read()
     kernels = re.findall(r"\.entry\s+(\w+)", text)
-    print(f"  PTX for sm_80: {ptx} ({len(text.splitlines())} lines), kernels: {', '.join(kernels)}")
+    print(f"  PTX for sm_80: {os.path.relpath(ptx, ROOT)} ({len(text.splitlines())} lines), "
+          f"kernels: {', '.join(kernels)}")
     ptxas = find_ptxas()
     if ptxas:
         res = subprocess.run([ptxas, "-arch=sm_80", "-v", ptx, "-o", os.devnull],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set-up, build, then every test this machine can run (lit: dialect, passes,
 # pipelines, tools, CPU numerics, PTX through ptxas where the CUDA toolkit is
-# installed, GPU execution where a GPU is). Ends with "N passed, N failed" and
+# installed). Ends with "N passed, N failed" and
 # exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."

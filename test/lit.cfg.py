@@ -30,18 +30,6 @@ if config.sqa_ptxas and os.path.exists(config.sqa_ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.sqa_ptxas))
 
-# Executing GPU tests need a CUDA device and the driver library.
-def _has_cuda_gpu():
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
-                             timeout=30)
-        return out.returncode == 0 and "GPU" in out.stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-if _has_cuda_gpu():
-    config.available_features.add("cuda-gpu")
-
 # NumPy for the numerical tests.
 try:
     subprocess.run([config.sqa_python, "-c", "import numpy"], check=True,
