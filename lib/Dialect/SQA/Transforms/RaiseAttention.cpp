@@ -77,7 +77,7 @@ static HeadSource stripHeadBroadcast(Value value, AffineExpr head) {
   if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{2})
     return {value, head};
   int64_t group = cast<ShapedType>(broadcast.getInit().getType()).getDimSize(2);
-  if (ShapedType::isDynamic(group) ||
+  if (ShapedType::isDynamic(group) || group <= 0 ||
       head != getAffineDimExpr(1, head.getContext()))
     return {value, head};
   return {broadcast.getInput(), head.floorDiv(group)};
@@ -155,8 +155,8 @@ struct RaiseAttentionPattern : OpRewritePattern<linalg::GenericOp> {
         keyType.getRank() != 4 || valueType.getRank() != 4)
       return rewriter.notifyMatchFailure(pv, "expected rank-4 tensors");
     int64_t hq = queryType.getDimSize(1), hkv = keyType.getDimSize(1);
-    if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(hkv) ||
-        (hq % hkv != 0 && hkv % hq != 0))
+    if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(hkv) || hq <= 0 ||
+        hkv <= 0 || (hq % hkv != 0 && hkv % hq != 0))
       return rewriter.notifyMatchFailure(pv, "head counts do not nest");
     AffineExpr expectedQuery = hq >= hkv ? d1 : d1 % hq;
     AffineExpr expectedKv = hq >= hkv ? d1.floorDiv(hq / hkv) : d1;

@@ -186,3 +186,35 @@ func.func @negatives(%q: tensor<1x2x8x16xf32>, %s0: tensor<1x2x8x8xf32>, %o0: te
   } -> tensor<1x2x8x16xf32>
   return %o1, %s, %o2, %o3 : tensor<1x2x8x16xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
 }
+
+// -----
+
+// Zero heads: nothing to raise, and no division by a zero head count.
+// CHECK-LABEL: func.func @zero_heads
+// CHECK-NOT: sqa.attention
+// CHECK: linalg.softmax
+#q  = affine_map<(b, h, i, j, d) -> (b, h, i, d)>
+#s  = affine_map<(b, h, i, j, d) -> (b, h, i, j)>
+#p  = affine_map<(b, h, i, e, j) -> (b, h, i, j)>
+#o  = affine_map<(b, h, i, e, j) -> (b, h, i, e)>
+func.func @zero_heads(%q: tensor<1x0x8x16xf32>, %s0: tensor<1x0x8x8xf32>, %o0: tensor<1x0x8x16xf32>) -> tensor<1x0x8x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %sz = linalg.fill ins(%zero : f32) outs(%s0 : tensor<1x0x8x8xf32>) -> tensor<1x0x8x8xf32>
+  %s = linalg.generic {indexing_maps = [#q, affine_map<(b, h, i, j, d) -> (b, h, j, d)>, #s], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %q : tensor<1x0x8x16xf32>, tensor<1x0x8x16xf32>) outs(%sz : tensor<1x0x8x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<1x0x8x8xf32>
+  %p = linalg.softmax dimension(3) ins(%s : tensor<1x0x8x8xf32>) outs(%s0 : tensor<1x0x8x8xf32>) -> tensor<1x0x8x8xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%o0 : tensor<1x0x8x16xf32>) -> tensor<1x0x8x16xf32>
+  %o = linalg.generic {indexing_maps = [#p, affine_map<(b, h, i, e, j) -> (b, h, j, e)>, #o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%p, %q : tensor<1x0x8x8xf32>, tensor<1x0x8x16xf32>) outs(%oz : tensor<1x0x8x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.addf %acc, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<1x0x8x16xf32>
+  return %o : tensor<1x0x8x16xf32>
+}
