@@ -10,11 +10,9 @@ an S x S f32 score matrix for comparison. A benchmark, not a test.
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
