@@ -186,18 +186,12 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
   Value lseSlice;
   SmallVector<OpFoldResult> lseOffsets = {b, h, i};
   SmallVector<OpFoldResult> lseSizes(3, rewriter.getIndexAttr(1));
+  SmallVector<OpFoldResult> lseStrides = lseSizes;
   if (Value lseArg = op.getLse() ? forallOp.getRegionIterArgs()[1] : Value()) {
-    // lse = ln(sum_j e^{s_j}) = (m + log2 l) * ln 2 with m in log2 units.
-    Value log2Sum = math::Log2Op::create(rewriter, loc, rowSum);
-    Value lse = arith::MulFOp::create(
-        rewriter, loc, arith::AddFOp::create(rewriter, loc, rowMax, log2Sum),
-        f32Constant(rewriter, static_cast<float>(M_LN2)));
-    lse = arith::SelectOp::create(rewriter, loc, seen, lse,
-                                  f32Constant(rewriter, negInf));
+    Value lse = buildLogSumExpFromLog2(rewriter, loc, rowMax, rowSum);
     lseSlice = tensor::ExtractSliceOp::create(
         rewriter, loc, RankedTensorType::get({1, 1, 1}, f32), lseArg,
-        lseOffsets, lseSizes,
-        SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
+        lseOffsets, lseSizes, lseStrides);
     lseSlice = tensor::InsertOp::create(rewriter, loc, lse, lseSlice,
                                         ValueRange{zero, zero, zero});
   }
@@ -206,9 +200,9 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
   tensor::ParallelInsertSliceOp::create(rewriter, loc, outSlice, outArg,
                                         outOffsets, outSizes, unitStrides);
   if (lseSlice)
-    tensor::ParallelInsertSliceOp::create(
-        rewriter, loc, lseSlice, forallOp.getRegionIterArgs()[1], lseOffsets,
-        lseSizes, SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
+    tensor::ParallelInsertSliceOp::create(rewriter, loc, lseSlice,
+                                          forallOp.getRegionIterArgs()[1],
+                                          lseOffsets, lseSizes, lseStrides);
 
   rewriter.replaceOp(op, forallOp.getResults());
   return success();

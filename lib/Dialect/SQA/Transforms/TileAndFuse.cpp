@@ -223,20 +223,11 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
   SmallVector<Value> results = {
       buildNormalizedOutput(rewriter, loc, op, acc, rowSum)};
   if (Value lseInit = op.getLse()) {
-    // lse = ln(sum_j e^{s_j}) = (m + log2 l) * ln 2, m in log2 units.
     results.push_back(buildGeneric(
         rewriter, loc, {rowMax, rowSum}, lseInit, 3, {rows, rows, rows}, 0,
         [&](OpBuilder &b, Location l, ValueRange args) {
-          Value seen = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT,
-                                             args[1], f32Constant(b, 0.0f));
-          Value log2Sum = math::Log2Op::create(b, l, args[1]);
-          Value lse = arith::MulFOp::create(
-              b, l, arith::AddFOp::create(b, l, args[0], log2Sum),
-              f32Constant(b, static_cast<float>(M_LN2)));
           linalg::YieldOp::create(
-              b, l,
-              arith::SelectOp::create(b, l, seen, lse, f32Constant(b, negInf))
-                  .getResult());
+              b, l, buildLogSumExpFromLog2(b, l, args[0], args[1]));
         }));
   }
   rewriter.replaceOp(op, results);

@@ -4,11 +4,13 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
 
+#include <cmath>
 #include <limits>
 
 using namespace mlir;
@@ -199,4 +201,19 @@ Value mlir::sqa::buildNormalizedOutput(OpBuilder &b, Location loc,
         linalg::YieldOp::create(
             nb, l, buildTruncateFromF32(nb, l, result, outElementType));
       });
+}
+
+Value mlir::sqa::buildLogSumExpFromLog2(OpBuilder &b, Location loc,
+                                        Value rowMax, Value rowSum) {
+  auto f32Constant = [&](float v) -> Value {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  };
+  Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, rowSum,
+                                     f32Constant(0.0f));
+  Value log2Sum = math::Log2Op::create(b, loc, rowSum);
+  Value lse = arith::MulFOp::create(
+      b, loc, arith::AddFOp::create(b, loc, rowMax, log2Sum),
+      f32Constant(static_cast<float>(M_LN2)));
+  return arith::SelectOp::create(
+      b, loc, seen, lse, f32Constant(-std::numeric_limits<float>::infinity()));
 }

@@ -69,6 +69,12 @@ Value buildScaleAndMask(OpBuilder &b, Location loc, AttentionOp op,
 Value buildNormalizedOutput(OpBuilder &b, Location loc, AttentionOp op,
                             Value acc, Value rowSum);
 
+/// The natural log-sum-exp of a row from its online-softmax state with scores
+/// in log2 units: (rowMax + log2(rowSum)) * ln 2, or -inf when rowSum is 0
+/// (the row saw no key). Scalar f32 values.
+Value buildLogSumExpFromLog2(OpBuilder &b, Location loc, Value rowMax,
+                             Value rowSum);
+
 /// Returns `value` converted to f32 (or `value` when it already is).
 Value buildExtendToF32(OpBuilder &b, Location loc, Value value);
 
