@@ -30,6 +30,15 @@ if config.sqa_ptxas and os.path.exists(config.sqa_ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.sqa_ptxas))
 
+# cuda.h and the driver's stub library (the CUDA toolkit's lib64/stubs): the
+# generated kernel libraries compile, link and run their argument checks.
+if (config.sqa_cuda_include_dir and config.sqa_cuda_stub_library
+        and os.path.exists(config.sqa_cuda_stub_library)):
+    config.available_features.add("cuda-driver-stub")
+    config.substitutions.append(("%cuda_include", config.sqa_cuda_include_dir))
+    config.substitutions.append(("%cuda_stub", config.sqa_cuda_stub_library))
+config.substitutions.append(("%cmake", config.cmake_command))
+
 # NumPy for the numerical tests.
 try:
     subprocess.run([config.sqa_python, "-c", "import numpy"], check=True,

@@ -76,9 +76,9 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
   addStages(pm, stages);
 }
 
-void mlir::sqa::buildGPUPipeline(OpPassManager &pm,
-                                 const GPUPipelineOptions &options) {
-  Stage front[] = {
+void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
+                                          const GPUPipelineOptions &options) {
+  Stage stages[] = {
       {"lower sqa", "func.func(convert-sqa-to-scf),canonicalize,cse"},
       {"bufferize", kBufferize},
       // One thread per query row: tile the (row, head, batch) loop by
@@ -96,16 +96,22 @@ void mlir::sqa::buildGPUPipeline(OpPassManager &pm,
            .str()},
       {"exp2/log2/fma to NVVM intrinsics",
        "func.func(sqa-convert-math-to-nvvm-intrinsics)"},
-      {"outline kernels", "gpu-kernel-outlining"},
+      // Sinking constants and memref.dim into the launch body leaves the
+      // memrefs as the only kernel operands: the ABI of the kernel libraries.
+      {"outline kernels",
+       "gpu-launch-sink-index-computations,gpu-kernel-outlining"},
   };
-  addStages(pm, front);
+  addStages(pm, stages);
 
   GpuNVVMAttachTargetOptions targetOptions;
   targetOptions.chip = options.chip;
   targetOptions.features = options.features;
   targetOptions.optLevel = options.optLevel;
   pm.addPass(createGpuNVVMAttachTarget(targetOptions));
+}
 
+void mlir::sqa::buildGPUSerializationPipeline(
+    OpPassManager &pm, const GPUPipelineOptions &options) {
   // Arith and vector ops are lowered before convert-gpu-to-nvvm so that they
   // become LLVM intrinsics rather than libdevice calls.
   Stage back[] = {
@@ -136,13 +142,13 @@ void mlir::sqa::buildGPUPipeline(OpPassManager &pm,
   pm.addPass(createGpuModuleToBinaryPass(binaryOptions));
 }
 
-FailureOr<SmallVector<KernelObject>>
-mlir::sqa::compileGPUKernels(ModuleOp module,
-                             const GPUPipelineOptions &options) {
-  PassManager pm(module.getContext());
-  buildGPUPipeline(pm, options);
-  if (failed(pm.run(module)))
-    return failure();
+void mlir::sqa::buildGPUPipeline(OpPassManager &pm,
+                                 const GPUPipelineOptions &options) {
+  buildGPUOutliningPipeline(pm, options);
+  buildGPUSerializationPipeline(pm, options);
+}
+
+SmallVector<KernelObject> mlir::sqa::getKernelObjects(ModuleOp module) {
   SmallVector<KernelObject> kernels;
   module.walk([&](gpu::BinaryOp binary) {
     for (Attribute attr : binary.getObjects())
@@ -151,6 +157,16 @@ mlir::sqa::compileGPUKernels(ModuleOp module,
            cast<gpu::ObjectAttr>(attr).getObject().getValue().str()});
   });
   return kernels;
+}
+
+FailureOr<SmallVector<KernelObject>>
+mlir::sqa::compileGPUKernels(ModuleOp module,
+                             const GPUPipelineOptions &options) {
+  PassManager pm(module.getContext());
+  buildGPUPipeline(pm, options);
+  if (failed(pm.run(module)))
+    return failure();
+  return getKernelObjects(module);
 }
 
 void mlir::sqa::registerSQAPipelines() {

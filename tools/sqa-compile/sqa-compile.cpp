@@ -1,15 +1,20 @@
 //===- sqa-compile.cpp - Compile sqa.attention to GPU kernels -------------===//
 //
 // sqa-compile FILE.mlir --chip sm_80 --emit ptx -o OUT.ptx
+// sqa-compile [FILE.mlir] [--config NAME:hq=4,hkv=4,d=16 ...]
+//             --emit library [--library-name NAME] -o DIR
 //
 // Runs the GPU pipeline (sqa-gpu-pipeline) on FILE and writes the PTX (or
 // cubin) of every kernel module: to OUT when there is one, otherwise to
 // OUT with the module name before the extension (OUT.ptx -> OUT.<name>.ptx).
+// With --emit library, every function of FILE and every --config becomes a
+// kernel of a library in DIR (see sqa/Target/KernelLibrary.h).
 //
 //===----------------------------------------------------------------------===//
 
 #include "sqa/InitAll.h"
 #include "sqa/Pipelines/Pipelines.h"
+#include "sqa/Target/KernelLibrary.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -17,6 +22,8 @@
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Regex.h"
@@ -29,11 +36,12 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 static cl::OptionCategory compileCategory("sqa-compile options");
-static cl::opt<std::string> inputFilename(cl::Positional, cl::Required,
+static cl::opt<std::string> inputFilename(cl::Positional,
                                           cl::desc("<input .mlir file>"),
                                           cl::cat(compileCategory));
-static cl::opt<std::string> outputFilename("o", cl::Required,
-                                           cl::desc("Output file"),
+static cl::opt<std::string>
+    outputFilename("o", cl::Required,
+                   cl::desc("Output file (a directory for --emit library)"),
                                            cl::value_desc("file"),
                                            cl::cat(compileCategory));
 static cl::opt<std::string> chip("chip", cl::init("sm_80"),
@@ -49,13 +57,32 @@ static cl::opt<int64_t>
     rowsPerBlock("rows-per-block", cl::init(128),
                  cl::desc("Query rows per thread block (1-1024)"),
                  cl::cat(compileCategory));
-enum class EmitKind { PTX, Cubin };
+enum class EmitKind { PTX, Cubin, Library };
 static cl::opt<EmitKind> emit(
     "emit", cl::init(EmitKind::PTX), cl::desc("What to write"),
     cl::values(clEnumValN(EmitKind::PTX, "ptx", "PTX text of every kernel"),
                clEnumValN(EmitKind::Cubin, "cubin",
-                          "cubin of every kernel (needs ptxas)")),
+                          "cubin of every kernel (needs ptxas)"),
+               clEnumValN(EmitKind::Library, "library",
+                          "a kernel library: PTX, cubin (with ptxas), C "
+                          "header, driver-API launcher, CMake config")),
     cl::cat(compileCategory));
+static cl::list<std::string> configs(
+    "config",
+    cl::desc("A library kernel: NAME:hq=N,hkv=N,d=N[,dv=N][,dtype=f16|bf16|"
+             "f32][,out=f32][,mask=KIND][,window=L:R][,scale=F][,lse] "
+             "(repeatable; --emit library)"),
+    cl::value_desc("spec"), cl::cat(compileCategory));
+static cl::opt<std::string>
+    libraryName("library-name",
+                cl::desc("C prefix of the library (default: the name of the "
+                         "output directory)"),
+                cl::cat(compileCategory));
+static cl::opt<std::string>
+    ptxasPath("ptxas",
+              cl::desc("ptxas for the library's cubins (default: PATH, then "
+                       "/usr/local/cuda/bin); 'none' for PTX only"),
+              cl::cat(compileCategory));
 
 static int fail(const Twine &message) {
   llvm::errs() << "sqa-compile: error: " << message << "\n";
@@ -67,6 +94,56 @@ static std::string getModuleOutputPath(StringRef name) {
   StringRef extension = llvm::sys::path::extension(outputFilename);
   StringRef stem = StringRef(outputFilename).drop_back(extension.size());
   return (stem + "." + name + extension).str();
+}
+
+/// ptxas from --ptxas, PATH or the CUDA toolkit; empty when there is none.
+static std::string findPtxas() {
+  if (ptxasPath == "none")
+    return "";
+  if (!ptxasPath.empty())
+    return ptxasPath;
+  if (llvm::ErrorOr<std::string> path = llvm::sys::findProgramByName("ptxas"))
+    return *path;
+  if (llvm::sys::fs::can_execute("/usr/local/cuda/bin/ptxas"))
+    return "/usr/local/cuda/bin/ptxas";
+  return "";
+}
+
+static int emitLibrary(ModuleOp module) {
+  for (const std::string &spec : configs) {
+    std::string error;
+    FailureOr<sqa::AttentionConfig> config =
+        sqa::parseAttentionConfig(spec, error);
+    if (failed(config))
+      return fail("--config: " + error);
+    if (module.lookupSymbol(config->name))
+      return fail("--config: a kernel named '" + config->name +
+                  "' already exists");
+    Location loc = FileLineColLoc::get(
+        StringAttr::get(module.getContext(), "--config=" + spec), 1, 1);
+    if (failed(sqa::buildAttentionFunc(module, *config, loc)))
+      return fail("--config '" + spec + "' is not a valid sqa.attention");
+  }
+  sqa::KernelLibraryOptions options;
+  options.name = libraryName;
+  if (options.name.empty())
+    options.name = llvm::sys::path::filename(
+        StringRef(outputFilename).rtrim('/'));
+  if (!sqa::isValidKernelLibraryName(options.name))
+    return fail("the library name '" + options.name + "'" +
+                (libraryName.empty() ? " (the output directory's)" : "") +
+                " is not a C identifier; choose one with --library-name");
+  options.pipeline.chip = chip;
+  options.pipeline.features = features;
+  options.pipeline.optLevel = optLevel;
+  options.pipeline.rowsPerBlock = rowsPerBlock;
+  options.ptxasPath = findPtxas();
+  if (!options.ptxasPath.empty() &&
+      !llvm::sys::fs::can_execute(options.ptxasPath))
+    return fail("--ptxas: '" + options.ptxasPath + "' is not executable");
+  if (failed(sqa::emitKernelLibrary(module, options, outputFilename)))
+    return fail("writing the kernel library " + outputFilename + " failed");
+  return EXIT_SUCCESS;
 }
 
 int main(int argc, char **argv) {
@@ -88,16 +165,27 @@ int main(int argc, char **argv) {
   if (rowsPerBlock < 1 || rowsPerBlock > 1024)
     return fail("--rows-per-block must be between 1 and 1024");
 
+  if (emit != EmitKind::Library && !configs.empty())
+    return fail("--config needs --emit library");
+  if (inputFilename.empty() && configs.empty())
+    return fail("no input: give an .mlir file or --config");
+
   DialectRegistry registry;
   sqa::registerAllDialects(registry);
   MLIRContext context(registry);
 
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(inputFilename, sourceMgr, &context);
+  OwningOpRef<ModuleOp> module;
+  if (!inputFilename.empty())
+    module = parseSourceFile<ModuleOp>(inputFilename, sourceMgr, &context);
+  else
+    module = ModuleOp::create(UnknownLoc::get(&context));
   if (!module)
     return EXIT_FAILURE;
+
+  if (emit == EmitKind::Library)
+    return emitLibrary(*module);
 
   sqa::GPUPipelineOptions options;
   options.chip = chip;

@@ -79,11 +79,22 @@ struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
 /// Lowers sqa.attention to GPU kernels compiled for NVIDIA GPUs, with a host
-/// side in the LLVM dialect that launches them:
-///   convert-sqa-to-scf -> bufferize -> map rows to threads -> exp2/log2 to
-///   NVVM intrinsics -> upstream gpu-lower-to-nvvm-pipeline (outlining, NVVM,
-///   gpu.binary in `format`).
+/// side in the LLVM dialect that launches them: buildGPUOutliningPipeline
+/// followed by buildGPUSerializationPipeline.
 void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
+
+/// The first half of buildGPUPipeline: convert-sqa-to-scf -> bufferize ->
+/// map rows to threads -> exp2/log2 to NVVM intrinsics -> outline kernels ->
+/// attach the NVVM target. Host functions are left in func/arith/memref with
+/// one gpu.launch_func per sqa.attention, whose kernel operands are the
+/// function's memref arguments (constants and sizes are sunk into kernels).
+void buildGPUOutliningPipeline(OpPassManager &pm,
+                               const GPUPipelineOptions &options);
+
+/// The second half of buildGPUPipeline: kernels to NVVM, host to LLVM, and
+/// gpu-module-to-binary in `format`.
+void buildGPUSerializationPipeline(OpPassManager &pm,
+                                   const GPUPipelineOptions &options);
 
 /// One kernel module serialized by the GPU pipeline.
 struct KernelObject {
@@ -92,6 +103,9 @@ struct KernelObject {
   /// PTX text or cubin bytes, as `format` asked.
   std::string object;
 };
+
+/// The object of every gpu.binary in `module`.
+SmallVector<KernelObject> getKernelObjects(ModuleOp module);
 
 /// Runs buildGPUPipeline on `module` and returns the object of every
 /// gpu.binary it produces. Failures are reported as diagnostics on `module`.

@@ -1,0 +1,88 @@
+//===- KernelLibrary.h - Generated GPU kernel libraries ---------*- C++ -*-===//
+//
+// A kernel library is what `sqa-compile --emit library` writes: the PTX (and
+// cubin) of one kernel per attention configuration, a C header with one
+// launch function per kernel, a launcher on the CUDA driver API that embeds
+// the images, a JSON manifest and a CMake package configuration.
+//
+// The launch ABI: each kernel takes the MLIR memref descriptors (allocated
+// pointer, aligned pointer, offset, sizes, strides) of its entry function's
+// tensors, in the order of the gpu.launch_func operands; the host side's
+// grid and block computation is translated into C statements over the
+// tensors' shapes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SQA_TARGET_KERNELLIBRARY_H
+#define SQA_TARGET_KERNELLIBRARY_H
+
+#include "sqa/Dialect/SQA/IR/SQAOps.h"
+#include "sqa/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <array>
+#include <optional>
+#include <string>
+
+namespace mlir {
+namespace sqa {
+
+/// One attention configuration of a kernel library, as written in
+/// `sqa-compile --config`.
+struct AttentionConfig {
+  std::string name;
+  int64_t numQueryHeads = 0;
+  int64_t numKvHeads = 0;
+  int64_t headDim = 0;
+  /// The head dim of the values; 0 means headDim.
+  int64_t valueHeadDim = 0;
+  /// "f16", "bf16" or "f32".
+  std::string elementType = "f16";
+  /// The output's element type; empty means elementType.
+  std::string outputType;
+  MaskKind mask = MaskKind::none;
+  std::optional<std::array<int64_t, 2>> window;
+  std::optional<float> scale;
+  bool withLse = false;
+};
+
+/// Parses `NAME:hq=N,hkv=N,d=N[,dv=N][,dtype=T][,out=T][,mask=KIND]
+/// [,window=L:R][,scale=F][,lse]`. On failure, `error` says why.
+FailureOr<AttentionConfig> parseAttentionConfig(StringRef spec,
+                                                std::string &error);
+
+/// Builds `func.func @name(%q, %k, %v, %out[, %lse]) -> results` around one
+/// sqa.attention on tensors with dynamic batch and sequence lengths, at the
+/// end of `module`, with location `loc`. Fails, with the op verifier's
+/// diagnostic, when the configuration is not a valid sqa.attention.
+FailureOr<func::FuncOp> buildAttentionFunc(ModuleOp module,
+                                           const AttentionConfig &config,
+                                           Location loc);
+
+/// Whether `name` is a C identifier, as the prefix of a library's symbols.
+bool isValidKernelLibraryName(StringRef name);
+
+struct KernelLibraryOptions {
+  /// A C identifier: the prefix of every symbol and file of the library.
+  std::string name;
+  /// The GPU pipeline's options (chip, features, opt level, rows per block);
+  /// the format is always PTX, from which ptxas makes the cubins.
+  GPUPipelineOptions pipeline;
+  /// ptxas to assemble cubins with; empty: PTX only (the launcher JITs it).
+  std::string ptxasPath;
+};
+
+/// Compiles every function of `module` into one kernel of a library written
+/// to `directory`. Each function must be an attention entry: it returns the
+/// results of one sqa.attention whose query, key and value are its
+/// arguments, and whose destinations are arguments or tensor.empty. Errors
+/// are emitted as diagnostics at the offending op.
+LogicalResult emitKernelLibrary(ModuleOp module,
+                                const KernelLibraryOptions &options,
+                                StringRef directory);
+
+} // namespace sqa
+} // namespace mlir
+
+#endif // SQA_TARGET_KERNELLIBRARY_H

@@ -1,0 +1,1093 @@
+//===- KernelLibrary.cpp - Generated GPU kernel libraries -----------------===//
+
+#include "sqa/Target/KernelLibrary.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace mlir;
+using namespace mlir::sqa;
+
+//===----------------------------------------------------------------------===//
+// Configurations
+//===----------------------------------------------------------------------===//
+
+bool mlir::sqa::isValidKernelLibraryName(StringRef name) {
+  return !name.empty() && !llvm::isDigit(name.front()) &&
+         llvm::all_of(name, [](char c) { return llvm::isAlnum(c) || c == '_'; });
+}
+
+static bool isElementTypeName(StringRef name) {
+  return name == "f16" || name == "bf16" || name == "f32";
+}
+
+FailureOr<AttentionConfig>
+mlir::sqa::parseAttentionConfig(StringRef spec, std::string &error) {
+  AttentionConfig config;
+  auto [name, fields] = spec.split(':');
+  if (name.empty() || !isValidKernelLibraryName(name)) {
+    error = "configuration '" + spec.str() +
+            "' must start with a C identifier and ':' (NAME:hq=...)";
+    return failure();
+  }
+  config.name = name.str();
+  auto parseInt = [&](StringRef key, StringRef text,
+                      int64_t &result) -> LogicalResult {
+    if (text.getAsInteger(10, result)) {
+      error = "'" + key.str() + "' expects an integer, not '" + text.str() +
+              "'";
+      return failure();
+    }
+    return success();
+  };
+  SmallVector<StringRef> items;
+  fields.split(items, ',', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  for (StringRef item : items) {
+    auto [key, value] = item.split('=');
+    key = key.trim();
+    value = value.trim();
+    if (key == "hq" || key == "hkv" || key == "d" || key == "dv") {
+      int64_t &field = key == "hq"    ? config.numQueryHeads
+                       : key == "hkv" ? config.numKvHeads
+                       : key == "d"   ? config.headDim
+                                      : config.valueHeadDim;
+      if (failed(parseInt(key, value, field)))
+        return failure();
+    } else if (key == "dtype" || key == "out") {
+      if (!isElementTypeName(value)) {
+        error = "'" + key.str() + "' expects f16, bf16 or f32, not '" +
+                value.str() + "'";
+        return failure();
+      }
+      (key == "dtype" ? config.elementType : config.outputType) = value.str();
+    } else if (key == "mask") {
+      std::optional<MaskKind> mask = symbolizeMaskKind(value);
+      if (!mask) {
+        error = "'mask' expects none, causal_bottom_right or "
+                "causal_top_left, not '" +
+                value.str() + "'";
+        return failure();
+      }
+      config.mask = *mask;
+    } else if (key == "window") {
+      auto [left, right] = value.split(':');
+      std::array<int64_t, 2> window;
+      if (failed(parseInt("window", left, window[0])) ||
+          failed(parseInt("window", right, window[1])))
+        return failure();
+      config.window = window;
+    } else if (key == "scale") {
+      double scale;
+      if (value.getAsDouble(scale)) {
+        error = "'scale' expects a number, not '" + value.str() + "'";
+        return failure();
+      }
+      config.scale = static_cast<float>(scale);
+    } else if (key == "lse" && value.empty()) {
+      config.withLse = true;
+    } else {
+      error = "unknown configuration field '" + item.str() +
+              "' (expected hq, hkv, d, dv, dtype, out, mask, window, "
+              "scale, lse)";
+      return failure();
+    }
+  }
+  for (auto [key, field] :
+       {std::pair<StringRef, int64_t>{"hq", config.numQueryHeads},
+        {"hkv", config.numKvHeads},
+        {"d", config.headDim}}) {
+    if (field <= 0) {
+      error = "configuration '" + config.name + "' needs a positive '" +
+              key.str() + "'";
+      return failure();
+    }
+  }
+  return config;
+}
+
+static Type getElementType(MLIRContext *context, StringRef name) {
+  return llvm::StringSwitch<Type>(name)
+      .Case("f16", Float16Type::get(context))
+      .Case("bf16", BFloat16Type::get(context))
+      .Default(Float32Type::get(context));
+}
+
+FailureOr<func::FuncOp>
+mlir::sqa::buildAttentionFunc(ModuleOp module, const AttentionConfig &config,
+                              Location loc) {
+  MLIRContext *context = module.getContext();
+  context->loadDialect<func::FuncDialect, SQADialect>();
+  Type elementType = getElementType(context, config.elementType);
+  Type outputType = getElementType(
+      context,
+      config.outputType.empty() ? config.elementType : config.outputType);
+  int64_t dyn = ShapedType::kDynamic;
+  int64_t valueHeadDim =
+      config.valueHeadDim ? config.valueHeadDim : config.headDim;
+  int64_t numOutputHeads = std::max(config.numQueryHeads, config.numKvHeads);
+  SmallVector<Type> argTypes = {
+      RankedTensorType::get({dyn, config.numQueryHeads, dyn, config.headDim},
+                            elementType),
+      RankedTensorType::get({dyn, config.numKvHeads, dyn, config.headDim},
+                            elementType),
+      RankedTensorType::get({dyn, config.numKvHeads, dyn, valueHeadDim},
+                            elementType),
+      RankedTensorType::get({dyn, numOutputHeads, dyn, valueHeadDim},
+                            outputType)};
+  if (config.withLse)
+    argTypes.push_back(RankedTensorType::get({dyn, numOutputHeads, dyn},
+                                             Float32Type::get(context)));
+  ArrayRef<Type> resultTypes = ArrayRef<Type>(argTypes).drop_front(3);
+
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  auto func = func::FuncOp::create(
+      builder, loc, config.name,
+      builder.getFunctionType(argTypes, resultTypes));
+  Block *body = func.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  auto attention = AttentionOp::create(
+      builder, loc, resultTypes, body->getArgument(0), body->getArgument(1),
+      body->getArgument(2), body->getArguments().drop_front(3),
+      /*diagonal_offset=*/Value(),
+      config.mask == MaskKind::none
+          ? MaskKindAttr()
+          : MaskKindAttr::get(context, config.mask),
+      config.window ? builder.getDenseI64ArrayAttr(*config.window)
+                    : DenseI64ArrayAttr(),
+      config.scale ? builder.getF32FloatAttr(*config.scale) : FloatAttr());
+  func::ReturnOp::create(builder, loc, attention.getResults());
+  if (failed(verify(attention))) {
+    func.erase();
+    return failure();
+  }
+  return func;
+}
+
+//===----------------------------------------------------------------------===//
+// Entries
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// What one kernel of the library computes and how it is launched.
+struct LibraryKernel {
+  /// The entry function's name: the kernel's name in the library.
+  std::string name;
+  /// The tensors' names and types, in the order of the launch function's
+  /// parameters (query, key, value, out[, lse]).
+  SmallVector<std::string> tensorNames;
+  SmallVector<MemRefType> tensorTypes;
+  /// Description of the attention, for the header and the manifest.
+  int64_t numQueryHeads, numKvHeads, numOutputHeads, headDim, valueHeadDim;
+  std::string elementType, outputType, mask;
+  std::optional<std::array<int64_t, 2>> window;
+  float scale;
+  /// C statements that compute the launch configuration from the shapes.
+  SmallVector<std::string> setup;
+  std::array<std::string, 3> grid, block;
+  std::string dynamicSharedMemory = "0";
+  /// For each kernel operand, the tensor (entry argument) it is.
+  SmallVector<unsigned> kernelOperands;
+  std::string kernelModule, kernelFunction;
+  std::string ptx, cubin;
+};
+} // namespace
+
+static std::string getTypeName(Type type) {
+  if (type.isF16())
+    return "f16";
+  if (type.isBF16())
+    return "bf16";
+  return "f32";
+}
+
+/// Replaces the attention entry `func` by its library form: memref arguments
+/// (query, key, value, out[, lse]) with dynamic strides and a unit innermost
+/// stride, read and written in place; records its description in `kernel`.
+static LogicalResult convertToLibraryEntry(func::FuncOp func,
+                                           LibraryKernel &kernel) {
+  auto fail = [&]() {
+    return func.emitError()
+           << "kernel library entry @" << func.getName()
+           << " must return the results of one sqa.attention whose query, "
+              "key and value are its arguments (destinations: arguments or "
+              "tensor.empty)";
+  };
+  if (func.isExternal() || !func.getBody().hasOneBlock())
+    return fail();
+  AttentionOp attention;
+  for (Operation &op : func.getBody().front()) {
+    if (auto candidate = dyn_cast<AttentionOp>(op)) {
+      if (attention)
+        return fail();
+      attention = candidate;
+    } else if (!isa<tensor::EmptyOp, func::ReturnOp>(op)) {
+      return fail();
+    }
+  }
+  if (!attention || attention.getDiagonalOffset())
+    return fail();
+  auto isArgument = [&](Value value) {
+    auto arg = dyn_cast<BlockArgument>(value);
+    return arg && arg.getOwner() == &func.getBody().front();
+  };
+  if (!isArgument(attention.getQuery()) || !isArgument(attention.getKey()) ||
+      !isArgument(attention.getValue()))
+    return fail();
+  for (Value init : attention.getOutputs())
+    if (!isArgument(init) && !init.getDefiningOp<tensor::EmptyOp>())
+      return fail();
+  auto returnOp = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  if (returnOp.getOperands() != ValueRange(attention.getResults()))
+    return fail();
+
+  kernel.name = func.getName().str();
+  kernel.numQueryHeads = attention.getNumQueryHeads();
+  kernel.numKvHeads = attention.getNumKvHeads();
+  kernel.numOutputHeads = attention.getNumOutputHeads();
+  kernel.headDim = attention.getHeadDim();
+  kernel.valueHeadDim = attention.getValueHeadDim();
+  kernel.elementType = getTypeName(attention.getQueryType().getElementType());
+  kernel.outputType = getTypeName(attention.getOutputType().getElementType());
+  kernel.mask = stringifyMaskKind(attention.getMaskKind()).str();
+  if (std::optional<ArrayRef<int64_t>> window = attention.getWindow())
+    kernel.window = {(*window)[0], (*window)[1]};
+  kernel.scale = attention.getScaleOrDefault();
+
+  // Any strides with a unit innermost one: [B, H, S, D] and [B, S, H, D]
+  // tensors are both views of this type.
+  auto getMemRefType = [](Value tensor) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+    strides.back() = 1;
+    return MemRefType::get(
+        type.getShape(), type.getElementType(),
+        StridedLayoutAttr::get(type.getContext(), /*offset=*/0, strides));
+  };
+  SmallVector<Value> tensors = {attention.getQuery(), attention.getKey(),
+                                attention.getValue()};
+  llvm::append_range(tensors, attention.getOutputs());
+  kernel.tensorNames = {"q", "k", "v", "out"};
+  if (attention.getLse())
+    kernel.tensorNames.push_back("lse");
+  for (Value tensor : tensors)
+    kernel.tensorTypes.push_back(getMemRefType(tensor));
+
+  OpBuilder builder(func);
+  Location loc = func.getLoc();
+  auto entry = func::FuncOp::create(
+      builder, loc, func.getName(),
+      builder.getFunctionType(llvm::to_vector_of<Type>(kernel.tensorTypes), {}));
+  Block *body = entry.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  // The tensors are distinct buffers (restrict); the destinations are
+  // written in place (writable). The operands are set one by one, not
+  // through an IRMapping: an entry may pass one argument as several of them.
+  SmallVector<Value> views;
+  for (auto [index, tensor] : llvm::enumerate(tensors)) {
+    bool isDestination = index >= 3;
+    views.push_back(bufferization::ToTensorOp::create(
+        builder, loc, tensor.getType(), body->getArgument(index),
+        /*restrict=*/true, /*writable=*/isDestination));
+  }
+  Operation *clone = builder.clone(*attention);
+  clone->setOperands(views);
+  for (auto [result, buffer] : llvm::zip_equal(
+           clone->getResults(), body->getArguments().drop_front(3))) {
+    bufferization::MaterializeInDestinationOp::create(
+        builder, loc, /*result=*/Type(), result, buffer, /*restrict=*/true,
+        /*writable=*/true);
+  }
+  func::ReturnOp::create(builder, loc);
+  func.erase();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// The launch configuration in C
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Translates the host-side computation of a launch's sizes (constants,
+/// memref.dim of the entry's arguments, index arithmetic) into C statements.
+/// Hand-written rather than through EmitC: upstream has no conversion of
+/// memref.dim on function arguments, and the launcher must read the sizes
+/// from its own tensor descriptors.
+class LaunchSizeEmitter {
+public:
+  LaunchSizeEmitter(ArrayRef<std::string> tensorNames,
+                    SmallVectorImpl<std::string> &statements)
+      : tensorNames(tensorNames), statements(statements) {}
+
+  /// Returns a C expression for `value`, adding the statements it needs.
+  FailureOr<std::string> emit(Value value);
+
+private:
+  FailureOr<std::string> emitOp(Operation *op);
+
+  ArrayRef<std::string> tensorNames;
+  SmallVectorImpl<std::string> &statements;
+  DenseMap<Value, std::string> names;
+};
+} // namespace
+
+FailureOr<std::string> LaunchSizeEmitter::emit(Value value) {
+  auto it = names.find(value);
+  if (it != names.end())
+    return it->second;
+  Operation *op = value.getDefiningOp();
+  if (!op || op->getNumResults() != 1 ||
+      !value.getType().isIntOrIndex()) {
+    emitError(value.getLoc())
+        << "the launch configuration depends on a value the kernel library "
+           "cannot compute in C";
+    return failure();
+  }
+  FailureOr<std::string> expr = emitOp(op);
+  if (failed(expr))
+    return failure();
+  std::string name = "t" + std::to_string(names.size());
+  statements.push_back("const int64_t " + name + " = " + *expr + ";");
+  names[value] = name;
+  return name;
+}
+
+FailureOr<std::string> LaunchSizeEmitter::emitOp(Operation *op) {
+  // A size of an argument: the launcher's tensor descriptor has it.
+  if (auto dim = dyn_cast<memref::DimOp>(op)) {
+    auto arg = dyn_cast<BlockArgument>(dim.getSource());
+    std::optional<int64_t> index = dim.getConstantIndex();
+    if (arg && index && arg.getArgNumber() < tensorNames.size())
+      return tensorNames[arg.getArgNumber()] + "->shape[" +
+             std::to_string(*index) + "]";
+  }
+  SmallVector<std::string> operands;
+  for (Value operand : op->getOperands()) {
+    FailureOr<std::string> expr = emit(operand);
+    if (failed(expr))
+      return failure();
+    operands.push_back(*expr);
+  }
+  auto binary = [&](StringRef symbol) {
+    return ("(" + operands[0] + " " + symbol + " " + operands[1] + ")").str();
+  };
+  // Divisions by a value only known at run time are left out: the
+  // launcher would have to guard them.
+  auto hasConstantDivisor = [&](Operation *op) {
+    APInt divisor;
+    return matchPattern(op->getOperand(1), m_ConstantInt(&divisor)) &&
+           !divisor.isZero();
+  };
+  std::optional<std::string> expr =
+      llvm::TypeSwitch<Operation *, std::optional<std::string>>(op)
+          .Case([&](arith::ConstantOp constant) -> std::optional<std::string> {
+            auto attr = dyn_cast<IntegerAttr>(constant.getValue());
+            if (!attr)
+              return std::nullopt;
+            return "INT64_C(" + std::to_string(attr.getInt()) + ")";
+          })
+          .Case([&](arith::AddIOp) { return binary("+"); })
+          .Case([&](arith::SubIOp) { return binary("-"); })
+          .Case([&](arith::MulIOp) { return binary("*"); })
+          .Case([&](arith::AndIOp) { return binary("&"); })
+          .Case([&](arith::OrIOp) { return binary("|"); })
+          .Case([&](arith::DivSIOp op) -> std::optional<std::string> {
+            if (!hasConstantDivisor(op))
+              return std::nullopt;
+            return binary("/");
+          })
+          .Case([&](arith::RemSIOp op) -> std::optional<std::string> {
+            if (!hasConstantDivisor(op))
+              return std::nullopt;
+            return binary("%");
+          })
+          .Case([&](arith::CeilDivSIOp op) -> std::optional<std::string> {
+            if (!hasConstantDivisor(op))
+              return std::nullopt;
+            return llvm::formatv("({0} > 0 ? ({0} + {1} - 1) / {1} : {0} / "
+                                 "{1})",
+                                 operands[0], operands[1])
+                .str();
+          })
+          .Case([&](arith::MaxSIOp) {
+            return llvm::formatv("({0} > {1} ? {0} : {1})", operands[0],
+                                 operands[1])
+                .str();
+          })
+          .Case([&](arith::MinSIOp) {
+            return llvm::formatv("({0} < {1} ? {0} : {1})", operands[0],
+                                 operands[1])
+                .str();
+          })
+          .Case([&](arith::SelectOp) {
+            return llvm::formatv("({0} ? {1} : {2})", operands[0], operands[1],
+                                 operands[2])
+                .str();
+          })
+          .Case([&](arith::CmpIOp cmp) -> std::optional<std::string> {
+            bool isUnsigned = false;
+            StringRef symbol;
+            switch (cmp.getPredicate()) {
+            case arith::CmpIPredicate::eq:
+              symbol = "==";
+              break;
+            case arith::CmpIPredicate::ne:
+              symbol = "!=";
+              break;
+            case arith::CmpIPredicate::slt:
+              symbol = "<";
+              break;
+            case arith::CmpIPredicate::sle:
+              symbol = "<=";
+              break;
+            case arith::CmpIPredicate::sgt:
+              symbol = ">";
+              break;
+            case arith::CmpIPredicate::sge:
+              symbol = ">=";
+              break;
+            case arith::CmpIPredicate::ult:
+              isUnsigned = true;
+              symbol = "<";
+              break;
+            case arith::CmpIPredicate::ule:
+              isUnsigned = true;
+              symbol = "<=";
+              break;
+            case arith::CmpIPredicate::ugt:
+              isUnsigned = true;
+              symbol = ">";
+              break;
+            case arith::CmpIPredicate::uge:
+              isUnsigned = true;
+              symbol = ">=";
+              break;
+            }
+            if (!isUnsigned)
+              return binary(symbol);
+            return llvm::formatv("((uint64_t){0} {1} (uint64_t){2})",
+                                 operands[0], symbol, operands[1])
+                .str();
+          })
+          .Case<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp>(
+              [&](Operation *) { return operands[0]; })
+          .Default([](Operation *) { return std::nullopt; });
+  if (!expr) {
+    op->emitError() << "kernel library: cannot compute '" << op->getName()
+                    << "' of the launch configuration in C";
+    return failure();
+  }
+  return *expr;
+}
+
+/// Records in `kernel` how the single gpu.launch_func of `host` is called.
+static LogicalResult extractLaunch(func::FuncOp host, LibraryKernel &kernel) {
+  SmallVector<gpu::LaunchFuncOp> launches;
+  host.walk([&](gpu::LaunchFuncOp launch) { launches.push_back(launch); });
+  if (launches.size() != 1)
+    return host.emitError() << "kernel library: expected one kernel launch "
+                               "in @"
+                            << host.getName() << ", found "
+                            << launches.size();
+  gpu::LaunchFuncOp launch = launches.front();
+  if (launch.hasClusterSize() || launch.getAsyncToken())
+    return launch.emitError()
+           << "kernel library: clusters and async launches are not supported";
+  for (auto [index, operand] : llvm::enumerate(launch.getKernelOperands())) {
+    auto arg = dyn_cast<BlockArgument>(operand);
+    if (!arg || arg.getOwner() != &host.getBody().front())
+      return launch.emitError()
+             << "kernel library: kernel operand #" << index
+             << " is not one of the tensors of @" << host.getName();
+    kernel.kernelOperands.push_back(arg.getArgNumber());
+  }
+  LaunchSizeEmitter emitter(kernel.tensorNames, kernel.setup);
+  gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
+  gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
+  Value sizes[] = {grid.x, grid.y, grid.z, block.x, block.y, block.z};
+  for (auto [index, size] : llvm::enumerate(sizes)) {
+    FailureOr<std::string> expr = emitter.emit(size);
+    if (failed(expr))
+      return failure();
+    (index < 3 ? kernel.grid[index] : kernel.block[index - 3]) = *expr;
+  }
+  if (Value sharedMemory = launch.getDynamicSharedMemorySize()) {
+    FailureOr<std::string> expr = emitter.emit(sharedMemory);
+    if (failed(expr))
+      return failure();
+    kernel.dynamicSharedMemory = *expr;
+  }
+  kernel.kernelModule = launch.getKernelModuleName().str();
+  kernel.kernelFunction = launch.getKernelName().str();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Files
+//===----------------------------------------------------------------------===//
+
+static LogicalResult writeFile(Location loc, StringRef path,
+                               function_ref<void(raw_ostream &)> write) {
+  std::string errorMessage;
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      openOutputFile(path, &errorMessage);
+  if (!output)
+    return emitError(loc) << errorMessage;
+  write(output->os());
+  output->keep();
+  return success();
+}
+
+/// Writes `bytes` as the body of a C array or string initializer, 16 bytes
+/// per line.
+static void writeBytes(raw_ostream &os, StringRef bytes) {
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i % 16 == 0)
+      os << "\n   ";
+    os << " 0x" << llvm::format_hex_no_prefix(
+                       static_cast<unsigned char>(bytes[i]), 2)
+       << ",";
+  }
+  os << "\n";
+}
+
+static int64_t getElementSize(Type type) {
+  return type.getIntOrFloatBitWidth() / 8;
+}
+
+static void writeHeader(raw_ostream &os, StringRef lib,
+                        ArrayRef<LibraryKernel> kernels,
+                        const KernelLibraryOptions &options) {
+  std::string guard = StringRef(lib).upper() + "_H";
+  os << llvm::formatv(R"(/* {0}.h: a kernel library generated by sqa-compile --emit library
+ * for {1}. Do not edit.
+ *
+ * Each function launches one attention kernel on a CUDA stream of the
+ * current context. Tensors are described by {0}_tensor: a device pointer
+ * and the logical sizes and strides (in elements) of [batch, heads, seq,
+ * head_dim] (lse: [batch, heads, seq]). Any strides with a unit innermost
+ * stride are accepted, so both [B, H, S, D] tensors (strides
+ * {{H*S*D, S*D, D, 1}) and [B, S, H, D] tensors (strides {{S*H*D, D, H*D, 1})
+ * work. The output and lse must not overlap the inputs.
+ *
+ * The arguments are checked before anything is launched; a bad argument
+ * returns an error status and launches nothing. The kernel images (cubin
+ * for {1}, else PTX compiled by the driver) are loaded once per context.
+ */
+#ifndef {2}
+#define {2}
+
+#include <cuda.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+typedef enum {0}_status {{
+  {0}_SUCCESS = 0,
+  /* A tensor descriptor is null, or a tensor with elements has no data. */
+  {0}_ERROR_NULL_POINTER = 1,
+  /* A data pointer is not aligned to its element size. */
+  {0}_ERROR_MISALIGNED = 2,
+  /* A size is negative, differs from the kernel's heads or head dims, or
+     disagrees with another tensor (batch, query length, key length). */
+  {0}_ERROR_SHAPE = 3,
+  /* The innermost stride is not 1, or a stride is negative. */
+  {0}_ERROR_STRIDE = 4,
+  /* The launch grid exceeds CUDA's limits (batch or heads too large). */
+  {0}_ERROR_TOO_LARGE = 5,
+  /* No CUDA context is current on the calling thread. */
+  {0}_ERROR_NO_CONTEXT = 6,
+  /* A CUDA driver call failed: see {0}_last_cuda_result(). */
+  {0}_ERROR_CUDA = 7,
+} {0}_status;
+
+typedef struct {0}_tensor {{
+  void *data;
+  int64_t shape[4];
+  int64_t strides[4];
+} {0}_tensor;
+
+/* A short English description of `status`. */
+const char *{0}_status_string({0}_status status);
+
+/* The CUresult of this thread's last failed driver call. */
+CUresult {0}_last_cuda_result(void);
+)",
+                      lib, options.pipeline.chip.getValue(), guard);
+
+  for (const LibraryKernel &kernel : kernels) {
+    std::string upper = StringRef((lib + "_" + kernel.name).str()).upper();
+    os << "\n/* " << kernel.name << ": " << kernel.numQueryHeads
+       << " query heads, " << kernel.numKvHeads << " key/value heads ("
+       << kernel.numOutputHeads << " output heads), head dim "
+       << kernel.headDim << ", value head dim " << kernel.valueHeadDim << ", "
+       << kernel.elementType << " inputs, " << kernel.outputType
+       << " output, mask " << kernel.mask << ", window ";
+    if (kernel.window)
+      os << "[" << (*kernel.window)[0] << ", " << (*kernel.window)[1] << "]";
+    else
+      os << "none";
+    os << ", scale " << llvm::format("%.9g", kernel.scale) << ".\n";
+    for (auto [name, type] :
+         llvm::zip_equal(kernel.tensorNames, kernel.tensorTypes)) {
+      os << " *   " << name << ": [";
+      llvm::interleaveComma(type.getShape(), os, [&](int64_t size) {
+        if (ShapedType::isDynamic(size))
+          os << "?";
+        else
+          os << size;
+      });
+      os << "] " << getTypeName(type.getElementType()) << "\n";
+    }
+    os << " */\n";
+    os << "#define " << upper << "_QUERY_HEADS " << kernel.numQueryHeads
+       << "\n#define " << upper << "_KV_HEADS " << kernel.numKvHeads
+       << "\n#define " << upper << "_HEAD_DIM " << kernel.headDim
+       << "\n#define " << upper << "_VALUE_HEAD_DIM " << kernel.valueHeadDim
+       << "\n";
+    os << lib << "_status " << lib << "_" << kernel.name << "(";
+    for (const std::string &name : kernel.tensorNames)
+      os << "const " << lib << "_tensor *" << name << ", ";
+    os << "CUstream stream);\n";
+  }
+  os << llvm::formatv(R"(
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* {0} */
+)",
+                      guard);
+}
+
+static void writeLauncher(raw_ostream &os, StringRef lib,
+                          ArrayRef<LibraryKernel> kernels) {
+  os << llvm::formatv(R"(/* {0}.c: the launcher of the kernel library {0}, on the CUDA driver API.
+ * Generated by sqa-compile --emit library. Do not edit. Valid C and C++.
+ */
+#include "{0}.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <string.h>
+
+#ifdef __cplusplus
+#define {0}_THREAD_LOCAL thread_local
+#else
+#define {0}_THREAD_LOCAL _Thread_local
+#endif
+
+#define {0}_NUM_KERNELS {1}
+#define {0}_MAX_CONTEXTS 16
+)",
+                      lib, kernels.size());
+
+  for (const LibraryKernel &kernel : kernels) {
+    os << "\n/* " << kernel.name << " (" << kernel.kernelModule << "::"
+       << kernel.kernelFunction << ") */\n";
+    os << "static const unsigned char " << lib << "_" << kernel.name
+       << "_ptx[] = {";
+    // The PTX is NUL-terminated for cuModuleLoadData.
+    writeBytes(os, StringRef(kernel.ptx.c_str(), kernel.ptx.size() + 1));
+    os << "};\n";
+    if (!kernel.cubin.empty()) {
+      os << "static const unsigned char " << lib << "_" << kernel.name
+         << "_cubin[] = {";
+      writeBytes(os, kernel.cubin);
+      os << "};\n";
+    }
+  }
+
+  os << "\nstatic const struct {\n  const char *function;\n  const void "
+        "*ptx;\n  const void *cubin;\n} "
+     << lib << "_images[" << lib << "_NUM_KERNELS] = {\n";
+  for (const LibraryKernel &kernel : kernels) {
+    os << "    {\"" << kernel.kernelFunction << "\", " << lib << "_"
+       << kernel.name << "_ptx, ";
+    if (kernel.cubin.empty())
+      os << "NULL";
+    else
+      os << lib << "_" << kernel.name << "_cubin";
+    os << "},\n";
+  }
+  os << "};\n";
+
+  os << llvm::formatv(R"(
+typedef struct {0}_loaded {{
+  CUcontext context;
+  CUmodule modules[{0}_NUM_KERNELS];
+  CUfunction functions[{0}_NUM_KERNELS];
+} {0}_loaded;
+
+static {0}_loaded {0}_cache[{0}_MAX_CONTEXTS];
+static int {0}_cache_size = 0;
+static pthread_mutex_t {0}_mutex = PTHREAD_MUTEX_INITIALIZER;
+static {0}_THREAD_LOCAL CUresult {0}_cuda_result = CUDA_SUCCESS;
+
+const char *{0}_status_string({0}_status status) {{
+  switch (status) {{
+  case {0}_SUCCESS:
+    return "success";
+  case {0}_ERROR_NULL_POINTER:
+    return "null tensor or data pointer";
+  case {0}_ERROR_MISALIGNED:
+    return "data pointer not aligned to its element size";
+  case {0}_ERROR_SHAPE:
+    return "tensor sizes do not match the kernel or each other";
+  case {0}_ERROR_STRIDE:
+    return "innermost stride is not 1, or a stride is negative";
+  case {0}_ERROR_TOO_LARGE:
+    return "launch grid exceeds CUDA's limits";
+  case {0}_ERROR_NO_CONTEXT:
+    return "no current CUDA context";
+  case {0}_ERROR_CUDA:
+    return "CUDA driver call failed";
+  }
+  return "unknown status";
+}
+
+CUresult {0}_last_cuda_result(void) {{ return {0}_cuda_result; }
+
+static {0}_status {0}_check(CUresult result) {{
+  if (result == CUDA_SUCCESS)
+    return {0}_SUCCESS;
+  {0}_cuda_result = result;
+  return {0}_ERROR_CUDA;
+}
+
+/* The function of kernel `index` in the current context, loaded once. */
+static {0}_status {0}_get_function(int index, CUfunction *function) {{
+  CUcontext context = NULL;
+  CUresult result = cuCtxGetCurrent(&context);
+  if (result != CUDA_SUCCESS)
+    return {0}_check(result);
+  if (context == NULL)
+    return {0}_ERROR_NO_CONTEXT;
+  pthread_mutex_lock(&{0}_mutex);
+  {0}_loaded *entry = NULL;
+  for (int i = 0; i < {0}_cache_size; ++i)
+    if ({0}_cache[i].context == context)
+      entry = &{0}_cache[i];
+  if (entry == NULL) {{
+    if ({0}_cache_size == {0}_MAX_CONTEXTS) {{
+      pthread_mutex_unlock(&{0}_mutex);
+      return {0}_check(CUDA_ERROR_OUT_OF_MEMORY);
+    }
+    entry = &{0}_cache[{0}_cache_size++];
+    memset(entry, 0, sizeof(*entry));
+    entry->context = context;
+  }
+  if (entry->functions[index] == NULL) {{
+    CUmodule module = NULL;
+    result = CUDA_ERROR_NO_BINARY_FOR_GPU;
+    if ({0}_images[index].cubin != NULL)
+      result = cuModuleLoadData(&module, {0}_images[index].cubin);
+    /* Other architectures (and newer drivers) compile the PTX. */
+    if (result != CUDA_SUCCESS)
+      result = cuModuleLoadData(&module, {0}_images[index].ptx);
+    if (result == CUDA_SUCCESS) {{
+      result = cuModuleGetFunction(&entry->functions[index], module,
+                                   {0}_images[index].function);
+      if (result == CUDA_SUCCESS)
+        entry->modules[index] = module;
+      else
+        cuModuleUnload(module);
+    }
+  }
+  *function = entry->functions[index];
+  pthread_mutex_unlock(&{0}_mutex);
+  return {0}_check(result);
+}
+
+/* Checks one tensor against its rank, static sizes (-1: any), element size. */
+static {0}_status {0}_check_tensor(const {0}_tensor *tensor, int rank,
+                                   const int64_t *sizes, size_t element_size) {{
+  if (tensor == NULL)
+    return {0}_ERROR_NULL_POINTER;
+  int64_t elements = 1;
+  for (int i = 0; i < rank; ++i) {{
+    if (tensor->shape[i] < 0 || (sizes[i] >= 0 && tensor->shape[i] != sizes[i]))
+      return {0}_ERROR_SHAPE;
+    if (tensor->strides[i] < 0)
+      return {0}_ERROR_STRIDE;
+    elements *= tensor->shape[i];
+  }
+  if (tensor->strides[rank - 1] != 1)
+    return {0}_ERROR_STRIDE;
+  if (elements == 0)
+    return {0}_SUCCESS;
+  if (tensor->data == NULL)
+    return {0}_ERROR_NULL_POINTER;
+  if ((uintptr_t)tensor->data % element_size != 0)
+    return {0}_ERROR_MISALIGNED;
+  return {0}_SUCCESS;
+}
+)",
+                      lib);
+
+  for (auto [index, kernel] : llvm::enumerate(kernels)) {
+    os << "\n" << lib << "_status " << lib << "_" << kernel.name << "(";
+    for (const std::string &name : kernel.tensorNames)
+      os << "const " << lib << "_tensor *" << name << ", ";
+    os << "CUstream stream) {\n";
+    os << "  " << lib << "_status status;\n";
+    for (auto [name, type] :
+         llvm::zip_equal(kernel.tensorNames, kernel.tensorTypes)) {
+      os << "  static const int64_t " << name << "_sizes[] = {";
+      llvm::interleaveComma(type.getShape(), os, [&](int64_t size) {
+        os << (ShapedType::isDynamic(size) ? -1 : size);
+      });
+      os << "};\n";
+      os << "  if ((status = " << lib << "_check_tensor(" << name << ", "
+         << type.getRank() << ", " << name << "_sizes, "
+         << getElementSize(type.getElementType())
+         << ")) != " << lib << "_SUCCESS)\n    return status;\n";
+    }
+    // Batch agrees everywhere, query length between the query and the
+    // destinations, key length between key and value.
+    os << "  if (";
+    SmallVector<std::string> conditions;
+    for (const std::string &name : ArrayRef(kernel.tensorNames).drop_front())
+      conditions.push_back(name + "->shape[0] != q->shape[0]");
+    for (const std::string &name : ArrayRef(kernel.tensorNames).drop_front(3))
+      conditions.push_back(name + "->shape[2] != q->shape[2]");
+    conditions.push_back("v->shape[2] != k->shape[2]");
+    os << llvm::join(conditions, " ||\n      ") << ")\n    return " << lib
+       << "_ERROR_SHAPE;\n";
+    os << "  if (out->shape[0] * out->shape[2] == 0)\n    return " << lib
+       << "_SUCCESS;\n";
+    for (const std::string &statement : kernel.setup)
+      os << "  " << statement << "\n";
+    os << llvm::formatv(
+        "  if ({0} < 1 || {0} > INT64_C(2147483647) || {1} < 1 || {1} > 65535 "
+        "||\n      {2} < 1 || {2} > 65535)\n    return {3}_ERROR_TOO_LARGE;\n",
+        kernel.grid[0], kernel.grid[1], kernel.grid[2], lib);
+    os << "  CUfunction function;\n  if ((status = " << lib
+       << "_get_function(" << index << ", &function)) != " << lib
+       << "_SUCCESS)\n    return status;\n";
+    // One memref descriptor per kernel operand: allocated and aligned
+    // pointers, offset, sizes, strides.
+    SmallVector<std::string> params;
+    for (auto [operand, argIndex] : llvm::enumerate(kernel.kernelOperands)) {
+      const std::string &name = kernel.tensorNames[argIndex];
+      int64_t rank = kernel.tensorTypes[argIndex].getRank();
+      std::string prefix = "a" + std::to_string(operand);
+      os << "  void *" << prefix << "_data = " << name << "->data;\n";
+      os << "  int64_t " << prefix << "_offset = 0;\n";
+      os << "  int64_t " << prefix << "_shape[" << rank << "], " << prefix
+         << "_strides[" << rank << "];\n";
+      os << "  memcpy(" << prefix << "_shape, " << name << "->shape, sizeof("
+         << prefix << "_shape));\n";
+      os << "  memcpy(" << prefix << "_strides, " << name
+         << "->strides, sizeof(" << prefix << "_strides));\n";
+      params.push_back("&" + prefix + "_data");
+      params.push_back("&" + prefix + "_data");
+      params.push_back("&" + prefix + "_offset");
+      for (int64_t i = 0; i < rank; ++i)
+        params.push_back("&" + prefix + "_shape[" + std::to_string(i) + "]");
+      for (int64_t i = 0; i < rank; ++i)
+        params.push_back("&" + prefix + "_strides[" + std::to_string(i) +
+                         "]");
+    }
+    os << "  void *params[] = {\n      "
+       << llvm::join(params, ",\n      ") << "};\n";
+    os << llvm::formatv(
+        "  return {0}_check(cuLaunchKernel(\n      function, (unsigned){1}, "
+        "(unsigned){2}, (unsigned){3}, (unsigned){4},\n      (unsigned){5}, "
+        "(unsigned){6}, (unsigned){7}, stream, params, NULL));\n}\n",
+        lib, kernel.grid[0], kernel.grid[1], kernel.grid[2], kernel.block[0],
+        kernel.block[1], kernel.block[2], kernel.dynamicSharedMemory);
+  }
+}
+
+static void writeManifest(raw_ostream &os, StringRef lib,
+                          ArrayRef<LibraryKernel> kernels,
+                          const KernelLibraryOptions &options) {
+  llvm::json::OStream json(os, /*IndentSize=*/2);
+  json.object([&] {
+    json.attribute("library", lib);
+    json.attribute("chip", options.pipeline.chip.getValue());
+    json.attribute("header", (lib + ".h").str());
+    json.attribute("launcher", (lib + ".c").str());
+    json.attributeArray("kernels", [&] {
+      for (const LibraryKernel &kernel : kernels) {
+        json.object([&] {
+          json.attribute("name", kernel.name);
+          json.attribute("function", (lib + "_" + kernel.name).str());
+          json.attribute("query_heads", kernel.numQueryHeads);
+          json.attribute("kv_heads", kernel.numKvHeads);
+          json.attribute("output_heads", kernel.numOutputHeads);
+          json.attribute("head_dim", kernel.headDim);
+          json.attribute("value_head_dim", kernel.valueHeadDim);
+          json.attribute("dtype", kernel.elementType);
+          json.attribute("out_dtype", kernel.outputType);
+          json.attribute("mask", kernel.mask);
+          if (kernel.window)
+            json.attributeArray("window", [&] {
+              json.value((*kernel.window)[0]);
+              json.value((*kernel.window)[1]);
+            });
+          json.attribute("scale", kernel.scale);
+          json.attribute("lse", kernel.tensorNames.size() == 5);
+          json.attribute("ptx", kernel.name + ".ptx");
+          if (!kernel.cubin.empty())
+            json.attribute("cubin", kernel.name + ".cubin");
+        });
+      }
+    });
+  });
+  os << "\n";
+}
+
+static void writePackageConfig(raw_ostream &os, StringRef lib) {
+  os << llvm::formatv(R"(# CMake package configuration of the kernel library {0}, generated by
+# sqa-compile --emit library. Use:
+#   find_package({0} CONFIG REQUIRED PATHS <this directory>)
+#   target_link_libraries(app PRIVATE {0}::{0})
+# The launcher is compiled in the consuming project (as C, or as C++ when C
+# is not enabled) and linked against the CUDA driver library.
+include(CMakeFindDependencyMacro)
+find_dependency(CUDAToolkit)
+find_dependency(Threads)
+
+if(NOT TARGET {0}::{0})
+  add_library(sqa_kernel_library_{0} STATIC "${{CMAKE_CURRENT_LIST_DIR}/{0}.c")
+  get_property(_{0}_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+  if(NOT "C" IN_LIST _{0}_languages)
+    set_source_files_properties("${{CMAKE_CURRENT_LIST_DIR}/{0}.c"
+      PROPERTIES LANGUAGE CXX)
+  endif()
+  set_target_properties(sqa_kernel_library_{0} PROPERTIES
+    POSITION_INDEPENDENT_CODE ON)
+  target_include_directories(sqa_kernel_library_{0} PUBLIC
+    "${{CMAKE_CURRENT_LIST_DIR}")
+  target_link_libraries(sqa_kernel_library_{0} PUBLIC CUDA::cuda_driver
+    Threads::Threads)
+  add_library({0}::{0} ALIAS sqa_kernel_library_{0})
+endif()
+)",
+                      lib);
+}
+
+/// Assembles `ptxPath` into `cubinPath` for `chip` with ptxas.
+static LogicalResult runPtxas(Location loc, StringRef ptxas, StringRef chip,
+                              StringRef ptxPath, StringRef cubinPath) {
+  std::string arch = ("-arch=" + chip).str();
+  StringRef args[] = {ptxas, arch, "-O3", ptxPath, "-o", cubinPath};
+  std::string errorMessage;
+  int status = llvm::sys::ExecuteAndWait(ptxas, args, /*Env=*/std::nullopt,
+                                         /*Redirects=*/{}, /*SecondsToWait=*/0,
+                                         /*MemoryLimit=*/0, &errorMessage);
+  if (status != 0)
+    return emitError(loc) << "ptxas failed on " << ptxPath
+                          << (errorMessage.empty() ? "" : ": ")
+                          << errorMessage;
+  return success();
+}
+
+LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
+                                           const KernelLibraryOptions &options,
+                                           StringRef directory) {
+  Location loc = module.getLoc();
+  StringRef lib = options.name;
+  if (!isValidKernelLibraryName(lib))
+    return emitError(loc) << "kernel library name '" << lib
+                          << "' is not a C identifier";
+
+  module.getContext()
+      ->loadDialect<bufferization::BufferizationDialect, func::FuncDialect>();
+  SmallVector<LibraryKernel, 1> kernels;
+  for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
+    LibraryKernel &kernel = kernels.emplace_back();
+    if (failed(convertToLibraryEntry(func, kernel)))
+      return failure();
+  }
+  if (kernels.empty())
+    return emitError(loc) << "kernel library: no attention functions";
+
+  GPUPipelineOptions pipelineOptions;
+  pipelineOptions.chip = options.pipeline.chip.getValue();
+  pipelineOptions.features = options.pipeline.features.getValue();
+  pipelineOptions.optLevel = options.pipeline.optLevel.getValue();
+  pipelineOptions.rowsPerBlock = options.pipeline.rowsPerBlock.getValue();
+  pipelineOptions.format = KernelFormat::PTX;
+
+  PassManager outlining(module.getContext());
+  buildGPUOutliningPipeline(outlining, pipelineOptions);
+  if (failed(outlining.run(module)))
+    return failure();
+  for (LibraryKernel &kernel : kernels) {
+    auto host = module.lookupSymbol<func::FuncOp>(kernel.name);
+    if (failed(extractLaunch(host, kernel)))
+      return failure();
+  }
+
+  PassManager serialization(module.getContext());
+  buildGPUSerializationPipeline(serialization, pipelineOptions);
+  if (failed(serialization.run(module)))
+    return failure();
+  llvm::StringMap<std::string> objects;
+  for (KernelObject &object : getKernelObjects(module))
+    objects[object.moduleName] = std::move(object.object);
+
+  if (std::error_code error = llvm::sys::fs::create_directories(directory))
+    return emitError(loc) << "cannot create '" << directory
+                          << "': " << error.message();
+  auto getPath = [&](const Twine &file) {
+    SmallString<128> path(directory);
+    llvm::sys::path::append(path, file);
+    return std::string(path);
+  };
+  for (LibraryKernel &kernel : kernels) {
+    kernel.ptx = objects.lookup(kernel.kernelModule);
+    std::string ptxPath = getPath(kernel.name + ".ptx");
+    if (failed(writeFile(loc, ptxPath,
+                         [&](raw_ostream &os) { os << kernel.ptx; })))
+      return failure();
+    if (options.ptxasPath.empty())
+      continue;
+    std::string cubinPath = getPath(kernel.name + ".cubin");
+    if (failed(runPtxas(loc, options.ptxasPath, pipelineOptions.chip, ptxPath,
+                        cubinPath)))
+      return failure();
+    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> cubin =
+        llvm::MemoryBuffer::getFile(cubinPath, /*IsText=*/false);
+    if (!cubin)
+      return emitError(loc) << "cannot read '" << cubinPath
+                            << "': " << cubin.getError().message();
+    kernel.cubin = (*cubin)->getBuffer().str();
+  }
+
+  if (failed(writeFile(loc, getPath(lib + ".h"), [&](raw_ostream &os) {
+        writeHeader(os, lib, kernels, options);
+      })) ||
+      failed(writeFile(loc, getPath(lib + ".c"), [&](raw_ostream &os) {
+        writeLauncher(os, lib, kernels);
+      })) ||
+      failed(writeFile(loc, getPath(lib + ".json"), [&](raw_ostream &os) {
+        writeManifest(os, lib, kernels, options);
+      })) ||
+      failed(writeFile(loc, getPath(lib + "Config.cmake"),
+                       [&](raw_ostream &os) { writePackageConfig(os, lib); })))
+    return failure();
+  return success();
+}

@@ -1,0 +1,149 @@
+"""Generated kernel libraries, loaded into Python.
+
+`build_library` runs `sqa-compile --emit library` for one or more
+configurations, compiles the generated launcher into a shared object with the
+system C compiler and caches both on disk, keyed by the configurations, the
+chip and the compiler binary. `KernelLibrary` loads the shared object with
+ctypes and calls its launch functions on device pointers; a status other
+than success raises `LaunchError` with the launcher's message.
+"""
+
+import ctypes
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+from .tools import ToolError, find_tool, _run
+from .variants import AttentionConfig
+
+
+class LaunchError(RuntimeError):
+    """A launch function returned an error status."""
+
+    def __init__(self, status, message, cuda_result=None):
+        detail = f" (CUresult {cuda_result})" if cuda_result else ""
+        super().__init__(f"{message}{detail}")
+        self.status = status
+        self.cuda_result = cuda_result
+
+
+def config_spec(name: str, cfg: AttentionConfig) -> str:
+    """The `sqa-compile --config` text of `cfg` as kernel `name`."""
+    fields = [f"hq={cfg.num_query_heads}", f"hkv={cfg.num_kv_heads}",
+              f"d={cfg.head_dim}", f"dv={cfg.dv}", f"dtype={cfg.dtype}",
+              f"out={cfg.output_dtype}", f"mask={cfg.mask}"]
+    if cfg.window is not None:
+        fields.append(f"window={cfg.window[0]}:{cfg.window[1]}")
+    if cfg.scale is not None:
+        fields.append(f"scale={float(cfg.scale)!r}")
+    if cfg.with_lse:
+        fields.append("lse")
+    return f"{name}:{','.join(fields)}"
+
+
+def cuda_home():
+    """The CUDA toolkit: $CUDA_HOME, $CUDA_PATH or /usr/local/cuda."""
+    for candidate in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+                      "/usr/local/cuda"):
+        if candidate and os.path.exists(os.path.join(candidate, "include", "cuda.h")):
+            return candidate
+    raise ToolError("cuda.h not found: set CUDA_HOME to the CUDA toolkit")
+
+
+def default_cache_dir():
+    return os.environ.get("SQA_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "sqa", "kernels")
+
+
+def _cache_key(specs, chip, compiler):
+    stat = os.stat(compiler)
+    identity = {"specs": specs, "chip": chip, "compiler": os.path.realpath(compiler),
+                "mtime": stat.st_mtime_ns, "size": stat.st_size}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def build_library(configs, chip="sm_80", cache_dir=None, name="sqa_kernels"):
+    """Compiles `configs` ({kernel name: AttentionConfig}) into a library.
+
+    Returns the library's directory, which holds the generated files and the
+    shared object lib<name>.so. A library already in the cache is reused.
+    """
+    compiler = find_tool("sqa-compile")
+    specs = [config_spec(kernel, cfg) for kernel, cfg in sorted(configs.items())]
+    directory = os.path.join(cache_dir or default_cache_dir(),
+                             _cache_key(specs, chip, compiler))
+    shared_object = os.path.join(directory, name, f"lib{name}.so")
+    if os.path.exists(shared_object):
+        return os.path.dirname(shared_object)
+    staging = f"{directory}.tmp{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    try:
+        lib_dir = os.path.join(staging, name)
+        cmd = [compiler, "--emit", "library", "--chip", chip, "-o", lib_dir]
+        for spec in specs:
+            cmd += ["--config", spec]
+        _run(cmd)
+        cuda = cuda_home()
+        cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+        if not cc:
+            raise ToolError("no C compiler (cc) to build the kernel launcher")
+        stubs = os.path.join(cuda, "lib64", "stubs")
+        _run([cc, "-shared", "-fPIC", "-O2", "-std=c11",
+              os.path.join(lib_dir, f"{name}.c"), "-I", os.path.join(cuda, "include"),
+              "-L", stubs, "-lcuda", "-lpthread",
+              "-o", os.path.join(lib_dir, f"lib{name}.so")])
+        # Another process may have built the same library meanwhile.
+        try:
+            os.replace(staging, directory)
+        except OSError:
+            pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return os.path.dirname(shared_object)
+
+
+class Tensor(ctypes.Structure):
+    """The launcher's <lib>_tensor: data pointer, sizes, strides (elements)."""
+
+    _fields_ = [("data", ctypes.c_void_p), ("shape", ctypes.c_int64 * 4),
+                ("strides", ctypes.c_int64 * 4)]
+
+    @classmethod
+    def make(cls, data, shape, strides):
+        padded = lambda values: (ctypes.c_int64 * 4)(*(list(values) + [0] * (4 - len(values))))
+        return cls(ctypes.c_void_p(data), padded(shape), padded(strides))
+
+
+class KernelLibrary:
+    """A built library, loaded with ctypes."""
+
+    def __init__(self, directory):
+        with open(os.path.join(directory, f"{os.path.basename(directory)}.json")) as f:
+            self.manifest = json.load(f)
+        self.name = self.manifest["library"]
+        self._lib = ctypes.CDLL(os.path.join(directory, f"lib{self.name}.so"))
+        self._lib[f"{self.name}_status_string"].restype = ctypes.c_char_p
+        self._lib[f"{self.name}_status_string"].argtypes = [ctypes.c_int]
+        self._lib[f"{self.name}_last_cuda_result"].restype = ctypes.c_int
+        self.kernels = {k["name"]: k for k in self.manifest["kernels"]}
+
+    def launch(self, kernel, tensors, stream=0):
+        """Launches `kernel` on `tensors` (q, k, v, out[, lse], each a
+        Tensor) on the CUstream handle `stream`."""
+        info = self.kernels.get(kernel)
+        if info is None:
+            raise KeyError(f"no kernel {kernel!r} in library {self.name}")
+        expected = 5 if info["lse"] else 4
+        if len(tensors) != expected:
+            raise ValueError(f"kernel {kernel!r} takes {expected} tensors, got {len(tensors)}")
+        function = self._lib[info["function"]]
+        function.restype = ctypes.c_int
+        function.argtypes = [ctypes.POINTER(Tensor)] * expected + [ctypes.c_void_p]
+        status = function(*[ctypes.byref(t) for t in tensors], ctypes.c_void_p(stream))
+        if status != 0:
+            message = self._lib[f"{self.name}_status_string"](status).decode()
+            cuda_result = self._lib[f"{self.name}_last_cuda_result"]() if status == 7 else None
+            raise LaunchError(status, f"{info['function']}: {message}", cuda_result)

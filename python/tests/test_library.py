@@ -1,0 +1,110 @@
+"""Kernel libraries from Python: build (cached), load with ctypes, launch.
+
+Without a GPU the CUDA driver is the toolkit's stub library, so these tests
+check everything up to the driver: the build and its cache, the ctypes
+bindings and the launcher's argument checks, which must fail before any
+driver call. Skipped where cuda.h, the stub or a C compiler is missing.
+"""
+
+import ctypes
+import os
+import shutil
+
+import pytest
+
+from sqa import variant
+from sqa.library import (KernelLibrary, LaunchError, Tensor, build_library,
+                         config_spec, cuda_home)
+from sqa.tools import ToolError
+
+
+def _driver_or_stub():
+    """Loads libcuda.so.1, or the toolkit's stub in its place; the path of
+    the stub when that is what got loaded, else None."""
+    try:
+        ctypes.CDLL("libcuda.so.1", mode=ctypes.RTLD_GLOBAL)
+        return None
+    except OSError:
+        pass
+    try:
+        stub = os.path.join(cuda_home(), "lib64", "stubs", "libcuda.so")
+    except ToolError:
+        pytest.skip("no CUDA toolkit")
+    if not os.path.exists(stub) or not shutil.which("cc"):
+        pytest.skip("no CUDA driver stub or C compiler")
+    # The stub's soname is libcuda.so.1: loaded globally, it satisfies the
+    # launcher's dependency.
+    ctypes.CDLL(stub, mode=ctypes.RTLD_GLOBAL)
+    return stub
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    stub = _driver_or_stub()
+    cache = tmp_path_factory.mktemp("cache")
+    configs = {"xsqa": variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right"),
+               "rsqa": variant("rSQA", head_dim=64, dtype="f16", with_lse=True)}
+    directory = build_library(configs, cache_dir=str(cache))
+    return KernelLibrary(directory), directory, configs, str(cache), stub
+
+
+def _contiguous(data, shape):
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.insert(0, step)
+        step *= size
+    return Tensor.make(data, shape, strides)
+
+
+def test_config_spec():
+    cfg = variant("GQA", head_dim=128, dtype="bf16", window=(128, 0), scale=0.5, with_lse=True)
+    assert config_spec("g", cfg) == (
+        "g:hq=16,hkv=4,d=128,dv=128,dtype=bf16,out=bf16,mask=none,window=128:0,scale=0.5,lse")
+
+
+def test_build_is_cached(library):
+    lib, directory, configs, cache, _ = library
+    so = os.path.join(directory, "libsqa_kernels.so")
+    before = os.stat(so).st_mtime_ns
+    assert build_library(configs, cache_dir=cache) == directory
+    assert os.stat(so).st_mtime_ns == before
+    # Another configuration is another library.
+    other = build_library({"mha": variant("MHA", head_dim=32)}, cache_dir=cache)
+    assert other != directory
+    assert sorted(lib.kernels) == ["rsqa", "xsqa"]
+    assert lib.kernels["rsqa"]["kv_heads"] == 8 and lib.kernels["rsqa"]["lse"]
+
+
+def test_bad_arguments_fail_before_the_driver(library):
+    lib = library[0]
+    dev = 0x10000
+    q = _contiguous(dev, (2, 4, 128, 16))
+    with pytest.raises(LaunchError, match="null tensor or data pointer") as err:
+        lib.launch("xsqa", [_contiguous(0, (2, 4, 128, 16)), q, q, q])
+    assert err.value.status == 1
+    with pytest.raises(LaunchError, match="do not match the kernel") as err:
+        lib.launch("xsqa", [_contiguous(dev, (2, 8, 128, 16)), q, q, q])
+    assert err.value.status == 3
+    with pytest.raises(LaunchError, match="not aligned"):
+        lib.launch("xsqa", [_contiguous(dev + 1, (2, 4, 128, 16)), q, q, q])
+    strided = Tensor.make(dev, (2, 4, 128, 16), (8192, 2048, 16, 2))
+    with pytest.raises(LaunchError, match="innermost stride"):
+        lib.launch("xsqa", [strided, q, q, q])
+    with pytest.raises(ValueError, match="takes 5 tensors"):
+        lib.launch("rsqa", [q, q, q, q])
+    with pytest.raises(KeyError):
+        lib.launch("mha", [q, q, q, q])
+
+
+def test_valid_arguments_reach_the_driver(library):
+    lib, _, _, _, stub = library
+    q = _contiguous(0x10000, (1, 4, 100, 64))
+    kv = _contiguous(0x10000, (1, 8, 300, 64))
+    out = _contiguous(0x10000, (1, 8, 100, 64))
+    lse = _contiguous(0x10000, (1, 8, 100))
+    if stub is None:
+        pytest.skip("a real CUDA driver is present: the GPU tests launch")
+    with pytest.raises(LaunchError, match="CUDA driver call failed") as err:
+        lib.launch("rsqa", [q, kv, kv, out, lse])
+    assert err.value.status == 7
+    assert err.value.cuda_result == 34  # CUDA_ERROR_STUB_LIBRARY
