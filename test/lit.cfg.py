@@ -39,10 +39,12 @@ if (config.sqa_cuda_include_dir and config.sqa_cuda_stub_library
     config.substitutions.append(("%cuda_stub", config.sqa_cuda_stub_library))
 config.substitutions.append(("%cmake", config.cmake_command))
 
-# NumPy for the numerical tests.
-try:
-    subprocess.run([config.sqa_python, "-c", "import numpy"], check=True,
-                   capture_output=True)
-    config.available_features.add("numpy")
-except (OSError, subprocess.CalledProcessError):
-    pass
+# NumPy for the numerical tests, pytest for the Python package's tests (which
+# skip what needs torch or a GPU where those are missing).
+for module in ("numpy", "pytest"):
+    try:
+        subprocess.run([config.sqa_python, "-c", f"import {module}"],
+                       check=True, capture_output=True)
+        config.available_features.add(module)
+    except (OSError, subprocess.CalledProcessError):
+        pass

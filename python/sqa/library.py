@@ -124,11 +124,20 @@ class KernelLibrary:
         with open(os.path.join(directory, f"{os.path.basename(directory)}.json")) as f:
             self.manifest = json.load(f)
         self.name = self.manifest["library"]
-        self._lib = ctypes.CDLL(os.path.join(directory, f"lib{self.name}.so"))
-        self._lib[f"{self.name}_status_string"].restype = ctypes.c_char_p
-        self._lib[f"{self.name}_status_string"].argtypes = [ctypes.c_int]
-        self._lib[f"{self.name}_last_cuda_result"].restype = ctypes.c_int
+        lib = ctypes.CDLL(os.path.join(directory, f"lib{self.name}.so"))
+        self._status_string = getattr(lib, f"{self.name}_status_string")
+        self._status_string.restype = ctypes.c_char_p
+        self._status_string.argtypes = [ctypes.c_int]
+        self._last_cuda_result = getattr(lib, f"{self.name}_last_cuda_result")
+        self._last_cuda_result.restype = ctypes.c_int
         self.kernels = {k["name"]: k for k in self.manifest["kernels"]}
+        self._functions = {}
+        for info in self.kernels.values():
+            function = getattr(lib, info["function"])
+            function.restype = ctypes.c_int
+            count = 5 if info["lse"] else 4
+            function.argtypes = [ctypes.POINTER(Tensor)] * count + [ctypes.c_void_p]
+            self._functions[info["name"]] = function
 
     def launch(self, kernel, tensors, stream=0):
         """Launches `kernel` on `tensors` (q, k, v, out[, lse], each a
@@ -139,11 +148,9 @@ class KernelLibrary:
         expected = 5 if info["lse"] else 4
         if len(tensors) != expected:
             raise ValueError(f"kernel {kernel!r} takes {expected} tensors, got {len(tensors)}")
-        function = self._lib[info["function"]]
-        function.restype = ctypes.c_int
-        function.argtypes = [ctypes.POINTER(Tensor)] * expected + [ctypes.c_void_p]
+        function = self._functions[kernel]
         status = function(*[ctypes.byref(t) for t in tensors], ctypes.c_void_p(stream))
         if status != 0:
-            message = self._lib[f"{self.name}_status_string"](status).decode()
-            cuda_result = self._lib[f"{self.name}_last_cuda_result"]() if status == 7 else None
+            message = self._status_string(status).decode()
+            cuda_result = self._last_cuda_result() if status == 7 else None
             raise LaunchError(status, f"{info['function']}: {message}", cuda_result)

@@ -1,0 +1,225 @@
+"""PyTorch front end: `sqa_attention` and the `SparseQueryAttention` layer.
+
+On CUDA tensors, `sqa_attention` compiles a kernel library for the call's
+configuration (heads, head dims, dtype, mask, window, scale), caches it on
+disk (see sqa.library) and in memory, and launches it on the current stream.
+On CPU tensors it runs the same compiler's CPU lowering through `sqa-run`
+(FlashAttention tiling, JIT-compiled; for checking, not speed).
+
+Forward only: there is no backward pass yet, so a backward through the
+result raises NotImplementedError.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from .library import KernelLibrary, Tensor, build_library
+from .tools import run_on_cpu
+from .variants import VARIANTS, AttentionConfig
+
+_DTYPES = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32"}
+_CAUSAL = {False: "none", True: "causal_top_left", "top_left": "causal_top_left",
+           "bottom_right": "causal_bottom_right"}
+_LIBRARIES = {}
+
+
+def _check_inputs(q, k, v, layout):
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"sqa_attention: {name} must be a torch.Tensor, not {type(t).__name__}")
+        if t.dim() != 4:
+            raise ValueError(f"sqa_attention: {name} must have 4 dimensions "
+                             f"({'[batch, heads, seq, head_dim]' if layout == 'bhsd' else '[batch, seq, heads, head_dim]'}), "
+                             f"got shape {tuple(t.shape)}")
+        if t.dtype not in _DTYPES:
+            raise TypeError(f"sqa_attention: {name} has dtype {t.dtype}; supported: "
+                            "torch.float16, torch.bfloat16, torch.float32")
+    if not (q.dtype == k.dtype == v.dtype):
+        raise TypeError(f"sqa_attention: q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not (q.device == k.device == v.device):
+        raise ValueError(f"sqa_attention: q, k, v must be on one device, got {q.device}, {k.device}, {v.device}")
+    if q.device.type not in ("cuda", "cpu"):
+        raise ValueError(f"sqa_attention: unsupported device {q.device} (CUDA or CPU)")
+
+
+def _logical(t, layout):
+    """The [batch, heads, seq, head_dim] view of `t`, with a unit last stride."""
+    if t.stride(-1) != 1:
+        t = t.contiguous()
+    return t if layout == "bhsd" else t.transpose(1, 2)
+
+
+def _config(q, k, v, causal, scale, window):
+    """The AttentionConfig of a call on logical [B, H, S, D] tensors."""
+    batch, hq, sq, d = q.shape
+    if k.shape[0] != batch or v.shape[0] != batch:
+        raise ValueError(f"sqa_attention: batch sizes differ: q {batch}, k {k.shape[0]}, v {v.shape[0]}")
+    if k.shape[3] != d:
+        raise ValueError(f"sqa_attention: q and k head dims differ: {d} vs {k.shape[3]}")
+    if k.shape[1] != v.shape[1] or k.shape[2] != v.shape[2]:
+        raise ValueError(f"sqa_attention: k and v must have the same heads and length, got "
+                         f"{tuple(k.shape)} and {tuple(v.shape)}")
+    hkv = k.shape[1]
+    if max(hq, hkv) % min(hq, hkv) != 0:
+        raise ValueError(f"sqa_attention: one of the query heads ({hq}) and key/value heads "
+                         f"({hkv}) must divide the other")
+    if causal not in _CAUSAL:
+        raise ValueError(f"sqa_attention: causal must be False, True (top-left, as SDPA's "
+                         f"is_causal), 'top_left' or 'bottom_right', not {causal!r}")
+    if window is not None:
+        if len(window) != 2 or any(int(w) != w or w < -1 for w in window):
+            raise ValueError(f"sqa_attention: window must be (left, right) with entries >= -1, not {window!r}")
+        window = (int(window[0]), int(window[1]))
+    return AttentionConfig(num_query_heads=hq, num_kv_heads=hkv, head_dim=d,
+                           value_head_dim=v.shape[3], dtype=_DTYPES[q.dtype],
+                           mask=_CAUSAL[causal], window=window,
+                           scale=None if scale is None else float(scale))
+
+
+def _chip(device):
+    major, minor = torch.cuda.get_device_capability(device)
+    if major < 8:
+        raise RuntimeError(f"sqa_attention: {torch.cuda.get_device_name(device)} is sm_{major}{minor}; "
+                           "the generated kernels need sm_80 or newer")
+    return f"sm_{major}{minor}"
+
+
+def _library(cfg, chip):
+    key = (cfg, chip)
+    if key not in _LIBRARIES:
+        _LIBRARIES[key] = KernelLibrary(build_library({"attention": cfg}, chip=chip))
+    return _LIBRARIES[key]
+
+
+def _descriptor(t):
+    return Tensor.make(t.data_ptr(), t.shape, t.stride())
+
+
+def _to_numpy(t):
+    t = t.detach().contiguous()
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(np.uint16)
+    return t.numpy()
+
+
+def _from_numpy(array, dtype):
+    if dtype == torch.bfloat16:
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
+
+
+def _forward(q, k, v, out, cfg):
+    """Writes attention into the logical [B, Ho, Sq, Dv] view `out`."""
+    if q.device.type == "cuda":
+        with torch.cuda.device(q.device):
+            library = _library(cfg, _chip(q.device))
+            stream = torch.cuda.current_stream(q.device).cuda_stream
+            library.launch("attention", [_descriptor(q), _descriptor(k), _descriptor(v),
+                                         _descriptor(out)], stream)
+        return
+    result, _ = run_on_cpu(cfg, _to_numpy(q), _to_numpy(k), _to_numpy(v), lowering="tiled")
+    out.copy_(_from_numpy(result, out.dtype))
+
+
+class _Attention(torch.autograd.Function):
+    """The attention as an autograd node whose backward says it is missing."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, cfg, layout):
+        batch, _, sq, _ = q.shape
+        ho, dv = cfg.num_output_heads, cfg.dv
+        shape = (batch, ho, sq, dv) if layout == "bhsd" else (batch, sq, ho, dv)
+        out = torch.empty(shape, dtype=q.dtype, device=q.device)
+        _forward(q, k, v, _logical(out, layout), cfg)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError("sqa_attention has no backward pass yet (forward only)")
+
+
+def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd"):
+    """Attention with independent query and key/value head counts.
+
+    q: [B, Hq, Sq, D], k: [B, Hkv, Skv, D], v: [B, Hkv, Skv, Dv] (layout
+    "bhsd") or [B, S, H, D] each (layout "bshd"); float16, bfloat16 or
+    float32, on one CUDA device or the CPU. Returns [B, Ho, Sq, Dv] (or
+    [B, Sq, Ho, Dv]) with Ho = max(Hq, Hkv): output head h reads query head
+    h and key/value head h // (Hq/Hkv) when Hq >= Hkv (GQA, SQA), query head
+    h % Hq and key/value head h when Hq < Hkv (reverse SQA).
+
+    causal: False; True or "top_left" (key j visible to row i iff j <= i,
+    as SDPA's is_causal); "bottom_right" (j <= i + Skv - Sq, as
+    FlashAttention). window: (left, right) keys around the bottom-right
+    diagonal, -1 for unbounded. scale: default 1/sqrt(D). A row that sees
+    no key gives zeros.
+    """
+    if layout not in ("bhsd", "bshd"):
+        raise ValueError(f"sqa_attention: layout must be 'bhsd' or 'bshd', not {layout!r}")
+    _check_inputs(q, k, v, layout)
+    ql, kl, vl = (_logical(t, layout) for t in (q, k, v))
+    cfg = _config(ql, kl, vl, causal, scale, window)
+    return _Attention.apply(ql, kl, vl, cfg, layout)
+
+
+class SparseQueryAttention(nn.Module):
+    """A Sparse Query Attention layer (arXiv 2510.01817).
+
+    Projections W_Q: d_model -> Hq*head_dim, W_K and W_V: d_model ->
+    Hkv*head_dim, W_O: Ho*head_dim -> d_model with Ho = max(Hq, Hkv) (Hq
+    for SQA/GQA, Hkv for reverse SQA). The attention is `sqa_attention`.
+    Forward only (no backward pass yet).
+    """
+
+    def __init__(self, d_model, num_query_heads, num_kv_heads, head_dim, causal=False,
+                 window=None, scale=None, bias=False, device=None, dtype=None):
+        super().__init__()
+        if max(num_query_heads, num_kv_heads) % min(num_query_heads, num_kv_heads) != 0:
+            raise ValueError(f"SparseQueryAttention: one of num_query_heads ({num_query_heads}) "
+                             f"and num_kv_heads ({num_kv_heads}) must divide the other")
+        self.d_model = d_model
+        self.num_query_heads = num_query_heads
+        self.num_kv_heads = num_kv_heads
+        self.num_output_heads = max(num_query_heads, num_kv_heads)
+        self.head_dim = head_dim
+        self.causal = causal
+        self.window = window
+        self.scale = scale
+        factory = {"device": device, "dtype": dtype}
+        self.q_proj = nn.Linear(d_model, num_query_heads * head_dim, bias=bias, **factory)
+        self.k_proj = nn.Linear(d_model, num_kv_heads * head_dim, bias=bias, **factory)
+        self.v_proj = nn.Linear(d_model, num_kv_heads * head_dim, bias=bias, **factory)
+        self.o_proj = nn.Linear(self.num_output_heads * head_dim, d_model, bias=bias, **factory)
+
+    @classmethod
+    def from_variant(cls, name, d_model, baseline_heads=16, **kwargs):
+        """The paper's variant `name` (MHA, GQA, MQA, SQA, sSQA, xSQA, xSMQA,
+        lSQA, rSQA) of a layer of `baseline_heads` heads: head_dim is
+        d_model / baseline_heads."""
+        if name not in VARIANTS:
+            raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+        if d_model % baseline_heads != 0:
+            raise ValueError(f"d_model {d_model} is not a multiple of {baseline_heads} heads")
+        hq, hkv = VARIANTS[name]
+        return cls(d_model, hq, hkv, d_model // baseline_heads, **kwargs)
+
+    def forward(self, x, memory=None):
+        """x: [batch, seq, d_model]; keys and values come from `memory`
+        ([batch, seq_kv, d_model]) when given, else from x."""
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"SparseQueryAttention: expected [batch, seq, {self.d_model}], "
+                             f"got {tuple(x.shape)}")
+        source = x if memory is None else memory
+        batch, sq, _ = x.shape
+        skv = source.shape[1]
+        q = self.q_proj(x).view(batch, sq, self.num_query_heads, self.head_dim)
+        k = self.k_proj(source).view(batch, skv, self.num_kv_heads, self.head_dim)
+        v = self.v_proj(source).view(batch, skv, self.num_kv_heads, self.head_dim)
+        out = sqa_attention(q, k, v, causal=self.causal, scale=self.scale,
+                            window=self.window, layout="bshd")
+        return self.o_proj(out.reshape(batch, sq, self.num_output_heads * self.head_dim))
+
+    def extra_repr(self):
+        return (f"d_model={self.d_model}, num_query_heads={self.num_query_heads}, "
+                f"num_kv_heads={self.num_kv_heads}, head_dim={self.head_dim}, causal={self.causal}")

@@ -1,0 +1,6 @@
+"""pytest configuration: the package under test is python/sqa."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))

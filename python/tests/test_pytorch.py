@@ -1,0 +1,197 @@
+"""The PyTorch front end: sqa_attention and SparseQueryAttention.
+
+CPU tensors run through the compiler's CPU lowering (sqa-run) and are
+compared with the float64 NumPy reference; CUDA tensors run the generated
+kernel library and are compared with PyTorch SDPA in float32 with the heads
+expanded (those tests are skipped where no GPU exists). Skipped entirely
+where torch is missing.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sqa import VARIANTS, attention_reference  # noqa: E402
+from sqa.dtypes import ABS_TOLERANCE  # noqa: E402
+from sqa.pytorch import SparseQueryAttention, sqa_attention  # noqa: E402
+
+_NAMES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
+_MASKS = {False: "none", True: "causal_top_left", "top_left": "causal_top_left",
+          "bottom_right": "causal_bottom_right"}
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+
+
+def _inputs(hq, hkv, sq, skv, d, dtype, device="cpu", batch=2, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    make = lambda h, s: torch.randn(batch, h, s, d, generator=gen).to(dtype).to(device)
+    return make(hq, sq), make(hkv, skv), make(hkv, skv)
+
+
+def _check(out, q, k, v, causal=False, window=None, scale=None):
+    """Compares `out` ([B, Ho, Sq, Dv]) with the float64 NumPy reference."""
+    as64 = lambda t: t.detach().cpu().to(torch.float64).numpy()
+    ref, _ = attention_reference(as64(q), as64(k), as64(v), _MASKS[causal], window, scale)
+    got = as64(out)
+    tolerance = ABS_TOLERANCE[_NAMES[out.dtype]] * np.maximum(1.0, np.abs(ref))
+    assert got.shape == ref.shape
+    worst = np.max(np.abs(got - ref) / tolerance)
+    assert worst <= 1.0, f"error {worst:.2f} x tolerance"
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_variants_on_cpu(name):
+    hq, hkv = VARIANTS[name]
+    q, k, v = _inputs(hq, hkv, 33, 47, 16, torch.float32)
+    out = sqa_attention(q, k, v, causal="bottom_right")
+    assert out.shape == (2, max(hq, hkv), 33, 16)
+    _check(out, q, k, v, causal="bottom_right")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_types_on_cpu(dtype):
+    q, k, v = _inputs(8, 4, 40, 40, 64, dtype)
+    out = sqa_attention(q, k, v, causal=True, scale=0.2)
+    assert out.dtype == dtype
+    _check(out, q, k, v, causal=True, scale=0.2)
+
+
+def test_window_and_top_left_on_cpu():
+    q, k, v = _inputs(4, 1, 17, 30, 32, torch.float32)
+    _check(sqa_attention(q, k, v, causal=True), q, k, v, causal=True)
+    _check(sqa_attention(q, k, v, window=(4, 2)), q, k, v, window=(4, 2))
+
+
+def test_bshd_layout_on_cpu():
+    q, k, v = _inputs(4, 8, 20, 25, 16, torch.float32)
+    bshd = [t.transpose(1, 2).contiguous() for t in (q, k, v)]
+    out = sqa_attention(*bshd, layout="bshd", causal="bottom_right")
+    assert out.shape == (2, 20, 8, 16)
+    _check(out.transpose(1, 2), q, k, v, causal="bottom_right")
+
+
+def _module_reference(layer, x):
+    """The layer's computation with the NumPy attention, in float64."""
+    w = lambda linear: linear.weight.detach().to(torch.float64)
+    x64 = x.detach().to(torch.float64)
+    batch, seq, _ = x.shape
+    heads = lambda t, h: t.view(batch, seq, h, layer.head_dim).transpose(1, 2).numpy()
+    q = heads(x64 @ w(layer.q_proj).T, layer.num_query_heads)
+    k = heads(x64 @ w(layer.k_proj).T, layer.num_kv_heads)
+    v = heads(x64 @ w(layer.v_proj).T, layer.num_kv_heads)
+    att, _ = attention_reference(q, k, v, _MASKS[layer.causal])
+    att = torch.from_numpy(att).transpose(1, 2).reshape(batch, seq, -1)
+    return att @ w(layer.o_proj).T
+
+
+@pytest.mark.parametrize("name", ["xSQA", "rSQA", "GQA"])
+def test_module_on_cpu(name):
+    torch.manual_seed(0)
+    layer = SparseQueryAttention.from_variant(name, d_model=256, causal=True)
+    hq, hkv = VARIANTS[name]
+    assert layer.o_proj.in_features == max(hq, hkv) * 16
+    assert layer.k_proj.out_features == hkv * 16
+    x = torch.randn(2, 24, 256)
+    with torch.no_grad():
+        y = layer(x)
+    ref = _module_reference(layer, x)
+    assert y.shape == (2, 24, 256)
+    assert torch.allclose(y.to(torch.float64), ref, atol=1e-4, rtol=1e-4)
+
+
+def test_errors():
+    q, k, v = _inputs(4, 4, 8, 8, 16, torch.float32)
+    with pytest.raises(TypeError, match="dtype torch.int32"):
+        sqa_attention(q.to(torch.int32), k, v)
+    with pytest.raises(TypeError, match="share a dtype"):
+        sqa_attention(q.to(torch.float16), k, v)
+    with pytest.raises(ValueError, match="4 dimensions"):
+        sqa_attention(q[0], k, v)
+    with pytest.raises(ValueError, match="must divide the other"):
+        sqa_attention(*_inputs(3, 2, 8, 8, 16, torch.float32))
+    with pytest.raises(ValueError, match="head dims differ"):
+        sqa_attention(q, k[..., :8], v)
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        sqa_attention(q, k[:1], v[:1])
+    with pytest.raises(ValueError, match="causal must be"):
+        sqa_attention(q, k, v, causal="diagonal")
+    with pytest.raises(ValueError, match="window must be"):
+        sqa_attention(q, k, v, window=(-2, 0))
+    with pytest.raises(ValueError, match="layout must be"):
+        sqa_attention(q, k, v, layout="sbhd")
+    with pytest.raises(ValueError, match="one of num_query_heads"):
+        SparseQueryAttention(64, 3, 2, 16)
+    with pytest.raises(ValueError, match="expected \\[batch, seq, 64\\]"):
+        SparseQueryAttention(64, 4, 4, 16)(torch.randn(2, 8, 32))
+    # Forward only: the backward says so.
+    q.requires_grad_(True)
+    out = sqa_attention(q, k, v)
+    with pytest.raises(NotImplementedError, match="no backward pass"):
+        out.sum().backward()
+
+
+def _sdpa_reference(q, k, v, causal, window):
+    """PyTorch SDPA in float32 with the heads expanded (the GPU oracle)."""
+    hq, hkv = q.shape[1], k.shape[1]
+    q, k, v = (t.float() for t in (q, k, v))
+    if hq >= hkv:
+        k = k.repeat_interleave(hq // hkv, dim=1)
+        v = v.repeat_interleave(hq // hkv, dim=1)
+    else:
+        q = q.repeat(1, hkv // hq, 1, 1)
+    sq, skv = q.shape[2], k.shape[2]
+    i = torch.arange(sq, device=q.device)[:, None]
+    j = torch.arange(skv, device=q.device)[None, :]
+    visible = torch.ones(sq, skv, dtype=torch.bool, device=q.device)
+    if _MASKS[causal] == "causal_top_left":
+        visible &= j <= i
+    elif _MASKS[causal] == "causal_bottom_right":
+        visible &= j <= i + skv - sq
+    if window is not None:
+        left, right = window
+        diag = i + skv - sq
+        if left >= 0:
+            visible &= j >= diag - left
+        if right >= 0:
+            visible &= j <= diag + right
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=visible)
+    # SDPA gives NaN for rows that see no key; sqa.attention gives zeros.
+    return torch.where(visible.any(-1)[None, None, :, None], out, torch.zeros_like(out))
+
+
+@gpu
+@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("causal,window", [(False, None), (True, None),
+                                           ("bottom_right", None), (False, (64, 0))])
+def test_variants_on_gpu(name, dtype, causal, window):
+    hq, hkv = VARIANTS[name]
+    q, k, v = _inputs(hq, hkv, 200, 333, 64, dtype, device="cuda")
+    out = sqa_attention(q, k, v, causal=causal, window=window)
+    ref = _sdpa_reference(q, k, v, causal, window)
+    tolerance = ABS_TOLERANCE[_NAMES[dtype]] * torch.clamp(ref.abs(), min=1.0)
+    assert ((out.float() - ref).abs() <= tolerance).all()
+
+
+@gpu
+@pytest.mark.parametrize("head_dim", [16, 32, 64, 128])
+def test_head_dims_and_layouts_on_gpu(head_dim):
+    q, k, v = _inputs(8, 4, 130, 130, head_dim, torch.bfloat16, device="cuda")
+    ref = _sdpa_reference(q, k, v, True, None)
+    tolerance = ABS_TOLERANCE["bf16"] * torch.clamp(ref.abs(), min=1.0)
+    out = sqa_attention(q, k, v, causal=True)
+    assert ((out.float() - ref).abs() <= tolerance).all()
+    bshd = [t.transpose(1, 2).contiguous() for t in (q, k, v)]
+    out = sqa_attention(*bshd, causal=True, layout="bshd").transpose(1, 2)
+    assert ((out.float() - ref).abs() <= tolerance).all()
+
+
+@gpu
+def test_module_on_gpu():
+    torch.manual_seed(0)
+    layer = SparseQueryAttention.from_variant("xSQA", d_model=256, causal=True,
+                                              device="cuda", dtype=torch.float16)
+    x = torch.randn(2, 1024, 256, device="cuda", dtype=torch.float16)
+    with torch.no_grad():
+        y = layer(x)
+    assert y.shape == (2, 1024, 256) and torch.isfinite(y).all()
