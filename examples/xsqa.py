@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The main job: compile the xSQA example to PTX for sm_80, run the same
+"""The main job: compile the xSQA example to PTX for sm_80 and to a kernel
+library (PTX, cubin, C header, driver-API launcher), run the same
 attention on the CPU with the tiled (FlashAttention), row-wise (the GPU
 kernel's algorithm) and reference lowerings, and check it against NumPy."""
 
@@ -58,6 +59,19 @@ def main():
                   f"{spills.group(1)}/{spills.group(2)} bytes spill stores/loads")
     else:
         print("  ptxas not found: PTX not assembled")
+
+    library = os.path.join(args.out, "xsqa_lib")
+    shutil.rmtree(library, ignore_errors=True)
+    subprocess.run([os.path.join(bindir, "sqa-compile"), example, "--emit", "library",
+                    "--chip", "sm_80", "-o", library], check=True)
+    print(f"  kernel library: {os.path.relpath(library, ROOT)}/ "
+          f"({', '.join(sorted(os.listdir(library)))})")
+    cuda_h = "/usr/local/cuda/include/cuda.h"
+    if os.path.exists(cuda_h) and shutil.which("cc"):
+        subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-c", "-I/usr/local/cuda/include",
+                        os.path.join(library, "xsqa_lib.c"), "-o",
+                        os.path.join(args.out, "xsqa_lib.o")], check=True)
+        print("  launcher xsqa_lib.c compiled with cc against cuda.h")
 
     b, s = args.batch, args.seq
     rng = np.random.default_rng(0)
