@@ -19,7 +19,10 @@ from sqa.pytorch import SparseQueryAttention, sqa_attention  # noqa: E402
 _NAMES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 _MASKS = {False: "none", True: "causal_top_left", "top_left": "causal_top_left",
           "bottom_right": "causal_bottom_right"}
-gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+gpu = pytest.mark.skipif(
+    not torch.cuda.is_available()
+    or not hasattr(torch.nn.functional, "scaled_dot_product_attention"),
+    reason="no CUDA GPU (or a torch without SDPA, the GPU oracle)")
 
 
 def _inputs(hq, hkv, sq, skv, d, dtype, device="cpu", batch=2, seed=0):

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""GPU benchmark: forward TFLOP/s of the generated kernel next to PyTorch SDPA.
+
+Shapes: FlashAttention-2's benchmark (hidden 2048, head dims 64 and 128,
+sequence 512 to 16k, batch x sequence = 16k, causal and not) and the SQA
+paper's (d_model 256, 16 heads of 16: MHA, GQA, MQA, SQA, sSQA, xSQA, rSQA at
+1k to 131k tokens, batch 1). FLOPs: 4 * B * Ho * Sq * Skv * D, halved for
+causal. SDPA uses the flash backend where it accepts the shape (enable_gqa
+where the heads differ; none for reverse SQA), else its default.
+
+Needs torch with a CUDA GPU; `--dry-run` prints the shapes and FLOPs only.
+"""
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+from sqa.variants import VARIANTS  # noqa: E402
+
+
+def shapes():
+    """(suite, name, batch, hq, hkv, seq, head_dim, causal) rows."""
+    rows = []
+    for d in (64, 128):
+        heads = 2048 // d
+        for seq in (512, 1024, 2048, 4096, 8192, 16384):
+            for causal in (False, True):
+                rows.append(("FA2", "MHA", 16384 // seq, heads, heads, seq, d, causal))
+    for seq in (1024, 4096, 32768, 131072):
+        for name in ("MHA", "GQA", "MQA", "SQA", "sSQA", "xSQA", "rSQA"):
+            hq, hkv = VARIANTS[name]
+            rows.append(("SQA paper", name, 1, hq, hkv, seq, 16, False))
+    return rows
+
+
+def flops(batch, hq, hkv, seq, d, causal):
+    total = 4 * batch * max(hq, hkv) * seq * seq * d
+    return total / 2 if causal else total
+
+
+def time_call(torch, fn, repeats, budget_s):
+    """Median seconds of `fn` over up to `repeats` runs (fewer when a run
+    is slow), after one warm-up."""
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+        if sum(times) > budget_s:
+            break
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dry-run", action="store_true", help="print shapes and FLOPs only")
+    parser.add_argument("--dtype", default="bf16", choices=["f16", "bf16"])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--budget", type=float, default=5.0, help="seconds per shape and kernel")
+    parser.add_argument("--suite", choices=["FA2", "SQA paper", "all"], default="all")
+    parser.add_argument("--out", help="also write the table to this file")
+    args = parser.parse_args()
+    rows = [r for r in shapes() if args.suite in ("all", r[0])]
+
+    lines = []
+    emit = lambda line: (print(line, flush=True), lines.append(line))
+    if args.dry_run:
+        for suite, name, b, hq, hkv, seq, d, causal in rows:
+            emit(f"{suite:9} {name:5} B={b:<3} Hq={hq:<2} Hkv={hkv:<2} S={seq:<6} D={d:<3} "
+                 f"{'causal' if causal else 'full':6} {flops(b, hq, hkv, seq, d, causal) / 1e12:8.3f} TFLOP")
+        return 0
+
+    import torch
+    from sqa.pytorch import sqa_attention
+
+    if not torch.cuda.is_available():
+        print("no CUDA GPU: nothing to measure (try --dry-run)", file=sys.stderr)
+        return 1
+    sdpa = getattr(torch.nn.functional, "scaled_dot_product_attention", None)
+    dtype = {"f16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+    device = torch.cuda.get_device_name()
+    emit(f"# {datetime.date.today()} {device}, torch {torch.__version__}, {args.dtype}, "
+         f"forward TFLOP/s (4*B*Ho*Sq*Skv*D, /2 causal), median of up to {args.repeats}")
+    emit(f"{'suite':9} {'variant':7} {'B':>3} {'Hq':>3} {'Hkv':>3} {'S':>6} {'D':>3} {'mask':6} "
+         f"{'sqa ms':>9} {'sqa TF/s':>8} {'SDPA ms':>9} {'SDPA TF/s':>9}")
+    for suite, name, b, hq, hkv, seq, d, causal in rows:
+        q = torch.randn(b, hq, seq, d, device="cuda", dtype=dtype)
+        k = torch.randn(b, hkv, seq, d, device="cuda", dtype=dtype)
+        v = torch.randn(b, hkv, seq, d, device="cuda", dtype=dtype)
+        work = flops(b, hq, hkv, seq, d, causal)
+        ours = time_call(torch, lambda: sqa_attention(q, k, v, causal=causal),
+                         args.repeats, args.budget)
+        theirs = None
+        if sdpa is not None and hq >= hkv:
+            kwargs = {"is_causal": causal}
+            if hq != hkv:
+                kwargs["enable_gqa"] = True
+            try:
+                theirs = time_call(torch, lambda: sdpa(q, k, v, **kwargs), args.repeats, args.budget)
+            except (RuntimeError, TypeError):
+                theirs = None
+        sdpa_cols = (f"{theirs * 1e3:9.3f} {work / theirs / 1e12:9.1f}" if theirs
+                     else f"{'n/a':>9} {'n/a':>9}")
+        emit(f"{suite:9} {name:7} {b:3} {hq:3} {hkv:3} {seq:6} {d:3} "
+             f"{'causal' if causal else 'full':6} {ours * 1e3:9.3f} {work / ours / 1e12:8.1f} {sdpa_cols}")
+        del q, k, v
+        torch.cuda.empty_cache()
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
