@@ -13,6 +13,7 @@
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -43,7 +44,7 @@ FailureOr<AttentionConfig>
 mlir::sqa::parseAttentionConfig(StringRef spec, std::string &error) {
   AttentionConfig config;
   auto [name, fields] = spec.split(':');
-  if (name.empty() || !isValidKernelLibraryName(name)) {
+  if (!isValidKernelLibraryName(name)) {
     error = "configuration '" + spec.str() +
             "' must start with a C identifier and ':' (NAME:hq=...)";
     return failure();
@@ -119,6 +120,11 @@ mlir::sqa::parseAttentionConfig(StringRef spec, std::string &error) {
               key.str() + "'";
       return failure();
     }
+  }
+  if (config.valueHeadDim < 0) {
+    error = "configuration '" + config.name +
+            "' needs a positive 'dv' (or none: the head dim)";
+    return failure();
   }
   return config;
 }
@@ -441,45 +447,18 @@ FailureOr<std::string> LaunchSizeEmitter::emitOp(Operation *op) {
                                  operands[2])
                 .str();
           })
-          .Case([&](arith::CmpIOp cmp) -> std::optional<std::string> {
-            bool isUnsigned = false;
-            StringRef symbol;
-            switch (cmp.getPredicate()) {
-            case arith::CmpIPredicate::eq:
-              symbol = "==";
-              break;
-            case arith::CmpIPredicate::ne:
-              symbol = "!=";
-              break;
-            case arith::CmpIPredicate::slt:
-              symbol = "<";
-              break;
-            case arith::CmpIPredicate::sle:
-              symbol = "<=";
-              break;
-            case arith::CmpIPredicate::sgt:
-              symbol = ">";
-              break;
-            case arith::CmpIPredicate::sge:
-              symbol = ">=";
-              break;
-            case arith::CmpIPredicate::ult:
-              isUnsigned = true;
-              symbol = "<";
-              break;
-            case arith::CmpIPredicate::ule:
-              isUnsigned = true;
-              symbol = "<=";
-              break;
-            case arith::CmpIPredicate::ugt:
-              isUnsigned = true;
-              symbol = ">";
-              break;
-            case arith::CmpIPredicate::uge:
-              isUnsigned = true;
-              symbol = ">=";
-              break;
-            }
+          .Case([&](arith::CmpIOp cmp) {
+            // slt -> "<", ult -> "<" on unsigned operands, eq -> "==", ...
+            StringRef name = arith::stringifyCmpIPredicate(cmp.getPredicate());
+            bool isUnsigned = name.consume_front("u");
+            name.consume_front("s");
+            StringRef symbol = llvm::StringSwitch<StringRef>(name)
+                                   .Case("eq", "==")
+                                   .Case("ne", "!=")
+                                   .Case("lt", "<")
+                                   .Case("le", "<=")
+                                   .Case("gt", ">")
+                                   .Case("ge", ">=");
             if (!isUnsigned)
               return binary(symbol);
             return llvm::formatv("((uint64_t){0} {1} (uint64_t){2})",
@@ -1025,10 +1004,7 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
     return emitError(loc) << "kernel library: no attention functions";
 
   GPUPipelineOptions pipelineOptions;
-  pipelineOptions.chip = options.pipeline.chip.getValue();
-  pipelineOptions.features = options.pipeline.features.getValue();
-  pipelineOptions.optLevel = options.pipeline.optLevel.getValue();
-  pipelineOptions.rowsPerBlock = options.pipeline.rowsPerBlock.getValue();
+  pipelineOptions.copyOptionValuesFrom(options.pipeline);
   pipelineOptions.format = KernelFormat::PTX;
 
   PassManager outlining(module.getContext());
