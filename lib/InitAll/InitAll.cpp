@@ -4,6 +4,7 @@
 
 #include "sqa/Conversion/Passes.h"
 #include "sqa/Dialect/SQA/IR/SQADialect.h"
+#include "sqa/Dialect/SQA/Transforms/BufferizableOpInterfaceImpl.h"
 #include "sqa/Dialect/SQA/Transforms/Passes.h"
 #include "sqa/Pipelines/Pipelines.h"
 
@@ -16,6 +17,7 @@
 
 void mlir::sqa::registerAllDialects(DialectRegistry &registry) {
   registry.insert<SQADialect>();
+  registerBufferizableOpInterfaceExternalModels(registry);
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   mlir::registerAllToLLVMIRTranslations(registry);

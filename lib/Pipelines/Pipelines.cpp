@@ -78,9 +78,20 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
 
 void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
                                           const GPUPipelineOptions &options) {
-  Stage stages[] = {
-      {"lower sqa", "func.func(convert-sqa-to-scf),canonicalize,cse"},
-      {"bufferize", kBufferize},
+  // The tensor-core kernel is built on buffers; the row-wise one on
+  // tensors, before bufferization, for the ops that the former leaves.
+  unsigned tensorCoreWarps =
+      options.kernel == GPUKernel::Rowwise ? 0 : options.warps.getValue();
+  bool strict = options.kernel == GPUKernel::TensorCore;
+  SmallVector<Stage> stages;
+  if (!strict)
+    stages.push_back({"row-wise kernels",
+                      llvm::formatv("func.func(convert-sqa-to-scf{{"
+                                    "tensor-core-warps={0}}),canonicalize,cse",
+                                    tensorCoreWarps)
+                          .str()});
+  stages.push_back({"bufferize", kBufferize});
+  stages.push_back(
       // One thread per query row: tile the (row, head, batch) loop by
       // rows-per-block rows, map tiles to blocks and rows to threads. Constant
       // inner bounds (no-min-max-bounds) guard the ragged tail with an scf.if,
@@ -93,7 +104,17 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
            "gpu-map-parallel-loops,convert-parallel-loops-to-gpu,"
            "lower-affine),canonicalize,cse",
            options.rowsPerBlock.getValue())
-           .str()},
+           .str()});
+  // After the last cse: the launch bodies recompute sizes from the
+  // buffers, and cse must not replace them by host values, which would
+  // become kernel operands.
+  if (tensorCoreWarps != 0)
+    stages.push_back({"tensor-core kernels",
+                      llvm::formatv("func.func(convert-sqa-to-nvgpu{{warps={0} "
+                                    "strict={1}})",
+                                    tensorCoreWarps, strict ? "true" : "false")
+                          .str()});
+  Stage tail[] = {
       {"exp2/log2/fma to NVVM intrinsics",
        "func.func(sqa-convert-math-to-nvvm-intrinsics)"},
       // Sinking constants and memref.dim into the launch body leaves the
@@ -101,6 +122,7 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
       {"outline kernels",
        "gpu-launch-sink-index-computations,gpu-kernel-outlining"},
   };
+  stages.append(std::begin(tail), std::end(tail));
   addStages(pm, stages);
 
   GpuNVVMAttachTargetOptions targetOptions;
@@ -116,7 +138,8 @@ void mlir::sqa::buildGPUSerializationPipeline(
   // become LLVM intrinsics rather than libdevice calls.
   Stage back[] = {
       {"kernels to NVVM",
-       "gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+       "gpu.module(convert-nvgpu-to-nvvm,expand-strided-metadata,lower-affine,"
+       "convert-scf-to-cf,"
        "convert-vector-to-llvm,convert-arith-to-llvm,convert-index-to-llvm,"
        "convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts)"},
       {"host to LLVM",

@@ -23,9 +23,9 @@
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Program.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/Regex.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -42,8 +42,7 @@ static cl::opt<std::string> inputFilename(cl::Positional,
 static cl::opt<std::string>
     outputFilename("o", cl::Required,
                    cl::desc("Output file (a directory for --emit library)"),
-                                           cl::value_desc("file"),
-                                           cl::cat(compileCategory));
+                   cl::value_desc("file"), cl::cat(compileCategory));
 static cl::opt<std::string> chip("chip", cl::init("sm_80"),
                                  cl::desc("Target GPU architecture"),
                                  cl::cat(compileCategory));
@@ -53,9 +52,24 @@ static cl::opt<std::string> features("features", cl::init("+ptx80"),
 static cl::opt<int> optLevel("opt-level", cl::init(3),
                              cl::desc("LLVM optimisation level (0-3)"),
                              cl::cat(compileCategory));
+static cl::opt<sqa::GPUKernel> kernel(
+    "kernel", cl::init(sqa::GPUKernel::Auto), cl::desc("Kernel design"),
+    cl::values(clEnumValN(sqa::GPUKernel::Auto, "auto",
+                          "tensor cores (FlashAttention-2) where supported: "
+                          "f16/bf16, head dims 16/32/64/128; else row-wise"),
+               clEnumValN(sqa::GPUKernel::TensorCore, "tensor-core",
+                          "tensor cores; an unsupported op is an error"),
+               clEnumValN(sqa::GPUKernel::Rowwise, "rowwise",
+                          "one thread per query row")),
+    cl::cat(compileCategory));
+static cl::opt<int64_t>
+    warps("warps", cl::init(4),
+          cl::desc("Warps per block of the tensor-core kernel (1-16)"),
+          cl::cat(compileCategory));
 static cl::opt<int64_t>
     rowsPerBlock("rows-per-block", cl::init(128),
-                 cl::desc("Query rows per thread block (1-1024)"),
+                 cl::desc("Query rows per thread block of the row-wise "
+                          "kernel (1-1024)"),
                  cl::cat(compileCategory));
 enum class EmitKind { PTX, Cubin, Library };
 static cl::opt<EmitKind> emit(
@@ -127,8 +141,8 @@ static int emitLibrary(ModuleOp module) {
   sqa::KernelLibraryOptions options;
   options.name = libraryName;
   if (options.name.empty())
-    options.name = llvm::sys::path::filename(
-        StringRef(outputFilename).rtrim('/'));
+    options.name =
+        llvm::sys::path::filename(StringRef(outputFilename).rtrim('/'));
   if (!sqa::isValidKernelLibraryName(options.name))
     return fail("the library name '" + options.name + "'" +
                 (libraryName.empty() ? " (the output directory's)" : "") +
@@ -137,6 +151,8 @@ static int emitLibrary(ModuleOp module) {
   options.pipeline.features = features;
   options.pipeline.optLevel = optLevel;
   options.pipeline.rowsPerBlock = rowsPerBlock;
+  options.pipeline.kernel = kernel;
+  options.pipeline.warps = warps;
   options.ptxasPath = findPtxas();
   if (!options.ptxasPath.empty() &&
       !llvm::sys::fs::can_execute(options.ptxasPath))
@@ -164,6 +180,8 @@ int main(int argc, char **argv) {
     return fail("--opt-level must be between 0 and 3");
   if (rowsPerBlock < 1 || rowsPerBlock > 1024)
     return fail("--rows-per-block must be between 1 and 1024");
+  if (warps < 1 || warps > 16)
+    return fail("--warps must be between 1 and 16");
 
   if (emit != EmitKind::Library && !configs.empty())
     return fail("--config needs --emit library");
@@ -192,6 +210,8 @@ int main(int argc, char **argv) {
   options.features = features;
   options.optLevel = optLevel;
   options.rowsPerBlock = rowsPerBlock;
+  options.kernel = kernel;
+  options.warps = warps;
   options.format =
       emit == EmitKind::PTX ? sqa::KernelFormat::PTX : sqa::KernelFormat::Cubin;
   FailureOr<SmallVector<sqa::KernelObject>> kernels =

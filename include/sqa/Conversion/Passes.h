@@ -5,6 +5,7 @@
 
 #include "sqa/Conversion/MathToNVVMIntrinsics/MathToNVVMIntrinsics.h"
 #include "sqa/Conversion/SQAToLinalg/SQAToLinalg.h"
+#include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
 #include "sqa/Conversion/SQAToSCF/SQAToSCF.h"
 
 namespace mlir {

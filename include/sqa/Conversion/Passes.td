@@ -52,10 +52,81 @@ def ConvertSQAToSCFPass : Pass<"convert-sqa-to-scf"> {
     then writes acc / l (zeros when l = 0) and lse = (m + log2 l) * ln 2
     (-inf when l = 0) with `tensor.parallel_insert_slice`.
   }];
+  let options = [
+    Option<"tensorCoreWarps", "tensor-core-warps", "int64_t",
+           /*default=*/"0",
+           "When positive, leave the ops that convert-sqa-to-nvgpu supports "
+           "with this many warps (and its default kv-block) to it">,
+  ];
   let dependentDialects = [
     "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
     "::mlir::math::MathDialect", "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
+def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
+  let summary = "Lower sqa.attention on buffers to a FlashAttention-2 tensor-core kernel";
+  let description = [{
+    Rewrites every buffer-semantics `sqa.attention` that has f16 or bf16
+    operands and head dims D, Dv in {16, 32, 64, 128} into one `gpu.launch`
+    of FlashAttention-2's forward kernel for sm_80 (A100):
+
+    - grid (ceil(Sq / (16 * warps)), max(Hq, Hkv), batch), `warps` warps per
+      block; warp w owns query rows [16 w, 16 w + 16) of the block.
+    - Q, K and V tiles live in workgroup memory (`gpu.launch` workgroup
+      attributions): the Q tile once, K and V in two stages. Every thread
+      copies 16-byte chunks with `nvgpu.device_async_copy` (cp.async, L1
+      bypassed); the tile of step j + 1 is in flight while step j computes.
+      Rows past the sequence end are zero-filled by the copy itself.
+    - The tiles are stored XOR-swizzled: 16-byte chunk c of row r sits at
+      chunk c ^ f(r), so the eight rows that one `ldmatrix` phase reads fall
+      into eight different bank groups.
+    - Q fragments are loaded once with `nvgpu.ldmatrix` and stay in
+      registers; K fragments with `ldmatrix`, V fragments with the transposed
+      `ldmatrix`. S = Q Kᵀ and O += P V run on m16n8k16 `mma.sync` with f32
+      accumulators (`nvgpu.mma.sync` for f16; for bf16, whose PTX types
+      `nvgpu.mma.sync`'s lowering does not deduce in MLIR 22, `nvvm.mma.sync`
+      directly).
+    - Online softmax in registers: row maxima over each thread's accumulator
+      elements and then across the four threads of a row with
+      `gpu.shuffle xor`; scores stay in raw units and `scale * log2(e)` is
+      folded into one fma before `math.exp2`. The running sum stays
+      per-thread until the end. P is converted to the A operand of the PV
+      product in registers, without a trip through shared memory.
+    - The kv loop covers only the blocks that hold a key visible to some row
+      of the block (causal and window masks skip whole blocks); blocks that
+      are only partly visible are masked elementwise under an `scf.if`.
+    - Key/value heads are selected by index arithmetic (GQA/SQA/reverse SQA),
+      never copied.
+
+    Ops the kernel does not support (f32 operands, other head dims) are left
+    unchanged; `sqa-gpu-pipeline` lowers them with the row-wise kernel.
+
+    #### Input invariant
+    `sqa.attention` with memref operands (after One-Shot Bufferize). The
+    query, key and value rows must be 16-byte aligned on the device (the
+    kernel libraries check this before launching).
+
+    #### Output IR
+    `gpu.launch` with workgroup attributions, whose body uses `gpu`,
+    `nvgpu`, `nvvm` (bf16 mma), `vector`, `scf`, `arith` and `math` ops.
+  }];
+  let options = [
+    Option<"numWarps", "warps", "int64_t", /*default=*/"4",
+           "Warps per block (16 query rows each)">,
+    Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
+           "Keys per online-softmax step (0: 64, or 32 when D or Dv is 128)">,
+    Option<"strict", "strict", "bool", /*default=*/"false",
+           "Report an error for an op the kernel does not support instead "
+           "of leaving it">,
+  ];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::NVVM::NVVMDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }
 

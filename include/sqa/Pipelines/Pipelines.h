@@ -49,6 +49,17 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
 /// What gpu-module-to-binary produces for each kernel module.
 enum class KernelFormat { PTX, Cubin, Fatbin };
 
+/// Which kernel design the GPU pipeline lowers sqa.attention to.
+enum class GPUKernel {
+  /// The tensor-core kernel where convert-sqa-to-nvgpu supports the op (f16
+  /// or bf16, head dims 16/32/64/128), the row-wise kernel elsewhere.
+  Auto,
+  /// FlashAttention-2 on mma.sync; an op it does not support is an error.
+  TensorCore,
+  /// One thread per query row (convert-sqa-to-scf), for every op.
+  Rowwise,
+};
+
 struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("Target GPU architecture"),
@@ -68,9 +79,25 @@ struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
           clEnumValN(KernelFormat::Cubin, "bin", "cubin (needs ptxas)"),
           clEnumValN(KernelFormat::Fatbin, "fatbin",
                      "fatbin (needs ptxas and fatbinary)"))};
+  PassOptions::Option<GPUKernel> kernel{
+      *this, "kernel", llvm::cl::desc("Kernel design"),
+      llvm::cl::init(GPUKernel::Auto),
+      llvm::cl::values(
+          clEnumValN(GPUKernel::Auto, "auto",
+                     "tensor cores where supported, else row-wise"),
+          clEnumValN(GPUKernel::TensorCore, "tensor-core",
+                     "FlashAttention-2 on mma.sync (f16/bf16 only)"),
+          clEnumValN(GPUKernel::Rowwise, "rowwise",
+                     "one thread per query row"))};
+  PassOptions::Option<unsigned> warps{
+      *this, "warps",
+      llvm::cl::desc("Warps per block of the tensor-core kernel (16 query "
+                     "rows each)"),
+      llvm::cl::init(4)};
   PassOptions::Option<unsigned> rowsPerBlock{
       *this, "rows-per-block",
-      llvm::cl::desc("Query rows per thread block (one thread each)"),
+      llvm::cl::desc("Query rows per thread block of the row-wise kernel "
+                     "(one thread each)"),
       llvm::cl::init(128)};
 };
 
@@ -83,8 +110,9 @@ void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 /// followed by buildGPUSerializationPipeline.
 void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
 
-/// The first half of buildGPUPipeline: convert-sqa-to-scf -> bufferize ->
-/// map rows to threads -> exp2/log2 to NVVM intrinsics -> outline kernels ->
+/// The first half of buildGPUPipeline: convert-sqa-to-scf (ops without a
+/// tensor-core kernel) -> bufferize -> convert-sqa-to-nvgpu -> map rows to
+/// threads -> exp2/log2 to NVVM intrinsics -> outline kernels ->
 /// attach the NVVM target. Host functions are left in func/arith/memref with
 /// one gpu.launch_func per sqa.attention, whose kernel operands are the
 /// function's memref arguments (constants and sizes are sunk into kernels).

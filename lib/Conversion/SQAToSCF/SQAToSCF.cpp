@@ -9,6 +9,7 @@
 
 #include "sqa/Conversion/SQAToSCF/SQAToSCF.h"
 
+#include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
 #include "sqa/Dialect/SQA/IR/SQAOps.h"
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
 
@@ -218,6 +219,13 @@ struct ConvertSQAToSCFPass
     populateSQAToSCFConversionPatterns(patterns);
     ConversionTarget target(getContext());
     target.addIllegalDialect<SQADialect>();
+    if (tensorCoreWarps > 0) {
+      TensorCoreKernelOptions tensorCore;
+      tensorCore.numWarps = tensorCoreWarps;
+      target.addDynamicallyLegalOp<AttentionOp>([=](AttentionOp op) {
+        return getTensorCoreIncompatibility(op, tensorCore).empty();
+      });
+    }
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

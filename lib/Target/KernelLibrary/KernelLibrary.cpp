@@ -584,7 +584,8 @@ typedef enum {0}_status {{
   {0}_SUCCESS = 0,
   /* A tensor descriptor is null, or a tensor with elements has no data. */
   {0}_ERROR_NULL_POINTER = 1,
-  /* A data pointer is not aligned to its element size. */
+  /* A data pointer (or an outer stride) is not aligned to the element size,
+     or, for the query, key and value of tensor-core kernels, to 16 bytes. */
   {0}_ERROR_MISALIGNED = 2,
   /* A size is negative, differs from the kernel's heads or head dims, or
      disagrees with another tensor (batch, query length, key length). */
@@ -729,7 +730,8 @@ const char *{0}_status_string({0}_status status) {{
   case {0}_ERROR_NULL_POINTER:
     return "null tensor or data pointer";
   case {0}_ERROR_MISALIGNED:
-    return "data pointer not aligned to its element size";
+    return "data pointer or outer stride not aligned to the element size, "
+           "or to 16 bytes for the inputs of tensor-core kernels";
   case {0}_ERROR_SHAPE:
     return "tensor sizes do not match the kernel or each other";
   case {0}_ERROR_STRIDE:
@@ -797,9 +799,11 @@ static {0}_status {0}_get_function(int index, CUfunction *function) {{
   return {0}_check(result);
 }
 
-/* Checks one tensor against its rank, static sizes (-1: any), element size. */
+/* Checks one tensor against its rank, static sizes (-1: any), and the
+   alignment in bytes of its data pointer and of its outer strides. */
 static {0}_status {0}_check_tensor(const {0}_tensor *tensor, int rank,
-                                   const int64_t *sizes, size_t element_size) {{
+                                   const int64_t *sizes, size_t element_size,
+                                   size_t alignment) {{
   if (tensor == NULL)
     return {0}_ERROR_NULL_POINTER;
   int64_t elements = 1;
@@ -816,8 +820,12 @@ static {0}_status {0}_check_tensor(const {0}_tensor *tensor, int rank,
     return {0}_SUCCESS;
   if (tensor->data == NULL)
     return {0}_ERROR_NULL_POINTER;
-  if ((uintptr_t)tensor->data % element_size != 0)
+  if ((uintptr_t)tensor->data % alignment != 0)
     return {0}_ERROR_MISALIGNED;
+  for (int i = 0; i + 1 < rank; ++i)
+    if (tensor->shape[i] > 1 &&
+        ((size_t)tensor->strides[i] * element_size) % alignment != 0)
+      return {0}_ERROR_MISALIGNED;
   return {0}_SUCCESS;
 }
 )",
@@ -829,17 +837,22 @@ static {0}_status {0}_check_tensor(const {0}_tensor *tensor, int rank,
       os << "const " << lib << "_tensor *" << name << ", ";
     os << "CUstream stream) {\n";
     os << "  " << lib << "_status status;\n";
-    for (auto [name, type] :
-         llvm::zip_equal(kernel.tensorNames, kernel.tensorTypes)) {
+    // Tensor-core kernels copy query, key and value rows in 16-byte
+    // cp.async chunks.
+    bool usesAsyncCopies = StringRef(kernel.ptx).contains("cp.async");
+    for (auto [tensorIndex, name, type] :
+         llvm::enumerate(kernel.tensorNames, kernel.tensorTypes)) {
+      int64_t elementSize = getElementSize(type.getElementType());
+      int64_t alignment =
+          usesAsyncCopies && tensorIndex < 3 ? 16 : elementSize;
       os << "  static const int64_t " << name << "_sizes[] = {";
       llvm::interleaveComma(type.getShape(), os, [&](int64_t size) {
         os << (ShapedType::isDynamic(size) ? -1 : size);
       });
       os << "};\n";
       os << "  if ((status = " << lib << "_check_tensor(" << name << ", "
-         << type.getRank() << ", " << name << "_sizes, "
-         << getElementSize(type.getElementType())
-         << ")) != " << lib << "_SUCCESS)\n    return status;\n";
+         << type.getRank() << ", " << name << "_sizes, " << elementSize
+         << ", " << alignment << ")) != " << lib << "_SUCCESS)\n    return status;\n";
     }
     // Batch agrees everywhere, query length between the query and the
     // destinations, key length between key and value.

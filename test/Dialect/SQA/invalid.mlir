@@ -240,3 +240,27 @@ func.func @attention_c14_diagonal_offset_without_mask(%q: tensor<2x4x8x16xf32>, 
   %r = sqa.attention ins(%q, %q, %q : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) outs(%q : tensor<2x4x8x16xf32>) diagonal_offset(%d) -> tensor<2x4x8x16xf32>
   return
 }
+
+// -----
+
+func.func @attention_c15_mixed_tensor_and_memref(%q: tensor<2x4x8x16xf16>, %m: memref<2x4x8x16xf16>) {
+  // expected-error @+1 {{expects all operands to be tensors or all to be memrefs, but got a mix}}
+  sqa.attention ins(%q, %m, %m : tensor<2x4x8x16xf16>, memref<2x4x8x16xf16>, memref<2x4x8x16xf16>) outs(%m : memref<2x4x8x16xf16>)
+  return
+}
+
+// -----
+
+func.func @attention_c11_results_with_memrefs(%m: memref<2x4x8x16xf16>) {
+  // expected-error @+1 {{expects no results with memref operands, but got 1}}
+  %r = "sqa.attention"(%m, %m, %m, %m) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>}> : (memref<2x4x8x16xf16>, memref<2x4x8x16xf16>, memref<2x4x8x16xf16>, memref<2x4x8x16xf16>) -> tensor<2x4x8x16xf16>
+  return
+}
+
+// -----
+
+func.func @attention_c9_memref_out_shape(%q: memref<2x4x8x16xf16>, %o: memref<2x4x8x32xf16>) {
+  // expected-error @+1 {{expects out shape ?x4x8x16}}
+  sqa.attention ins(%q, %q, %q : memref<2x4x8x16xf16>, memref<2x4x8x16xf16>, memref<2x4x8x16xf16>) outs(%o : memref<2x4x8x32xf16>)
+  return
+}

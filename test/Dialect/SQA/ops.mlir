@@ -59,3 +59,13 @@ func.func @tile_with_diagonal_offset(%q: tensor<1x1x?x16xf32>, %k: tensor<1x1x?x
                      outs(%o : tensor<1x1x?x16xf32>) mask = causal_top_left diagonal_offset(%d) -> tensor<1x1x?x16xf32>
   return %r : tensor<1x1x?x16xf32>
 }
+
+// Buffer semantics: memref operands of any strided layout, no results.
+// CHECK-LABEL: func.func @attention_on_buffers
+// CHECK: sqa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x4x?x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x2x?x64xf16>, memref<?x2x?x64xf16>) outs(%{{.*}}, %{{.*}} : memref<?x4x?x64xf16>, memref<?x4x?xf32>) mask = causal_bottom_right window = [128, 0]{{$}}
+func.func @attention_on_buffers(%q: memref<?x4x?x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<?x2x?x64xf16>, %v: memref<?x2x?x64xf16>,
+                                %o: memref<?x4x?x64xf16>, %l: memref<?x4x?xf32>) {
+  sqa.attention ins(%q, %k, %v : memref<?x4x?x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x2x?x64xf16>, memref<?x2x?x64xf16>)
+                outs(%o, %l : memref<?x4x?x64xf16>, memref<?x4x?xf32>) mask = causal_bottom_right window = [128, 0]
+  return
+}

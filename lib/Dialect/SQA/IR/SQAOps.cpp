@@ -39,31 +39,57 @@ static std::string dimToString(int64_t dim) {
   return ShapedType::isDynamic(dim) ? "?" : std::to_string(dim);
 }
 
+void AttentionOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  // Tensor semantics: no effects. Buffer semantics: reads the inputs, writes
+  // the outputs (which are never read: every element is overwritten).
+  if (hasPureTensorSemantics())
+    return;
+  for (OpOperand *input : getDpsInputOperands())
+    effects.emplace_back(MemoryEffects::Read::get(), input,
+                         SideEffects::DefaultResource::get());
+  for (OpOperand &output : getDpsInitsMutable())
+    effects.emplace_back(MemoryEffects::Write::get(), &output,
+                         SideEffects::DefaultResource::get());
+}
+
 LogicalResult AttentionOp::verify() {
-  RankedTensorType queryType = getQueryType();
-  RankedTensorType keyType = getKeyType();
-  RankedTensorType valueType = getValueType();
+  ShapedType queryType = getQueryType();
+  ShapedType keyType = getKeyType();
+  ShapedType valueType = getValueType();
+
+  // (C15) All tensors or all memrefs.
+  bool hasTensors = hasPureTensorSemantics();
+  if (!hasTensors && !hasPureBufferSemantics())
+    return emitOpError("expects all operands to be tensors or all to be "
+                       "memrefs, but got a mix");
 
   // (C11) One or two outputs whose types are the result types.
   if (getOutputs().empty() || getOutputs().size() > 2)
     return emitOpError("expects one or two outputs (out and optional lse), "
                        "but got ")
            << getOutputs().size();
-  if (getResults().size() != getOutputs().size())
-    return emitOpError("expects as many results as outputs, but got ")
-           << getResults().size() << " results and " << getOutputs().size()
-           << " outputs";
-  for (auto [index, output, result] :
-       llvm::enumerate(getOutputs(), getResults()))
-    if (output.getType() != result.getType())
-      return emitOpError("result #")
-             << index << " type " << result.getType()
-             << " does not match its output type " << output.getType();
+  if (!hasTensors && !getResults().empty())
+    return emitOpError("expects no results with memref operands, but got ")
+           << getResults().size();
+  if (hasTensors) {
+    if (getResults().size() != getOutputs().size())
+      return emitOpError("expects as many results as outputs, but got ")
+             << getResults().size() << " results and " << getOutputs().size()
+             << " outputs";
+    for (auto [index, output, result] :
+         llvm::enumerate(getOutputs(), getResults()))
+      if (output.getType() != result.getType())
+        return emitOpError("result #")
+               << index << " type " << result.getType()
+               << " does not match its output type " << output.getType();
+  }
 
   // (C1) Ranks.
   auto checkRank = [&](Type type, StringRef name,
                        int64_t rank) -> LogicalResult {
-    if (cast<RankedTensorType>(type).getRank() != rank)
+    if (cast<ShapedType>(type).getRank() != rank)
       return emitOpError() << "expects " << name << " to have rank " << rank
                            << ", but got " << type;
     return success();
@@ -73,9 +99,9 @@ LogicalResult AttentionOp::verify() {
       failed(checkRank(valueType, "value", 4)) ||
       failed(checkRank(getOutputType(), "out", 4)))
     return failure();
-  RankedTensorType lseType;
+  ShapedType lseType;
   if (Value lse = getLse()) {
-    lseType = cast<RankedTensorType>(lse.getType());
+    lseType = cast<ShapedType>(lse.getType());
     if (failed(checkRank(lseType, "lse", 3)))
       return failure();
   }

@@ -94,6 +94,8 @@ FailureOr<TilingResult>
 AttentionOp::getTiledImplementation(OpBuilder &b,
                                     ArrayRef<OpFoldResult> offsets,
                                     ArrayRef<OpFoldResult> sizes) {
+  if (!hasPureTensorSemantics())
+    return emitOpError("can only be tiled with tensor semantics");
   Location loc = getLoc();
   FailureOr<HeadSlices> heads =
       getHeadSlices(b, loc, *this, offsets[1], sizes[1]);

@@ -10,8 +10,12 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/TilingInterface.td"
 include "mlir/IR/CommonAttrConstraints.td"
 
+def SQA_RankedTensorOrMemRef : AnyTypeOf<[AnyRankedTensor, AnyNon0RankedMemRef],
+    "ranked tensor or memref">;
+
 def SQA_AttentionOp : SQA_Op<"attention", [
-    Pure, AttrSizedOperandSegments, DestinationStyleOpInterface,
+    AttrSizedOperandSegments, DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
     DeclareOpInterfaceMethods<TilingInterface, [
       "getLoopIteratorTypes", "getIterationDomain", "getTiledImplementation",
       "getResultTilePosition"]>]> {
@@ -24,8 +28,12 @@ def SQA_AttentionOp : SQA_Op<"attention", [
         out[b, h, i, :] = sum_j p[j] * value[b, kvh(h), j, :] / sum_j p[j]
         lse[b, h, i]    = log(sum_j exp(s[j]))
 
-    in destination-passing style: `outs` holds the output tensor and, when a
-    second one is given, the log-sum-exp tensor; the results have their types.
+    in destination-passing style: `outs` holds the output and, when a second
+    one is given, the log-sum-exp. Like linalg ops, the op has tensor
+    semantics (tensor operands, one result per output, no side effects) or,
+    after bufferization, buffer semantics (memref operands of any strided
+    layout, no results; it reads query, key and value and writes the
+    outputs).
     Scores, softmax and accumulation are f32 whatever the element type.
 
     Operand shapes (logical layout [batch, heads, seq, head_dim]):
@@ -83,20 +91,23 @@ def SQA_AttentionOp : SQA_Op<"attention", [
     - (C8) query, key, value and the outputs have the same batch size.
     - (C9) out has shape B x max(Hq, Hkv) x Sq x Dv.
     - (C10) lse has shape B x max(Hq, Hkv) x Sq.
-    - (C11) there are one or two outputs, and the results have their types.
+    - (C11) there are one or two outputs; with tensor semantics the results
+      have their types.
     - (C12) scale is positive and finite.
     - (C13) window has two entries, each >= -1, and is not combined with
       `causal_top_left` (windows are in bottom-right coordinates).
     - (C14) `diagonal_offset` is given only with a causal mask or a window.
+    - (C15) the operands are all tensors, and the op has tensor semantics,
+      or all memrefs, and the op has buffer semantics (no results).
 
     Sizes that are dynamic are checked where they are static.
   }];
 
   let arguments = (ins
-    AnyRankedTensor:$query,
-    AnyRankedTensor:$key,
-    AnyRankedTensor:$value,
-    Variadic<AnyRankedTensor>:$outputs,
+    SQA_RankedTensorOrMemRef:$query,
+    SQA_RankedTensorOrMemRef:$key,
+    SQA_RankedTensorOrMemRef:$value,
+    Variadic<SQA_RankedTensorOrMemRef>:$outputs,
     Optional<Index>:$diagonal_offset,
     OptionalAttr<SQA_MaskKind>:$mask,
     OptionalAttr<DenseI64ArrayAttr>:$window,
@@ -118,17 +129,17 @@ def SQA_AttentionOp : SQA_Op<"attention", [
   let hasVerifier = 1;
 
   let extraClassDeclaration = [{
-    RankedTensorType getQueryType() {
-      return ::llvm::cast<RankedTensorType>(getQuery().getType());
+    ShapedType getQueryType() {
+      return ::llvm::cast<ShapedType>(getQuery().getType());
     }
-    RankedTensorType getKeyType() {
-      return ::llvm::cast<RankedTensorType>(getKey().getType());
+    ShapedType getKeyType() {
+      return ::llvm::cast<ShapedType>(getKey().getType());
     }
-    RankedTensorType getValueType() {
-      return ::llvm::cast<RankedTensorType>(getValue().getType());
+    ShapedType getValueType() {
+      return ::llvm::cast<ShapedType>(getValue().getType());
     }
-    RankedTensorType getOutputType() {
-      return ::llvm::cast<RankedTensorType>(getOutputs().front().getType());
+    ShapedType getOutputType() {
+      return ::llvm::cast<ShapedType>(getOutputs().front().getType());
     }
     Value getOutput() { return getOutputs().front(); }
     /// The log-sum-exp destination, or null when the op has none.

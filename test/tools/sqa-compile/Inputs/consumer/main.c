@@ -35,6 +35,12 @@ int main(void) {
   report("null data", attn_xsqa(&bad, &k, &v, &out, NULL));
   bad = tensor(device + 1, 2, 4, 128, 16);
   report("odd address", attn_xsqa(&bad, &k, &v, &out, NULL));
+  /* The tensor-core kernel copies rows in 16-byte chunks. */
+  bad = tensor(device + 8, 2, 4, 128, 16);
+  report("key at 8 bytes", attn_xsqa(&q, &bad, &v, &out, NULL));
+  bad = q;
+  bad.strides[2] = 20;
+  report("row stride 40 bytes", attn_xsqa(&bad, &k, &v, &out, NULL));
   bad = tensor(device, 2, 8, 128, 16);
   report("query heads 8", attn_xsqa(&bad, &k, &v, &out, NULL));
   bad = tensor(device, 2, 4, 128, 32);

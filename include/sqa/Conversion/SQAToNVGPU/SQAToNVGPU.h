@@ -1,0 +1,43 @@
+//===- SQAToNVGPU.h - Tensor-core FlashAttention-2 kernels ------*- C++ -*-===//
+
+#ifndef SQA_CONVERSION_SQATONVGPU_SQATONVGPU_H
+#define SQA_CONVERSION_SQATONVGPU_SQATONVGPU_H
+
+#include "mlir/Pass/Pass.h"
+#include "sqa/Dialect/SQA/IR/SQAOps.h"
+
+namespace mlir {
+class RewritePatternSet;
+namespace sqa {
+
+#define GEN_PASS_DECL_CONVERTSQATONVGPUPASS
+#include "sqa/Conversion/Passes.h.inc"
+
+/// Tile sizes of the tensor-core kernel. Each warp owns 16 query rows (one
+/// m16n8k16 row tile), so a block holds 16 * numWarps rows.
+struct TensorCoreKernelOptions {
+  int64_t numWarps = 4;
+  /// Keys per step of the online softmax; 0 picks 64, or 32 when a head dim
+  /// is 128 (two stages of K and V and the Q tile then fit in 48 KiB of
+  /// static shared memory).
+  int64_t keyBlock = 0;
+};
+
+/// Why `op` cannot use the tensor-core kernel with `options`, or an empty
+/// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 128},
+/// and tiles that fit in static shared memory.
+std::string
+getTensorCoreIncompatibility(AttentionOp op,
+                             const TensorCoreKernelOptions &options);
+
+/// Shared memory in bytes that the kernel for `op` uses with `options`.
+int64_t getTensorCoreSharedMemoryBytes(AttentionOp op,
+                                       const TensorCoreKernelOptions &options);
+
+void populateSQAToNVGPUConversionPatterns(
+    RewritePatternSet &patterns, const TensorCoreKernelOptions &options);
+
+} // namespace sqa
+} // namespace mlir
+
+#endif // SQA_CONVERSION_SQATONVGPU_SQATONVGPU_H

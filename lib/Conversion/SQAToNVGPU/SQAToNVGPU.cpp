@@ -1,0 +1,733 @@
+//===- SQAToNVGPU.cpp - FlashAttention-2 tensor-core kernel ---------------===//
+//
+// Lowers buffer-semantics sqa.attention to FlashAttention-2's forward kernel
+// (Dao, "FlashAttention-2: Faster Attention with Better Parallelism and Work
+// Partitioning", 2023) for sm_80, written directly at the level of one
+// thread: nvgpu.ldmatrix / mma.sync fragments, cp.async copies and warp
+// shuffles. Upstream's vector-to-nvgpu path (convert-vector-to-gpu with
+// use-nvgpu) distributes vector.contract and transfer ops to mma.sync
+// fragments, but not the row reductions of the softmax nor the reuse of an
+// accumulator as the A operand of the next product; both are the heart of
+// this kernel, so the fragments are laid out here by hand.
+//
+// Fragment layouts of mma.sync m16n8k16 (PTX ISA, "Matrix Fragments for
+// mma.m16n8k16"), for lane l, g = l / 4, t = l % 4:
+//   A (16 x 16, vector<4x2xT>): row i holds (g + 8 (i % 2), 2t + 8 (i / 2) + c)
+//   B (16 x 8,  vector<2x2xT>): row i holds (k = 2t + 8 i + c, n = g)
+//   C (16 x 8,  vector<2x2xf32>): row i holds (g + 8 i, 2t + c)
+// The C fragments of two adjacent n-tiles of S are exactly the A fragment of
+// P for the same 16 keys, which is why P never leaves the registers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
+
+#include "sqa/Dialect/SQA/IR/SQAOps.h"
+#include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <cmath>
+#include <limits>
+
+namespace mlir {
+namespace sqa {
+#define GEN_PASS_DEF_CONVERTSQATONVGPUPASS
+#include "sqa/Conversion/Passes.h.inc"
+} // namespace sqa
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::sqa;
+
+static constexpr int32_t kThreadsPerWarp = 32;
+/// Elements of a 16-bit type in one 16-byte cp.async chunk / ldmatrix row.
+static constexpr int64_t kChunk = 8;
+/// Static shared memory a kernel may use without opting in.
+static constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
+
+static int64_t getKeyBlock(AttentionOp op,
+                           const TensorCoreKernelOptions &options) {
+  if (options.keyBlock > 0)
+    return options.keyBlock;
+  return op.getHeadDim() >= 128 || op.getValueHeadDim() >= 128 ? 32 : 64;
+}
+
+int64_t mlir::sqa::getTensorCoreSharedMemoryBytes(
+    AttentionOp op, const TensorCoreKernelOptions &options) {
+  int64_t rows = 16 * options.numWarps, keys = getKeyBlock(op, options);
+  int64_t elements = rows * op.getHeadDim() +
+                     2 * keys * (op.getHeadDim() + op.getValueHeadDim());
+  return 2 * elements;
+}
+
+std::string mlir::sqa::getTensorCoreIncompatibility(
+    AttentionOp op, const TensorCoreKernelOptions &options) {
+  Type elementType = op.getQueryType().getElementType();
+  if (!elementType.isF16() && !elementType.isBF16())
+    return "the tensor-core kernel needs f16 or bf16 operands";
+  auto isSupportedDim = [](int64_t dim) {
+    return dim == 16 || dim == 32 || dim == 64 || dim == 128;
+  };
+  if (!isSupportedDim(op.getHeadDim()) || !isSupportedDim(op.getValueHeadDim()))
+    return "the tensor-core kernel supports head dims 16, 32, 64 and 128";
+  if (options.numWarps < 1 || options.numWarps > 16)
+    return "the tensor-core kernel needs 1 to 16 warps";
+  int64_t keys = getKeyBlock(op, options);
+  if (keys < 16 || keys % 16 != 0 || keys > 256)
+    return "the kv-block of the tensor-core kernel must be a multiple of 16 "
+           "in [16, 256]";
+  if (getTensorCoreSharedMemoryBytes(op, options) > kMaxStaticSharedMemory)
+    return "the tiles of the tensor-core kernel exceed 48 KiB of shared "
+           "memory; use fewer warps or a smaller kv-block";
+  return "";
+}
+
+namespace {
+/// Builds the body of one FlashAttention-2 kernel inside a gpu.launch. Index
+/// arithmetic is plain arith on `index`; canonicalization folds the
+/// constants.
+class FlashKernelBuilder {
+public:
+  FlashKernelBuilder(OpBuilder &b, Location loc, AttentionOp op,
+                     const TensorCoreKernelOptions &options,
+                     gpu::LaunchOp launch)
+      : b(b), loc(loc), op(op), launch(launch), numWarps(options.numWarps),
+        blockRows(16 * options.numWarps), keyBlock(getKeyBlock(op, options)),
+        headDim(op.getHeadDim()), valueHeadDim(op.getValueHeadDim()),
+        elementType(op.getQueryType().getElementType()), f32(b.getF32Type()) {}
+
+  void build();
+
+private:
+  Value index(int64_t value) {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  }
+  Value f32Const(float value) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, int64_t y) {
+    return arith::DivUIOp::create(b, loc, x, index(y));
+  }
+  Value rem(Value x, int64_t y) {
+    return arith::RemUIOp::create(b, loc, x, index(y));
+  }
+  Value add(Value x, int64_t y) { return y ? add(x, index(y)) : x; }
+  Value mul(Value x, int64_t y) { return mul(x, index(y)); }
+  Value applyHeadMap(AffineExpr expr, Value head) {
+    return affine::AffineApplyOp::create(b, loc, AffineMap::get(1, 0, expr),
+                                         head);
+  }
+
+  /// The physical column of logical column `col` (a multiple of 8) of row
+  /// `row` in a shared tile with `width` columns: the 16-byte chunks of a
+  /// row are permuted by an XOR with bits of the row, so that 8 consecutive
+  /// rows read at the same logical chunk hit 8 different bank groups (128
+  /// bytes = 8 chunks per bank line). Written by hand because upstream's
+  /// nvgpu-optimize-shared-memory only rewrites memref.alloc buffers, not
+  /// workgroup attributions.
+  Value swizzle(Value row, Value col, int64_t width) {
+    int64_t chunks = width / kChunk;
+    int64_t rowsPerLine = std::max<int64_t>(1, 8 / chunks);
+    int64_t mask = std::min<int64_t>(chunks, 8) - 1;
+    Value bits =
+        arith::AndIOp::create(b, loc, div(row, rowsPerLine), index(mask));
+    Value chunk = arith::XOrIOp::create(b, loc, div(col, kChunk), bits);
+    return mul(chunk, kChunk);
+  }
+
+  /// Issues the cp.async copies of rows [rowStart, rowStart + rows) of
+  /// `source[batch, head]` (width columns) into `tile[stage...]`, spread over
+  /// all threads; rows at or past `seqLen` are zero-filled. Returns the
+  /// tokens.
+  SmallVector<Value> copyTile(Value source, Value batch, Value head,
+                              Value rowStart, Value seqLen, int64_t rows,
+                              int64_t width, Value tile,
+                              std::optional<Value> stage);
+
+  /// ldmatrix x4 of the 16 x 16 (or 2 x 8 x 16) block whose lane addresses
+  /// are (rowBase + laneRow, colBase + laneCol).
+  Value loadMatrix(Value tile, std::optional<Value> stage, Value row, Value col,
+                   int64_t width, bool transpose);
+
+  /// D = A * B + C on one m16n8k16 tile.
+  Value mma(Value a, Value bOperand, Value c);
+
+  /// Rows [first, first + 2) of a vector<4x2xT>, as a B operand.
+  Value takeRows(Value value, int64_t first) {
+    return vector::ExtractStridedSliceOp::create(
+        b, loc, value, ArrayRef<int64_t>{first, 0}, ArrayRef<int64_t>{2, 2},
+        ArrayRef<int64_t>{1, 1});
+  }
+
+  /// Max (or sum) of row `row` of the accumulator tiles `tiles` over this
+  /// thread's elements.
+  Value reduceRow(ArrayRef<Value> tiles, int64_t row, bool isMax);
+  /// Combines `value` over the four threads of a quad (one fragment row).
+  Value reduceQuad(Value value, bool isMax);
+  /// A vector<2x2xf32> with `row0` in row 0 and `row1` in row 1.
+  Value rowsVector(Value row0, Value row1) {
+    auto type = VectorType::get({2, 2}, f32);
+    return vector::FromElementsOp::create(b, loc, type,
+                                          ValueRange{row0, row0, row1, row1});
+  }
+
+  OpBuilder &b;
+  Location loc;
+  AttentionOp op;
+  gpu::LaunchOp launch;
+  int64_t numWarps, blockRows, keyBlock, headDim, valueHeadDim;
+  Type elementType, f32;
+  Value lane;
+};
+} // namespace
+
+SmallVector<Value> FlashKernelBuilder::copyTile(Value source, Value batch,
+                                                Value head, Value rowStart,
+                                                Value seqLen, int64_t rows,
+                                                int64_t width, Value tile,
+                                                std::optional<Value> stage) {
+  int64_t chunksPerRow = width / kChunk;
+  int64_t numChunks = rows * chunksPerRow;
+  int64_t numThreads = numWarps * kThreadsPerWarp;
+  Value thread = launch.getThreadIds().x;
+  Value lastRow = arith::SubIOp::create(b, loc, seqLen, index(1));
+  SmallVector<Value> tokens;
+  // When there are fewer chunks than threads, several threads copy the same
+  // chunk: they write identical bytes, and no thread needs a guard (whose
+  // scf.if could not yield the copy's token).
+  for (int64_t i = 0, e = llvm::divideCeil(numChunks, numThreads); i < e; ++i) {
+    Value chunk = add(thread, i * numThreads);
+    if (numChunks % numThreads != 0)
+      chunk = rem(chunk, numChunks);
+    Value row = div(chunk, chunksPerRow);
+    Value col = mul(rem(chunk, chunksPerRow), kChunk);
+    Value sourceRow = add(rowStart, row);
+    Value inBounds = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           sourceRow, seqLen);
+    // Rows past the end are not read (source size 0: cp.async zero-fills),
+    // but their address must still be inside the buffer.
+    sourceRow = arith::MinUIOp::create(b, loc, sourceRow, lastRow);
+    Value sourceElements =
+        arith::SelectOp::create(b, loc, inBounds, index(kChunk), index(0));
+    SmallVector<Value> dstIndices;
+    if (stage)
+      dstIndices.push_back(*stage);
+    dstIndices.append({row, swizzle(row, col, width)});
+    tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tile,
+        dstIndices, source, ValueRange{batch, head, sourceRow, col},
+        b.getIndexAttr(kChunk), sourceElements, b.getUnitAttr()));
+  }
+  return tokens;
+}
+
+Value FlashKernelBuilder::loadMatrix(Value tile, std::optional<Value> stage,
+                                     Value row, Value col, int64_t width,
+                                     bool transpose) {
+  SmallVector<Value> indices;
+  if (stage)
+    indices.push_back(*stage);
+  indices.append({row, swizzle(row, col, width)});
+  auto type = VectorType::get({4, 2}, elementType);
+  return nvgpu::LdMatrixOp::create(b, loc, type, tile, indices, transpose,
+                                   /*numTiles=*/4);
+}
+
+Value FlashKernelBuilder::mma(Value a, Value bOperand, Value c) {
+  if (elementType.isF16())
+    return nvgpu::MmaSyncOp::create(b, loc, a, bOperand, c,
+                                    b.getI64ArrayAttr({16, 8, 16}));
+  // bf16: nvvm.mma.sync on the registers as i32 pairs.
+  Type i32 = b.getI32Type();
+  auto registers = [&](Value fragment, int64_t count) {
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < count; ++i) {
+      Value pair = vector::ExtractOp::create(b, loc, fragment, i);
+      regs.push_back(LLVM::BitcastOp::create(b, loc, i32, pair));
+    }
+    return regs;
+  };
+  SmallVector<Value> accumulators;
+  for (int64_t i = 0; i < 4; ++i)
+    accumulators.push_back(
+        vector::ExtractOp::create(b, loc, c, ArrayRef<int64_t>{i / 2, i % 2}));
+  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                     SmallVector<Type>(4, f32));
+  Value result = NVVM::MmaOp::create(
+      b, loc, resultType, registers(a, 4), registers(bOperand, 2), accumulators,
+      ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  SmallVector<Value> elements;
+  for (int64_t i = 0; i < 4; ++i)
+    elements.push_back(LLVM::ExtractValueOp::create(b, loc, result, i));
+  return vector::FromElementsOp::create(b, loc, c.getType(), elements);
+}
+
+Value FlashKernelBuilder::reduceRow(ArrayRef<Value> tiles, int64_t row,
+                                    bool isMax) {
+  Value acc;
+  for (Value tile : tiles) {
+    Value rowValues = vector::ExtractOp::create(b, loc, tile, row);
+    acc =
+        acc ? (isMax
+                   ? arith::MaxNumFOp::create(b, loc, acc, rowValues)
+                         .getResult()
+                   : arith::AddFOp::create(b, loc, acc, rowValues).getResult())
+            : rowValues;
+  }
+  return vector::ReductionOp::create(
+      b, loc,
+      isMax ? vector::CombiningKind::MAXNUMF : vector::CombiningKind::ADD, acc);
+}
+
+Value FlashKernelBuilder::reduceQuad(Value value, bool isMax) {
+  for (int32_t offset : {1, 2}) {
+    Value other = gpu::ShuffleOp::create(b, loc, value, offset, kThreadsPerWarp,
+                                         gpu::ShuffleMode::XOR)
+                      .getShuffleResult();
+    value = isMax ? arith::MaxNumFOp::create(b, loc, value, other).getResult()
+                  : arith::AddFOp::create(b, loc, value, other).getResult();
+  }
+  return value;
+}
+
+void FlashKernelBuilder::build() {
+  MLIRContext *ctx = b.getContext();
+  const float negInf = -std::numeric_limits<float>::infinity();
+  Value query = op.getQuery(), key = op.getKey(), value = op.getValue();
+  Value out = op.getOutput(), lse = op.getLse();
+  Value sharedQ = launch.getWorkgroupAttributions()[0];
+  Value sharedK = launch.getWorkgroupAttributions()[1];
+  Value sharedV = launch.getWorkgroupAttributions()[2];
+
+  // Sizes, read inside the kernel so that the buffers are its only operands.
+  Value querySeqLen = memref::DimOp::create(b, loc, query, 2);
+  Value keySeqLen = memref::DimOp::create(b, loc, key, 2);
+
+  Value thread = launch.getThreadIds().x;
+  Value warp = div(thread, kThreadsPerWarp);
+  lane = rem(thread, kThreadsPerWarp);
+  Value group = div(lane, 4), threadInGroup = rem(lane, 4);
+  Value batch = launch.getBlockIds().z;
+  Value head = launch.getBlockIds().y;
+  AffineExpr d0 = getAffineDimExpr(0, ctx);
+  Value queryHead = applyHeadMap(op.getQueryHeadExpr(d0), head);
+  Value kvHead = applyHeadMap(op.getKvHeadExpr(d0), head);
+  Value firstRow = mul(launch.getBlockIds().x, blockRows);
+
+  // Keys visible to the block: the first row's first key to the last row's
+  // last (the visible range moves monotonically with the row).
+  Value lastRow = arith::MinUIOp::create(
+      b, loc, add(firstRow, blockRows - 1),
+      arith::SubIOp::create(b, loc, querySeqLen, index(1)));
+  KeyRange firstRange =
+      buildVisibleKeyRange(b, loc, op, firstRow, querySeqLen, keySeqLen);
+  KeyRange lastRange =
+      buildVisibleKeyRange(b, loc, op, lastRow, querySeqLen, keySeqLen);
+  Value blockBegin = div(firstRange.begin, keyBlock);
+  Value blockEnd = arith::MaxSIOp::create(
+      b, loc, blockBegin, div(add(lastRange.end, keyBlock - 1), keyBlock));
+
+  // This thread's two rows (fragment rows g and g + 8 of its warp).
+  Value rowA = add(add(firstRow, mul(warp, 16)), group);
+  Value rowB = add(rowA, 8);
+  Type i32 = b.getI32Type();
+  auto toI32 = [&](Value v) {
+    return arith::IndexCastOp::create(b, loc, i32, v).getResult();
+  };
+  auto i32Rows = [&](Value row0, Value row1) {
+    return vector::FromElementsOp::create(b, loc, VectorType::get({2, 2}, i32),
+                                          ValueRange{row0, row0, row1, row1});
+  };
+
+  // Prologue: the Q tile and the first K/V stage.
+  SmallVector<Value> queryTokens =
+      copyTile(query, batch, queryHead, firstRow, querySeqLen, blockRows,
+               headDim, sharedQ, std::nullopt);
+  auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
+  Value queryGroup =
+      nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, queryTokens);
+  auto copyKeyValueBlock = [&](Value block, Value stage) {
+    Value start = mul(block, keyBlock);
+    SmallVector<Value> tokens = copyTile(key, batch, kvHead, start, keySeqLen,
+                                         keyBlock, headDim, sharedK, stage);
+    llvm::append_range(tokens,
+                       copyTile(value, batch, kvHead, start, keySeqLen,
+                                keyBlock, valueHeadDim, sharedV, stage));
+    return nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, tokens)
+        .getResult();
+  };
+  Value hasBlocks = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                          blockBegin, blockEnd);
+  {
+    auto ifOp = scf::IfOp::create(b, loc, hasBlocks, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    copyKeyValueBlock(blockBegin, index(0));
+  }
+  nvgpu::DeviceAsyncWaitOp::create(b, loc, queryGroup, b.getI32IntegerAttr(0));
+  gpu::BarrierOp::create(b, loc);
+
+  // Q fragments, kept in registers for the whole loop. Lanes 0-15 address
+  // rows 0-15 at column 0 of a 16 x 16 block, lanes 16-31 column 8.
+  Value laneRow = rem(lane, 16);
+  Value laneCol = mul(div(lane, 16), kChunk);
+  SmallVector<Value> queryFragments;
+  for (int64_t k = 0; k < headDim / 16; ++k)
+    queryFragments.push_back(loadMatrix(sharedQ, std::nullopt,
+                                        add(mul(warp, 16), laneRow),
+                                        add(laneCol, k * 16), headDim,
+                                        /*transpose=*/false));
+  // K blocks: lanes 8 i .. 8 i + 7 address matrix i = (n-tile i / 2, k half
+  // i % 2).
+  Value keyLaneRow = add(mul(div(lane, 16), kChunk), rem(lane, 8));
+  Value keyLaneCol = mul(rem(div(lane, 8), 2), kChunk);
+
+  float scaleLog2 = op.getScaleOrDefault() * static_cast<float>(M_LOG2E);
+  auto accType = VectorType::get({2, 2}, f32);
+  Value zeroAcc = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(accType, b.getF32FloatAttr(0)));
+  int64_t numScoreTiles = keyBlock / 8, numOutTiles = valueHeadDim / 8;
+
+  SmallVector<Value> inits = {f32Const(negInf), f32Const(negInf),
+                              f32Const(0.0f), f32Const(0.0f)};
+  inits.append(numOutTiles, zeroAcc);
+  auto loop = scf::ForOp::create(b, loc, blockBegin, blockEnd, index(1), inits);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value block = loop.getInductionVar();
+    Value maxA = loop.getRegionIterArgs()[0],
+          maxB = loop.getRegionIterArgs()[1];
+    Value sumA = loop.getRegionIterArgs()[2],
+          sumB = loop.getRegionIterArgs()[3];
+    SmallVector<Value> acc(loop.getRegionIterArgs().drop_front(4));
+    Value stage = rem(arith::SubIOp::create(b, loc, block, blockBegin), 2);
+
+    // Prefetch the next block into the other stage, then wait for this one.
+    Value next = add(block, 1);
+    Value hasNext = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                          next, blockEnd);
+    {
+      auto ifOp = scf::IfOp::create(b, loc, hasNext, /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard ifGuard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      Value group = copyKeyValueBlock(
+          next, arith::SubIOp::create(b, loc, index(1), stage));
+      // At most one group (the one just issued) may still be in flight.
+      nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(1));
+      b.setInsertionPoint(ifOp.elseBlock()->getTerminator());
+      nvgpu::DeviceAsyncWaitOp::create(b, loc, queryGroup,
+                                       b.getI32IntegerAttr(0));
+    }
+    gpu::BarrierOp::create(b, loc);
+
+    // S = Q Kᵀ on (16 x keyBlock) per warp.
+    SmallVector<Value> scores(numScoreTiles, zeroAcc);
+    for (int64_t k = 0; k < headDim / 16; ++k) {
+      for (int64_t n = 0; n < numScoreTiles; n += 2) {
+        Value keyFragments =
+            loadMatrix(sharedK, stage, add(keyLaneRow, n * 8),
+                       add(keyLaneCol, k * 16), headDim, /*transpose=*/false);
+        scores[n] =
+            mma(queryFragments[k], takeRows(keyFragments, 0), scores[n]);
+        scores[n + 1] =
+            mma(queryFragments[k], takeRows(keyFragments, 2), scores[n + 1]);
+      }
+    }
+
+    // Mask the keys of a partly visible block; blocks inside every row's
+    // range skip this.
+    Value blockStart = mul(block, keyBlock);
+    Value fullyVisible = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, blockStart,
+                              lastRange.begin),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                              add(blockStart, keyBlock), firstRange.end));
+    auto maskIf = scf::IfOp::create(
+        b, loc, TypeRange(SmallVector<Type>(numScoreTiles, accType)),
+        fullyVisible, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard ifGuard(b);
+      b.setInsertionPointToStart(maskIf.thenBlock());
+      scf::YieldOp::create(b, loc, scores);
+      b.setInsertionPointToStart(maskIf.elseBlock());
+      // The rows' key ranges are recomputed here rather than kept live
+      // through the loop: registers are the limit at D = 128.
+      KeyRange rangeA =
+          buildVisibleKeyRange(b, loc, op, rowA, querySeqLen, keySeqLen);
+      KeyRange rangeB =
+          buildVisibleKeyRange(b, loc, op, rowB, querySeqLen, keySeqLen);
+      Value beginVec = i32Rows(toI32(rangeA.begin), toI32(rangeB.begin));
+      Value endVec = i32Rows(toI32(rangeA.end), toI32(rangeB.end));
+      Value columnBase = add(blockStart, mul(threadInGroup, 2));
+      Value columnOffsets = arith::ConstantOp::create(
+          b, loc,
+          DenseElementsAttr::get(VectorType::get({2, 2}, i32),
+                                 ArrayRef<int32_t>{0, 1, 0, 1}));
+      Value negInfVec = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(accType, b.getF32FloatAttr(negInf)));
+      SmallVector<Value> masked;
+      for (int64_t n = 0; n < numScoreTiles; ++n) {
+        Value base = toI32(add(columnBase, n * 8));
+        Value columns = arith::AddIOp::create(
+            b, loc,
+            vector::BroadcastOp::create(b, loc, columnOffsets.getType(), base),
+            columnOffsets);
+        Value visible = arith::AndIOp::create(
+            b, loc,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, columns,
+                                  beginVec),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, columns,
+                                  endVec));
+        masked.push_back(
+            arith::SelectOp::create(b, loc, visible, scores[n], negInfVec));
+      }
+      scf::YieldOp::create(b, loc, masked);
+    }
+    scores.assign(maskIf.getResults().begin(), maskIf.getResults().end());
+
+    // Online softmax, scores in raw units: m' = max(m, rowmax(S)),
+    // P = exp2(S * c - m' * c) with c = scale * log2(e).
+    auto updateRow = [&](Value oldMax, int64_t row, Value &correction) {
+      Value newMax = arith::MaxNumFOp::create(
+          b, loc, oldMax, reduceQuad(reduceRow(scores, row, true), true));
+      // A row that has seen no key yet keeps m' = -inf; subtracting 0
+      // instead keeps exp2 away from -inf - -inf.
+      Value isEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                            newMax, f32Const(negInf));
+      Value shift = arith::SelectOp::create(
+          b, loc, isEmpty, f32Const(0.0f),
+          arith::MulFOp::create(b, loc, newMax, f32Const(scaleLog2)));
+      correction = math::Exp2Op::create(
+          b, loc,
+          arith::SubFOp::create(
+              b, loc,
+              arith::MulFOp::create(b, loc, oldMax, f32Const(scaleLog2)),
+              shift));
+      return std::make_pair(newMax, shift);
+    };
+    Value correctionA, correctionB;
+    auto [newMaxA, shiftA] = updateRow(maxA, 0, correctionA);
+    auto [newMaxB, shiftB] = updateRow(maxB, 1, correctionB);
+    Value shifts[2] = {shiftA, shiftB};
+    SmallVector<Value> probs;
+    for (Value tile : scores) {
+      SmallVector<Value> elements;
+      for (int64_t i = 0; i < 4; ++i) {
+        Value s = vector::ExtractOp::create(b, loc, tile,
+                                            ArrayRef<int64_t>{i / 2, i % 2});
+        Value negShift = arith::NegFOp::create(b, loc, shifts[i / 2]);
+        elements.push_back(math::Exp2Op::create(
+            b, loc,
+            math::FmaOp::create(b, loc, s, f32Const(scaleLog2), negShift)));
+      }
+      probs.push_back(
+          vector::FromElementsOp::create(b, loc, accType, elements));
+    }
+    Value newSumA = math::FmaOp::create(b, loc, sumA, correctionA,
+                                        reduceRow(probs, 0, false));
+    Value newSumB = math::FmaOp::create(b, loc, sumB, correctionB,
+                                        reduceRow(probs, 1, false));
+    Value correctionVec = rowsVector(correctionA, correctionB);
+    for (Value &tile : acc)
+      tile = arith::MulFOp::create(b, loc, tile, correctionVec);
+
+    // O += P V: the C fragments of S tiles 2j and 2j + 1 are the A fragment
+    // of P for keys [16 j, 16 j + 16).
+    auto fragmentType = VectorType::get({2, 2}, elementType);
+    auto aType = VectorType::get({4, 2}, elementType);
+    Value zeroA = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(aType, b.getZeroAttr(elementType)));
+    for (int64_t k = 0; k < keyBlock / 16; ++k) {
+      Value low = arith::TruncFOp::create(b, loc, fragmentType, probs[2 * k]);
+      Value high =
+          arith::TruncFOp::create(b, loc, fragmentType, probs[2 * k + 1]);
+      Value a = vector::InsertStridedSliceOp::create(
+          b, loc, low, zeroA, ArrayRef<int64_t>{0, 0}, ArrayRef<int64_t>{1, 1});
+      a = vector::InsertStridedSliceOp::create(
+          b, loc, high, a, ArrayRef<int64_t>{2, 0}, ArrayRef<int64_t>{1, 1});
+      for (int64_t n = 0; n < numOutTiles; n += 2) {
+        Value valueFragments =
+            loadMatrix(sharedV, stage, add(laneRow, k * 16),
+                       add(laneCol, n * 8), valueHeadDim, /*transpose=*/true);
+        acc[n] = mma(a, takeRows(valueFragments, 0), acc[n]);
+        acc[n + 1] = mma(a, takeRows(valueFragments, 2), acc[n + 1]);
+      }
+    }
+    // The next iteration's prefetch overwrites the stage read here.
+    gpu::BarrierOp::create(b, loc);
+    SmallVector<Value> yields = {newMaxA, newMaxB, newSumA, newSumB};
+    yields.append(acc);
+    scf::YieldOp::create(b, loc, yields);
+  }
+
+  // Epilogue: out = O / l, with l summed over the quad; 0 where l = 0.
+  Value rows[2] = {rowA, rowB};
+  Value maxes[2] = {loop.getResult(0), loop.getResult(1)};
+  Value sums[2] = {reduceQuad(loop.getResult(2), false),
+                   reduceQuad(loop.getResult(3), false)};
+  Type outElementType = op.getOutputType().getElementType();
+  for (int64_t r = 0; r < 2; ++r) {
+    Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                       sums[r], f32Const(0.0f));
+    Value inverse = arith::SelectOp::create(
+        b, loc, seen, arith::DivFOp::create(b, loc, f32Const(1.0f), sums[r]),
+        f32Const(0.0f));
+    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          rows[r], querySeqLen);
+    auto store = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(store.thenBlock()->getTerminator());
+    for (int64_t n = 0; n < numOutTiles; ++n) {
+      Value tile = loop.getResult(4 + n);
+      Value pair = vector::ExtractOp::create(b, loc, tile, r);
+      pair = arith::MulFOp::create(
+          b, loc, pair,
+          vector::BroadcastOp::create(b, loc, pair.getType(), inverse));
+      if (outElementType != f32)
+        pair = arith::TruncFOp::create(
+            b, loc, VectorType::get({2}, outElementType), pair);
+      vector::StoreOp::create(
+          b, loc, pair, out,
+          ValueRange{batch, head, rows[r],
+                     add(mul(threadInGroup, 2), index(n * 8))});
+    }
+    if (lse) {
+      Value isLeader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                             threadInGroup, index(0));
+      auto leader = scf::IfOp::create(b, loc, isLeader, /*withElse=*/false);
+      b.setInsertionPoint(leader.thenBlock()->getTerminator());
+      Value rowMax =
+          arith::MulFOp::create(b, loc, maxes[r], f32Const(scaleLog2));
+      Value value = buildLogSumExpFromLog2(b, loc, rowMax, sums[r]);
+      memref::StoreOp::create(b, loc, value, lse,
+                              ValueRange{batch, head, rows[r]});
+    }
+  }
+}
+
+/// Replaces `op` by a gpu.launch of the tensor-core kernel.
+static void lowerToTensorCoreKernel(RewriterBase &rewriter, AttentionOp op,
+                                    const TensorCoreKernelOptions &options) {
+  Location loc = op.getLoc();
+  int64_t blockRows = 16 * options.numWarps;
+  int64_t keyBlock = getKeyBlock(op, options);
+  Type elementType = op.getQueryType().getElementType();
+  auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+  auto sharedType = [&](ArrayRef<int64_t> shape) {
+    return MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(),
+                           workgroup);
+  };
+  SmallVector<Type> attributions = {
+      sharedType({blockRows, op.getHeadDim()}),
+      sharedType({2, keyBlock, op.getHeadDim()}),
+      sharedType({2, keyBlock, op.getValueHeadDim()})};
+
+  // Grid (q-blocks, output heads, batch), as FlashAttention-2.
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(op);
+  Value querySeqLen = memref::DimOp::create(rewriter, loc, op.getQuery(), 2);
+  // (Sq + rows - 1) / rows in plain arith: the kernel libraries translate
+  // the host's grid computation to C.
+  Value queryBlocks = arith::DivSIOp::create(
+      rewriter, loc,
+      arith::AddIOp::create(
+          rewriter, loc, querySeqLen,
+          arith::ConstantIndexOp::create(rewriter, loc, blockRows - 1)),
+      arith::ConstantIndexOp::create(rewriter, loc, blockRows));
+  Value heads =
+      arith::ConstantIndexOp::create(rewriter, loc, op.getNumOutputHeads());
+  Value batch = memref::DimOp::create(rewriter, loc, op.getQuery(), 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  Value threads = arith::ConstantIndexOp::create(
+      rewriter, loc, options.numWarps * kThreadsPerWarp);
+  auto launch = gpu::LaunchOp::create(
+      rewriter, loc, queryBlocks, heads, batch, threads, one, one,
+      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+      /*asyncDependencies=*/{}, attributions);
+  rewriter.setInsertionPointToStart(&launch.getBody().front());
+  FlashKernelBuilder(rewriter, loc, op, options, launch).build();
+  gpu::TerminatorOp::create(rewriter, loc);
+  rewriter.eraseOp(op);
+}
+
+namespace {
+struct AttentionToNVGPUPattern : OpRewritePattern<AttentionOp> {
+  AttentionToNVGPUPattern(MLIRContext *context,
+                          const TensorCoreKernelOptions &options)
+      : OpRewritePattern(context), options(options) {}
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "expected memref operands");
+    std::string reason = getTensorCoreIncompatibility(op, options);
+    if (!reason.empty())
+      return rewriter.notifyMatchFailure(op, reason);
+    lowerToTensorCoreKernel(rewriter, op, options);
+    return success();
+  }
+
+  TensorCoreKernelOptions options;
+};
+
+struct ConvertSQAToNVGPUPass
+    : sqa::impl::ConvertSQAToNVGPUPassBase<ConvertSQAToNVGPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    TensorCoreKernelOptions options;
+    options.numWarps = numWarps;
+    options.keyBlock = keyBlock;
+    if (options.numWarps < 1 || options.numWarps > 16 || options.keyBlock < 0) {
+      emitError(getOperation()->getLoc())
+          << "convert-sqa-to-nvgpu: warps must be in [1, 16] and kv-block "
+             ">= 0";
+      return signalPassFailure();
+    }
+    // Each op is replaced once by IR that contains no sqa op: a walk, not a
+    // fixpoint driver that would also fold the surrounding code.
+    SmallVector<AttentionOp> ops;
+    WalkResult walk = getOperation()->walk([&](AttentionOp op) {
+      std::string reason = op.hasPureBufferSemantics()
+                               ? getTensorCoreIncompatibility(op, options)
+                               : "the op must be bufferized first";
+      if (reason.empty())
+        ops.push_back(op);
+      else if (strict) {
+        op.emitOpError("has no tensor-core kernel: ") << reason;
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return signalPassFailure();
+    IRRewriter rewriter(&getContext());
+    for (AttentionOp op : ops)
+      lowerToTensorCoreKernel(rewriter, op, options);
+  }
+};
+} // namespace
+
+void mlir::sqa::populateSQAToNVGPUConversionPatterns(
+    RewritePatternSet &patterns, const TensorCoreKernelOptions &options) {
+  patterns.add<AttentionToNVGPUPattern>(patterns.getContext(), options);
+}
