@@ -36,6 +36,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 #include <cmath>
 #include <limits>
@@ -190,7 +191,6 @@ private:
   gpu::LaunchOp launch;
   int64_t numWarps, blockRows, keyBlock, headDim, valueHeadDim;
   Type elementType, f32;
-  Value lane;
 };
 } // namespace
 
@@ -321,7 +321,7 @@ void FlashKernelBuilder::build() {
 
   Value thread = launch.getThreadIds().x;
   Value warp = div(thread, kThreadsPerWarp);
-  lane = rem(thread, kThreadsPerWarp);
+  Value lane = rem(thread, kThreadsPerWarp);
   Value group = div(lane, 4), threadInGroup = rem(lane, 4);
   Value batch = launch.getBlockIds().z;
   Value head = launch.getBlockIds().y;
@@ -703,26 +703,25 @@ struct ConvertSQAToNVGPUPass
              ">= 0";
       return signalPassFailure();
     }
-    // Each op is replaced once by IR that contains no sqa op: a walk, not a
-    // fixpoint driver that would also fold the surrounding code.
-    SmallVector<AttentionOp> ops;
-    WalkResult walk = getOperation()->walk([&](AttentionOp op) {
-      std::string reason = op.hasPureBufferSemantics()
-                               ? getTensorCoreIncompatibility(op, options)
-                               : "the op must be bufferized first";
-      if (reason.empty())
-        ops.push_back(op);
-      else if (strict) {
+    // In strict mode, every op must have a kernel.
+    if (strict) {
+      WalkResult walk = getOperation()->walk([&](AttentionOp op) {
+        std::string reason = op.hasPureBufferSemantics()
+                                 ? getTensorCoreIncompatibility(op, options)
+                                 : "the op must be bufferized first";
+        if (reason.empty())
+          return WalkResult::advance();
         op.emitOpError("has no tensor-core kernel: ") << reason;
         return WalkResult::interrupt();
-      }
-      return WalkResult::advance();
-    });
-    if (walk.wasInterrupted())
-      return signalPassFailure();
-    IRRewriter rewriter(&getContext());
-    for (AttentionOp op : ops)
-      lowerToTensorCoreKernel(rewriter, op, options);
+      });
+      if (walk.wasInterrupted())
+        return signalPassFailure();
+    }
+    // Each op is replaced once by IR that contains no sqa op: one walk, not a
+    // fixpoint driver that would also fold the surrounding code.
+    RewritePatternSet patterns(&getContext());
+    populateSQAToNVGPUConversionPatterns(patterns, options);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 } // namespace
