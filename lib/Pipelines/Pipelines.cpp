@@ -50,6 +50,8 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
   case AttentionLowering::Rowwise:
     lowerSQA = "func.func(convert-sqa-to-scf)";
     break;
+  case AttentionLowering::GPUMapped:
+    break;
   case AttentionLowering::Tiled:
     lowerSQA = llvm::formatv("func.func(sqa-tile-and-fuse{{q-block={0} "
                              "kv-block={1}})",
@@ -58,21 +60,41 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
                    .str();
     break;
   }
-  Stage stages[] = {
-      {"lower sqa", lowerSQA + ",canonicalize,cse"},
+  // The GPU-mapped level is built on buffers, after bufferization.
+  std::string mapToGPU;
+  if (options.lowering == AttentionLowering::GPUMapped) {
+    lowerSQA = "";
+    mapToGPU =
+        llvm::formatv("func.func(sqa-map-to-gpu{{warps={0} "
+                      "kv-block={1}},sqa-gpu-mapped-to-cpu),"
+                      "canonicalize,cse",
+                      options.queryBlock / 16, options.keyBlock.getValue())
+            .str();
+  }
+  SmallVector<Stage> stages;
+  if (!lowerSQA.empty())
+    stages.push_back({"lower sqa", lowerSQA + ",canonicalize,cse"});
+  stages.push_back(
       {"bufferize",
        std::string(kBufferize) +
-           ",buffer-deallocation-pipeline,convert-bufferization-to-memref"},
-      {"loops", "func.func(convert-linalg-to-loops,scf-forall-to-for,"
-                "convert-vector-to-scf{full-unroll},lower-affine),"
-                "convert-scf-to-cf"},
+           ",buffer-deallocation-pipeline,convert-bufferization-to-memref"});
+  if (!mapToGPU.empty())
+    stages.push_back({"GPU-mapped level, run on the CPU", mapToGPU});
+  Stage tail[] = {
+      {"loops",
+       "func.func(convert-linalg-to-loops,scf-forall-to-for,"
+       "convert-vector-to-scf{full-unroll},lower-vector-multi-reduction,"
+       "lower-affine),"
+       "convert-scf-to-cf"},
       {"to LLVM",
        "func.func(arith-expand{include-bf16}),expand-strided-metadata,lower-"
        "affine,"
        "convert-vector-to-llvm,finalize-memref-to-llvm,convert-math-to-llvm,"
        "convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,"
-       "convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts"},
+       "convert-cf-to-llvm,convert-func-to-llvm,convert-ub-to-llvm,"
+       "reconcile-unrealized-casts"},
   };
+  stages.append(std::begin(tail), std::end(tail));
   addStages(pm, stages);
 }
 
@@ -121,6 +143,10 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
       // memrefs as the only kernel operands: the ABI of the kernel libraries.
       {"outline kernels",
        "gpu-launch-sink-index-computations,gpu-kernel-outlining"},
+      {"occupancy", llvm::formatv("gpu.module(sqa-set-nvvm-launch-bounds{{"
+                                  "min-blocks-per-sm={0}})",
+                                  options.minBlocksPerSM.getValue())
+                        .str()},
   };
   stages.append(std::begin(tail), std::end(tail));
   addStages(pm, stages);

@@ -1,15 +1,16 @@
 // RUN: sqa-opt %s --sqa-cpu-pipeline | FileCheck %s --check-prefixes=CHECK,REF
 // RUN: sqa-opt %s --sqa-cpu-pipeline=lowering=rowwise | FileCheck %s --check-prefixes=CHECK,ROW
 // RUN: sqa-opt %s --sqa-cpu-pipeline="lowering=tiled q-block=16 kv-block=32" | FileCheck %s --check-prefixes=CHECK,ROW
+// RUN: sqa-opt %s --sqa-cpu-pipeline="lowering=gpu-mapped q-block=32 kv-block=16" | FileCheck %s --check-prefixes=CHECK,ROW
 // RUN: not sqa-opt %s --sqa-cpu-pipeline=lowering=magic 2>&1 | FileCheck %s --check-prefix=BAD
 
-// Both lowerings reach the LLVM dialect with nothing else left over.
+// Every lowering reaches the LLVM dialect with nothing else left over.
 // CHECK-LABEL: llvm.func @attention
 // CHECK-NOT: sqa.attention
 // CHECK-NOT: unrealized_conversion_cast
 // CHECK-NOT: memref.
-// The reference computes exp(s - max); the row-wise and tiled paths exp2 of
-// log2 units.
+// The reference computes exp(s - max); the row-wise, tiled and GPU-mapped
+// paths exp2 of log2 units.
 // REF: llvm.intr.exp(
 // ROW: llvm.intr.exp2(
 // ROW: llvm.intr.log2(

@@ -1,6 +1,7 @@
 // RUN: sqa-opt %s --sqa-gpu-pipeline | FileCheck %s
 // RUN: sqa-opt %s --sqa-gpu-pipeline="chip=sm_90 features=+ptx80 kernel=rowwise rows-per-block=64" | FileCheck %s --check-prefix=SM90
 // RUN: sqa-opt %s --sqa-gpu-pipeline="kernel=tensor-core warps=2" | FileCheck %s --check-prefix=WARPS2
+// RUN: sqa-opt %s --sqa-gpu-pipeline="min-blocks-per-sm=0" | FileCheck %s --check-prefix=NOBOUND
 
 // The host function launches one kernel over a (row block, head, batch) grid
 // of 128-thread blocks (4 warps), and the kernel is PTX for sm_80 in a
@@ -12,6 +13,8 @@
 // CHECK-SAME: .target sm_80
 // CHECK-SAME: .entry xsqa_kernel(
 // CHECK-SAME: .maxntid 128, 1, 1
+// The register budget of one resident block per SM (sqa-set-nvvm-launch-bounds).
+// CHECK-SAME: .minnctapersm 1
 // CHECK-DAG: cp.async.cg.shared.global
 // CHECK-DAG: ldmatrix.sync.aligned.m8n8.x4.shared.b16
 // CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
@@ -28,6 +31,9 @@
 
 // WARPS2: .maxntid 64, 1, 1
 // WARPS2-SAME: mma.sync
+
+// NOBOUND: .maxntid 128, 1, 1
+// NOBOUND-NOT: .minnctapersm
 func.func @xsqa(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x4x?x16xbf16>, %v: tensor<?x4x?x16xbf16>,
                 %o: tensor<?x4x?x16xbf16>, %l: tensor<?x4x?xf32>) -> (tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>) {
   %r:2 = sqa.attention ins(%q, %k, %v : tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>)

@@ -64,14 +64,19 @@ static cl::opt<sqa::AttentionLowering> lowering(
                clEnumValN(sqa::AttentionLowering::Rowwise, "rowwise",
                           "online-softmax loops (the GPU kernel's algorithm)"),
                clEnumValN(sqa::AttentionLowering::Tiled, "tiled",
-                          "FlashAttention tiling (sqa-tile-and-fuse)")),
+                          "FlashAttention tiling (sqa-tile-and-fuse)"),
+               clEnumValN(sqa::AttentionLowering::GPUMapped, "gpu-mapped",
+                          "the GPU-mapped level (sqa-map-to-gpu) with warps "
+                          "run one after another")),
     cl::cat(runCategory));
-static cl::opt<int64_t> queryBlock("q-block", cl::init(64),
-                                   cl::desc("Query rows per tile (tiled)"),
-                                   cl::cat(runCategory));
+static cl::opt<int64_t>
+    queryBlock("q-block", cl::init(64),
+               cl::desc("Query rows per tile (tiled) or per block "
+                        "(gpu-mapped: 16 per warp, up to 16 warps)"),
+               cl::cat(runCategory));
 static cl::opt<int64_t> keyBlock("kv-block", cl::init(64),
                                  cl::desc("Keys per online-softmax step "
-                                          "(tiled)"),
+                                          "(tiled, gpu-mapped)"),
                                  cl::cat(runCategory));
 static cl::opt<bool> rawBF16(
     "raw-bf16", cl::init(false),
@@ -188,6 +193,10 @@ int main(int argc, char **argv) {
 
   if (queryBlock <= 0 || keyBlock <= 0)
     return fail("--q-block and --kv-block must be positive");
+  if (lowering == sqa::AttentionLowering::GPUMapped &&
+      (queryBlock % 16 != 0 || queryBlock > 256))
+    return fail("--q-block of the gpu-mapped lowering must be a multiple of "
+                "16 (rows per warp) up to 256");
 
   DialectRegistry registry;
   sqa::registerAllDialects(registry);
@@ -242,9 +251,8 @@ int main(int argc, char **argv) {
     std::string descr = getNpyDescr(tensorType->getElementType());
     if (array->descr != descr)
       return fail(path + ": dtype '" + array->descr + "' does not match " +
-                  debugString(tensorType->getElementType()) +
-                  " of argument #" + Twine(index) + " (expected '" + descr +
-                  "')");
+                  debugString(tensorType->getElementType()) + " of argument #" +
+                  Twine(index) + " (expected '" + descr + "')");
     if (static_cast<int64_t>(array->shape.size()) != tensorType->getRank())
       return fail(path + ": shape " + shapeToString(array->shape) +
                   " does not match argument #" + Twine(index) + " of type " +

@@ -4,6 +4,7 @@
 #define SQA_CONVERSION_PASSES_H
 
 #include "sqa/Conversion/MathToNVVMIntrinsics/MathToNVVMIntrinsics.h"
+#include "sqa/Conversion/SQAToGPU/SQAToGPU.h"
 #include "sqa/Conversion/SQAToLinalg/SQAToLinalg.h"
 #include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
 #include "sqa/Conversion/SQAToSCF/SQAToSCF.h"

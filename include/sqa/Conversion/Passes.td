@@ -130,6 +130,108 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
   ];
 }
 
+def SQAMapToGPUPass : Pass<"sqa-map-to-gpu"> {
+  let summary = "Map buffer-semantics sqa.attention to GPU blocks and warps (L2)";
+  let description = [{
+    The GPU-mapped level: FlashAttention-2's schedule, the one that
+    `convert-sqa-to-nvgpu` runs on tensor cores (same block and warp
+    decomposition, same kv-blocks visited, same staging), written with
+    target-independent ops so that it also runs on the CPU
+    (`sqa-gpu-mapped-to-cpu`, `sqa-cpu-pipeline{lowering=gpu-mapped}`).
+
+    #### Input invariant
+    `sqa.attention` with memref operands (after One-Shot Bufferize); any
+    element type and head dims. An op on tensors is an error.
+
+    #### Output IR
+    - An `scf.forall` over (q-block, output head, batch) mapped to
+      `#gpu.block<x/y/z>`, whose body allocates the Q tile (16 * warps rows)
+      and two stages of the K and V tiles (kv-block rows) with `memref.alloc`
+      in `#gpu.address_space<workgroup>`.
+    - Inside, an `scf.forall` over the warps mapped to `#gpu.warp<x>`; warp w
+      owns query rows [16 w, 16 w + 16) of the block. The copies into
+      workgroup memory are block-cooperative: every warp issues the same
+      `vector.transfer_read` (rows past the sequence end read as zeros) /
+      `vector.transfer_write` pairs, which the GPU lowering splits over the
+      threads of the block; `gpu.barrier` marks where the block waits.
+    - Per warp, an `scf.for` over the kv-blocks that hold a key visible to
+      some row of the block (fully masked blocks are skipped), which copies
+      block j + 1 into the other stage before computing on block j, with the
+      running max `m`, sum `l` (vector<16xf32>) and accumulator (vector<16 x
+      Dv x f32>) as iteration arguments:
+      S = `vector.contract`(Q, K) in f32; an elementwise mask under an
+      `scf.if` for blocks that are only partly visible; row maxima and sums
+      with `vector.multi_reduction`; P = exp2(fma(S, scale * log2(e), -m' *
+      scale * log2(e))), rounded to the element type before
+      O += `vector.contract`(P, V), as on tensor cores.
+    - The epilogue writes O / l (0 for rows that saw no key) and lse with
+      `vector.transfer_write`, whose out-of-bounds rows are dropped.
+  }];
+  let options = [
+    Option<"numWarps", "warps", "int64_t", /*default=*/"4",
+           "Warps per block (16 query rows each)">,
+    Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
+           "Keys per online-softmax step (0: the default of "
+           "convert-sqa-to-nvgpu, 64, or 32 when D or Dv is 128)">,
+  ];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def SQAGPUMappedToCPUPass : Pass<"sqa-gpu-mapped-to-cpu"> {
+  let summary = "Make GPU-mapped IR (L2) executable on the host CPU";
+  let description = [{
+    Runs the output of `sqa-map-to-gpu` on the CPU, so that the GPU
+    algorithm is checked numerically on machines without a GPU: workgroup
+    buffers become ordinary heap buffers, freed at the end of the block that
+    allocates them, and `gpu.barrier` ops are erased. The mapped
+    `scf.forall` loops are left for `scf-forall-to-for`, which runs the
+    warps of a block one after another. That is a valid execution of L2: each
+    warp issues the block's cooperative copies itself, so when it runs alone
+    it finds in workgroup memory exactly the tiles that the barriers
+    guarantee on the GPU.
+
+    #### Input invariant
+    Code outside `gpu.launch` / `gpu.func` (a host function holding mapped
+    loops).
+
+    #### Output IR
+    The same code with memrefs in the default memory space and no barriers.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
+def SetNVVMLaunchBoundsPass
+    : Pass<"sqa-set-nvvm-launch-bounds", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Give ptxas the register budget of N resident blocks per SM";
+  let description = [{
+    `gpu-kernel-outlining` records a constant block size as
+    `known_block_size`, which `convert-gpu-to-nvvm` turns into `.maxntid`.
+    Given `.maxntid` alone, ptxas picks its own occupancy target and register
+    budget: 168 registers for the 128 threads of the tensor-core kernel, at
+    which the D = 128 kernel with a causal mask spills. This pass sets
+    `nvvm.minctasm` (`.minnctapersm`) on every kernel that has none, so that
+    the budget follows from the occupancy asked for: 65536 / (N * threads)
+    registers, at most 255. With N = 1 ptxas allocates as it would without
+    launch bounds (FlashAttention-2's kernels carry no `__launch_bounds__`).
+
+    #### Input invariant
+    A `gpu.module` holding outlined `gpu.func` kernels.
+
+    #### Output IR
+    The same kernels with `nvvm.minctasm = N`; N = 0 leaves them unchanged.
+  }];
+  let options = [
+    Option<"minBlocksPerSM", "min-blocks-per-sm", "int64_t", /*default=*/"1",
+           "Blocks per SM that the register budget must allow (0: none)">,
+  ];
+  let dependentDialects = ["::mlir::NVVM::NVVMDialect"];
+}
+
 def ConvertMathToNVVMIntrinsicsPass
     : Pass<"sqa-convert-math-to-nvvm-intrinsics"> {
   let summary = "Lower f32 math.exp2/log2/fma to NVVM intrinsics, not libdevice";

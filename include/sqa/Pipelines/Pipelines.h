@@ -25,6 +25,9 @@ enum class AttentionLowering {
   Rowwise,
   /// sqa-tile-and-fuse: FlashAttention's query and key blocks.
   Tiled,
+  /// sqa-map-to-gpu + sqa-gpu-mapped-to-cpu: the GPU-mapped level (L2), the
+  /// tensor-core kernel's schedule, with warps run one after another.
+  GPUMapped,
 };
 
 struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
@@ -37,12 +40,17 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
           clEnumValN(AttentionLowering::Rowwise, "rowwise",
                      "online-softmax loops (the GPU kernel's algorithm)"),
           clEnumValN(AttentionLowering::Tiled, "tiled",
-                     "FlashAttention tiling (sqa-tile-and-fuse)"))};
+                     "FlashAttention tiling (sqa-tile-and-fuse)"),
+          clEnumValN(AttentionLowering::GPUMapped, "gpu-mapped",
+                     "the GPU-mapped level (sqa-map-to-gpu) run on the CPU"))};
   PassOptions::Option<int64_t> queryBlock{
-      *this, "q-block", llvm::cl::desc("Query rows per tile (tiled)"),
+      *this, "q-block",
+      llvm::cl::desc("Query rows per tile (tiled) or per block (gpu-mapped: "
+                     "16 per warp)"),
       llvm::cl::init(64)};
   PassOptions::Option<int64_t> keyBlock{
-      *this, "kv-block", llvm::cl::desc("Keys per online-softmax step (tiled)"),
+      *this, "kv-block",
+      llvm::cl::desc("Keys per online-softmax step (tiled, gpu-mapped)"),
       llvm::cl::init(64)};
 };
 
@@ -99,6 +107,12 @@ struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("Query rows per thread block of the row-wise kernel "
                      "(one thread each)"),
       llvm::cl::init(128)};
+  PassOptions::Option<unsigned> minBlocksPerSM{
+      *this, "min-blocks-per-sm",
+      llvm::cl::desc("Resident blocks per SM that ptxas's register budget "
+                     "must allow (.minnctapersm; 0 leaves the budget to "
+                     "ptxas's heuristic)"),
+      llvm::cl::init(1)};
 };
 
 /// Lowers sqa.attention to a module of the LLVM dialect for the host CPU:

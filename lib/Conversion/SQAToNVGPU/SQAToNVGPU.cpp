@@ -57,8 +57,9 @@ static constexpr int64_t kChunk = 8;
 /// Static shared memory a kernel may use without opting in.
 static constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
 
-static int64_t getKeyBlock(AttentionOp op,
-                           const TensorCoreKernelOptions &options) {
+int64_t
+mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
+                                 const TensorCoreKernelOptions &options) {
   if (options.keyBlock > 0)
     return options.keyBlock;
   return op.getHeadDim() >= 128 || op.getValueHeadDim() >= 128 ? 32 : 64;
@@ -66,7 +67,8 @@ static int64_t getKeyBlock(AttentionOp op,
 
 int64_t mlir::sqa::getTensorCoreSharedMemoryBytes(
     AttentionOp op, const TensorCoreKernelOptions &options) {
-  int64_t rows = 16 * options.numWarps, keys = getKeyBlock(op, options);
+  int64_t rows = 16 * options.numWarps,
+          keys = getTensorCoreKeyBlock(op, options);
   int64_t elements = rows * op.getHeadDim() +
                      2 * keys * (op.getHeadDim() + op.getValueHeadDim());
   return 2 * elements;
@@ -84,7 +86,7 @@ std::string mlir::sqa::getTensorCoreIncompatibility(
     return "the tensor-core kernel supports head dims 16, 32, 64 and 128";
   if (options.numWarps < 1 || options.numWarps > 16)
     return "the tensor-core kernel needs 1 to 16 warps";
-  int64_t keys = getKeyBlock(op, options);
+  int64_t keys = getTensorCoreKeyBlock(op, options);
   if (keys < 16 || keys % 16 != 0 || keys > 256)
     return "the kv-block of the tensor-core kernel must be a multiple of 16 "
            "in [16, 256]";
@@ -104,8 +106,9 @@ public:
                      const TensorCoreKernelOptions &options,
                      gpu::LaunchOp launch)
       : b(b), loc(loc), op(op), launch(launch), numWarps(options.numWarps),
-        blockRows(16 * options.numWarps), keyBlock(getKeyBlock(op, options)),
-        headDim(op.getHeadDim()), valueHeadDim(op.getValueHeadDim()),
+        blockRows(16 * options.numWarps),
+        keyBlock(getTensorCoreKeyBlock(op, options)), headDim(op.getHeadDim()),
+        valueHeadDim(op.getValueHeadDim()),
         elementType(op.getQueryType().getElementType()), f32(b.getF32Type()) {}
 
   void build();
@@ -330,18 +333,9 @@ void FlashKernelBuilder::build() {
   Value kvHead = applyHeadMap(op.getKvHeadExpr(d0), head);
   Value firstRow = mul(launch.getBlockIds().x, blockRows);
 
-  // Keys visible to the block: the first row's first key to the last row's
-  // last (the visible range moves monotonically with the row).
-  Value lastRow = arith::MinUIOp::create(
-      b, loc, add(firstRow, blockRows - 1),
-      arith::SubIOp::create(b, loc, querySeqLen, index(1)));
-  KeyRange firstRange =
-      buildVisibleKeyRange(b, loc, op, firstRow, querySeqLen, keySeqLen);
-  KeyRange lastRange =
-      buildVisibleKeyRange(b, loc, op, lastRow, querySeqLen, keySeqLen);
-  Value blockBegin = div(firstRange.begin, keyBlock);
-  Value blockEnd = arith::MaxSIOp::create(
-      b, loc, blockBegin, div(add(lastRange.end, keyBlock - 1), keyBlock));
+  KeyBlockSchedule schedule = buildKeyBlockSchedule(
+      b, loc, op, firstRow, blockRows, keyBlock, querySeqLen, keySeqLen);
+  Value blockBegin = schedule.begin, blockEnd = schedule.end;
 
   // This thread's two rows (fragment rows g and g + 8 of its warp).
   Value rowA = add(add(firstRow, mul(warp, 16)), group);
@@ -454,12 +448,8 @@ void FlashKernelBuilder::build() {
     // Mask the keys of a partly visible block; blocks inside every row's
     // range skip this.
     Value blockStart = mul(block, keyBlock);
-    Value fullyVisible = arith::AndIOp::create(
-        b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, blockStart,
-                              lastRange.begin),
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                              add(blockStart, keyBlock), firstRange.end));
+    Value fullyVisible =
+        buildKeyBlockIsFullyVisible(b, loc, schedule, blockStart, keyBlock);
     auto maskIf = scf::IfOp::create(
         b, loc, TypeRange(SmallVector<Type>(numScoreTiles, accType)),
         fullyVisible, /*withElseRegion=*/true);
@@ -628,7 +618,7 @@ static void lowerToTensorCoreKernel(RewriterBase &rewriter, AttentionOp op,
                                     const TensorCoreKernelOptions &options) {
   Location loc = op.getLoc();
   int64_t blockRows = 16 * options.numWarps;
-  int64_t keyBlock = getKeyBlock(op, options);
+  int64_t keyBlock = getTensorCoreKeyBlock(op, options);
   Type elementType = op.getQueryType().getElementType();
   auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
                                               gpu::AddressSpace::Workgroup);

@@ -11,6 +11,7 @@ class RewritePatternSet;
 namespace sqa {
 
 #define GEN_PASS_DECL_CONVERTSQATONVGPUPASS
+#define GEN_PASS_DECL_SETNVVMLAUNCHBOUNDSPASS
 #include "sqa/Conversion/Passes.h.inc"
 
 /// Tile sizes of the tensor-core kernel. Each warp owns 16 query rows (one
@@ -22,6 +23,10 @@ struct TensorCoreKernelOptions {
   /// static shared memory).
   int64_t keyBlock = 0;
 };
+
+/// The kv-block of the kernel for `op`: options.keyBlock, or its default.
+int64_t getTensorCoreKeyBlock(AttentionOp op,
+                              const TensorCoreKernelOptions &options);
 
 /// Why `op` cannot use the tensor-core kernel with `options`, or an empty
 /// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 128},

@@ -19,9 +19,21 @@ using namespace mlir::sqa;
 KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
                                          AttentionOp op, Value row,
                                          Value querySeqLen, Value keySeqLen) {
-  auto constant = [&](int64_t v) -> Value {
-    return arith::ConstantIndexOp::create(b, loc, v);
+  // For a vector of rows, every scalar takes the rows' shape.
+  auto vectorType = dyn_cast<VectorType>(row.getType());
+  auto shaped = [&](Value scalar) -> Value {
+    if (!vectorType)
+      return scalar;
+    return vector::BroadcastOp::create(b, loc, vectorType, scalar);
   };
+  auto constant = [&](int64_t v) -> Value {
+    if (!vectorType)
+      return arith::ConstantIndexOp::create(b, loc, v);
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vectorType, b.getIndexAttr(v)));
+  };
+  querySeqLen = shaped(querySeqLen);
+  keySeqLen = shaped(keySeqLen);
   Value zero = constant(0);
   MaskKind mask = op.getMaskKind();
   std::optional<ArrayRef<int64_t>> window = op.getWindow();
@@ -33,7 +45,9 @@ KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
   // The diagonal: row + Skv - Sq (bottom-right alignment), row (top-left), or
   // row + diagonal_offset when the op carries one (a tile of query rows).
   Value offset = op.getDiagonalOffset();
-  if (!offset)
+  if (offset)
+    offset = shaped(offset);
+  else
     offset =
         mask == MaskKind::causal_top_left
             ? zero
@@ -63,6 +77,45 @@ KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
     begin = arith::MaxSIOp::create(b, loc, first, zero);
   }
   return {begin, end};
+}
+
+KeyBlockSchedule mlir::sqa::buildKeyBlockSchedule(
+    OpBuilder &b, Location loc, AttentionOp op, Value firstRow,
+    int64_t blockRows, int64_t keyBlock, Value querySeqLen, Value keySeqLen) {
+  auto constant = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  Value lastRow = arith::MinUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, firstRow, constant(blockRows - 1)),
+      arith::SubIOp::create(b, loc, querySeqLen, constant(1)));
+  KeyBlockSchedule schedule;
+  schedule.firstRowKeys =
+      buildVisibleKeyRange(b, loc, op, firstRow, querySeqLen, keySeqLen);
+  schedule.lastRowKeys =
+      buildVisibleKeyRange(b, loc, op, lastRow, querySeqLen, keySeqLen);
+  schedule.begin = arith::DivUIOp::create(b, loc, schedule.firstRowKeys.begin,
+                                          constant(keyBlock));
+  Value endBlock = arith::DivUIOp::create(
+      b, loc,
+      arith::AddIOp::create(b, loc, schedule.lastRowKeys.end,
+                            constant(keyBlock - 1)),
+      constant(keyBlock));
+  schedule.end = arith::MaxSIOp::create(b, loc, schedule.begin, endBlock);
+  return schedule;
+}
+
+Value mlir::sqa::buildKeyBlockIsFullyVisible(OpBuilder &b, Location loc,
+                                             const KeyBlockSchedule &schedule,
+                                             Value blockStart,
+                                             int64_t keyBlock) {
+  Value blockEnd = arith::AddIOp::create(
+      b, loc, blockStart, arith::ConstantIndexOp::create(b, loc, keyBlock));
+  return arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, blockStart,
+                            schedule.lastRowKeys.begin),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, blockEnd,
+                            schedule.firstRowKeys.end));
 }
 
 /// The f32 counterpart of `type` (a scalar or vector float type).
@@ -205,8 +258,13 @@ Value mlir::sqa::buildNormalizedOutput(OpBuilder &b, Location loc,
 
 Value mlir::sqa::buildLogSumExpFromLog2(OpBuilder &b, Location loc,
                                         Value rowMax, Value rowSum) {
+  // Scalars, or splats of rowSum's vector type.
+  Type type = rowSum.getType();
   auto f32Constant = [&](float v) -> Value {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+    TypedAttr attr = b.getF32FloatAttr(v);
+    if (auto vectorType = dyn_cast<VectorType>(type))
+      attr = cast<TypedAttr>(DenseElementsAttr::get(vectorType, attr));
+    return arith::ConstantOp::create(b, loc, attr);
   };
   Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, rowSum,
                                      f32Constant(0.0f));

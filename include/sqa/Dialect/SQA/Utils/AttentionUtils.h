@@ -26,13 +26,39 @@ namespace sqa {
 ///   first  = row + offset - left                   for a window left >= 0
 ///   begin  = max(first, 0), end = clamp(last + 1, 0, Skv)
 ///
-/// All values are of index type.
+/// All values are of index type, or vectors of index when `row` is a vector
+/// of rows (`querySeqLen` and `keySeqLen` stay scalars).
 struct KeyRange {
   Value begin;
   Value end;
 };
 KeyRange buildVisibleKeyRange(OpBuilder &b, Location loc, AttentionOp op,
                               Value row, Value querySeqLen, Value keySeqLen);
+
+/// The key blocks that the FlashAttention-2 schedule visits for one block of
+/// query rows: blocks [begin, end) of `keyBlock` keys, from the first key the
+/// block's first row sees to the last key its last row sees (the visible
+/// range moves monotonically with the row, so the blocks in between hold a
+/// visible key for some row and the others are skipped). Shared by the
+/// GPU-mapped level (sqa-map-to-gpu) and the tensor-core kernel
+/// (convert-sqa-to-nvgpu), so that the schedule checked on the CPU is the
+/// one that runs on the GPU.
+struct KeyBlockSchedule {
+  /// Keys visible to the first and to the last row of the block.
+  KeyRange firstRowKeys, lastRowKeys;
+  Value begin, end;
+};
+KeyBlockSchedule buildKeyBlockSchedule(OpBuilder &b, Location loc,
+                                       AttentionOp op, Value firstRow,
+                                       int64_t blockRows, int64_t keyBlock,
+                                       Value querySeqLen, Value keySeqLen);
+
+/// An i1 that is true when every key of the key block starting at
+/// `blockStart` is visible to every row of the block, so that its scores need
+/// no mask.
+Value buildKeyBlockIsFullyVisible(OpBuilder &b, Location loc,
+                                  const KeyBlockSchedule &schedule,
+                                  Value blockStart, int64_t keyBlock);
 
 /// Builds a linalg.generic over `numDims` loops whose last `numReductions`
 /// are reductions. `operandExprs` holds the indexing-map results of each input
@@ -71,7 +97,7 @@ Value buildNormalizedOutput(OpBuilder &b, Location loc, AttentionOp op,
 
 /// The natural log-sum-exp of a row from its online-softmax state with scores
 /// in log2 units: (rowMax + log2(rowSum)) * ln 2, or -inf when rowSum is 0
-/// (the row saw no key). Scalar f32 values.
+/// (the row saw no key). Scalar or vector f32 values.
 Value buildLogSumExpFromLog2(OpBuilder &b, Location loc, Value rowMax,
                              Value rowSum);
 
