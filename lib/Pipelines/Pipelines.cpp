@@ -60,16 +60,16 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
                    .str();
     break;
   }
-  // The GPU-mapped level is built on buffers, after bufferization.
+  // The GPU-mapped level is built on buffers, after bufferization. A q-block
+  // that is not whole warps becomes warps=0, which sqa-map-to-gpu rejects.
   std::string mapToGPU;
   if (options.lowering == AttentionLowering::GPUMapped) {
-    lowerSQA = "";
-    mapToGPU =
-        llvm::formatv("func.func(sqa-map-to-gpu{{warps={0} "
-                      "kv-block={1}},sqa-gpu-mapped-to-cpu),"
-                      "canonicalize,cse",
-                      options.queryBlock / 16, options.keyBlock.getValue())
-            .str();
+    int64_t warps = options.queryBlock % 16 == 0 ? options.queryBlock / 16 : 0;
+    mapToGPU = llvm::formatv("func.func(sqa-map-to-gpu{{warps={0} "
+                             "kv-block={1}},sqa-gpu-mapped-to-cpu),"
+                             "canonicalize,cse",
+                             warps, options.keyBlock.getValue())
+                   .str();
   }
   SmallVector<Stage> stages;
   if (!lowerSQA.empty())

@@ -3,6 +3,7 @@
 // RUN: sqa-opt %s --sqa-cpu-pipeline="lowering=tiled q-block=16 kv-block=32" | FileCheck %s --check-prefixes=CHECK,ROW
 // RUN: sqa-opt %s --sqa-cpu-pipeline="lowering=gpu-mapped q-block=32 kv-block=16" | FileCheck %s --check-prefixes=CHECK,ROW
 // RUN: not sqa-opt %s --sqa-cpu-pipeline=lowering=magic 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not sqa-opt %s --sqa-cpu-pipeline="lowering=gpu-mapped q-block=24" 2>&1 | FileCheck %s --check-prefix=WARPROWS
 
 // Every lowering reaches the LLVM dialect with nothing else left over.
 // CHECK-LABEL: llvm.func @attention
@@ -16,6 +17,8 @@
 // ROW: llvm.intr.log2(
 // CHECK-LABEL: llvm.func @_mlir_ciface_attention
 // BAD: for the --lowering option: Cannot find option named 'magic'
+// A gpu-mapped block must be whole warps of 16 rows.
+// WARPROWS: error: sqa-map-to-gpu: warps must be in [1, 16] and kv-block >= 0
 func.func @attention(%q: tensor<?x8x?x16xf16>, %k: tensor<?x4x?x16xf16>, %v: tensor<?x4x?x16xf16>,
                      %o: tensor<?x8x?x16xf16>, %l: tensor<?x8x?xf32>) -> (tensor<?x8x?x16xf16>, tensor<?x8x?xf32>)
     attributes {llvm.emit_c_interface} {

@@ -216,8 +216,8 @@ def SetNVVMLaunchBoundsPass
     which the D = 128 kernel with a causal mask spills. This pass sets
     `nvvm.minctasm` (`.minnctapersm`) on every kernel that has none, so that
     the budget follows from the occupancy asked for: 65536 / (N * threads)
-    registers, at most 255. With N = 1 ptxas allocates as it would without
-    launch bounds (FlashAttention-2's kernels carry no `__launch_bounds__`).
+    registers, at most 255. With N = 1 ptxas may use up to 255 registers, as
+    for FlashAttention-2's kernels, which carry no `__launch_bounds__`.
 
     #### Input invariant
     A `gpu.module` holding outlined `gpu.func` kernels.

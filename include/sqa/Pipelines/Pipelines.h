@@ -46,7 +46,7 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
   PassOptions::Option<int64_t> queryBlock{
       *this, "q-block",
       llvm::cl::desc("Query rows per tile (tiled) or per block (gpu-mapped: "
-                     "16 per warp)"),
+                     "16 per warp, 16 to 256)"),
       llvm::cl::init(64)};
   PassOptions::Option<int64_t> keyBlock{
       *this, "kv-block",

@@ -19,6 +19,7 @@
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -45,22 +46,15 @@ using namespace mlir::sqa;
 /// Query rows per warp: the M of one m16n8k16 tile.
 static constexpr int64_t kWarpRows = 16;
 
-static int64_t getKeyBlock(AttentionOp op, const GPUMappingOptions &options) {
-  TensorCoreKernelOptions tensorCore;
-  tensorCore.numWarps = options.numWarps;
-  tensorCore.keyBlock = options.keyBlock;
-  return getTensorCoreKeyBlock(op, tensorCore);
-}
-
 namespace {
 /// Builds the body of the block-level scf.forall for one op.
 class MappedKernelBuilder {
 public:
   MappedKernelBuilder(OpBuilder &b, Location loc, AttentionOp op,
-                      const GPUMappingOptions &options)
+                      const TensorCoreKernelOptions &options)
       : b(b), loc(loc), op(op), numWarps(options.numWarps),
         blockRows(kWarpRows * options.numWarps),
-        keyBlock(getKeyBlock(op, options)), headDim(op.getHeadDim()),
+        keyBlock(getTensorCoreKeyBlock(op, options)), headDim(op.getHeadDim()),
         valueHeadDim(op.getValueHeadDim()),
         elementType(op.getQueryType().getElementType()), f32(b.getF32Type()) {}
 
@@ -73,9 +67,8 @@ private:
     return arith::ConstantIndexOp::create(b, loc, value);
   }
   Value splat(ArrayRef<int64_t> shape, float value) {
-    auto type = VectorType::get(shape, f32);
-    return arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(type, b.getF32FloatAttr(value)));
+    return createScalarOrSplatConstant(b, loc, VectorType::get(shape, f32),
+                                       APFloat(value));
   }
   /// `rows` (vector<16xf32>) repeated along `columns` columns.
   Value broadcastRows(Value rows, int64_t columns) {
@@ -371,7 +364,7 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
 namespace {
 struct AttentionMapToGPUPattern : OpRewritePattern<AttentionOp> {
   AttentionMapToGPUPattern(MLIRContext *context,
-                           const GPUMappingOptions &options)
+                           const TensorCoreKernelOptions &options)
       : OpRewritePattern(context), options(options) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
@@ -407,14 +400,14 @@ struct AttentionMapToGPUPattern : OpRewritePattern<AttentionOp> {
     return success();
   }
 
-  GPUMappingOptions options;
+  TensorCoreKernelOptions options;
 };
 
 struct SQAMapToGPUPass : sqa::impl::SQAMapToGPUPassBase<SQAMapToGPUPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    GPUMappingOptions options;
+    TensorCoreKernelOptions options;
     options.numWarps = numWarps;
     options.keyBlock = keyBlock;
     if (options.numWarps < 1 || options.numWarps > 16 || options.keyBlock < 0) {
@@ -478,7 +471,7 @@ struct SQAGPUMappedToCPUPass
 };
 } // namespace
 
-void mlir::sqa::populateSQAMapToGPUPatterns(RewritePatternSet &patterns,
-                                            const GPUMappingOptions &options) {
+void mlir::sqa::populateSQAMapToGPUPatterns(
+    RewritePatternSet &patterns, const TensorCoreKernelOptions &options) {
   patterns.add<AttentionMapToGPUPattern>(patterns.getContext(), options);
 }

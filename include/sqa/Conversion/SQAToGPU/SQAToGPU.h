@@ -3,6 +3,8 @@
 #ifndef SQA_CONVERSION_SQATOGPU_SQATOGPU_H
 #define SQA_CONVERSION_SQATOGPU_SQATOGPU_H
 
+#include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
+
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
@@ -13,17 +15,10 @@ namespace sqa {
 #define GEN_PASS_DECL_SQAGPUMAPPEDTOCPUPASS
 #include "sqa/Conversion/Passes.h.inc"
 
-/// Block and tile sizes of the GPU-mapped form.
-struct GPUMappingOptions {
-  /// Warps per block, 16 query rows each.
-  int64_t numWarps = 4;
-  /// Keys per online-softmax step; 0 picks convert-sqa-to-nvgpu's default.
-  int64_t keyBlock = 0;
-};
-
-/// Rewrites buffer-semantics sqa.attention ops into the GPU-mapped form.
+/// Rewrites buffer-semantics sqa.attention ops into the GPU-mapped form of
+/// the tensor-core kernel with `options` (its block and tile sizes).
 void populateSQAMapToGPUPatterns(RewritePatternSet &patterns,
-                                 const GPUMappingOptions &options);
+                                 const TensorCoreKernelOptions &options);
 
 } // namespace sqa
 } // namespace mlir

@@ -3,6 +3,7 @@
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -26,6 +27,7 @@ KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
       return scalar;
     return vector::BroadcastOp::create(b, loc, vectorType, scalar);
   };
+  // createScalarOrSplatConstant does not take index scalars.
   auto constant = [&](int64_t v) -> Value {
     if (!vectorType)
       return arith::ConstantIndexOp::create(b, loc, v);
@@ -258,13 +260,8 @@ Value mlir::sqa::buildNormalizedOutput(OpBuilder &b, Location loc,
 
 Value mlir::sqa::buildLogSumExpFromLog2(OpBuilder &b, Location loc,
                                         Value rowMax, Value rowSum) {
-  // Scalars, or splats of rowSum's vector type.
-  Type type = rowSum.getType();
-  auto f32Constant = [&](float v) -> Value {
-    TypedAttr attr = b.getF32FloatAttr(v);
-    if (auto vectorType = dyn_cast<VectorType>(type))
-      attr = cast<TypedAttr>(DenseElementsAttr::get(vectorType, attr));
-    return arith::ConstantOp::create(b, loc, attr);
+  auto f32Constant = [&](float v) {
+    return createScalarOrSplatConstant(b, loc, rowSum.getType(), APFloat(v));
   };
   Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, rowSum,
                                      f32Constant(0.0f));
