@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake ninja-build g++ libmlir-22-dev mlir-22-tools llvm-22-dev
+packages=(cmake ninja-build g++ libmlir-22-dev mlir-22-tools llvm-22-dev libomp-22-dev
           llvm-22-tools python3-numpy python3-pytest python3-torch)
 missing=()
 for pkg in "${packages[@]}"; do

@@ -39,6 +39,18 @@ if (config.sqa_cuda_include_dir and config.sqa_cuda_stub_library
     config.substitutions.append(("%cuda_stub", config.sqa_cuda_stub_library))
 config.substitutions.append(("%cmake", config.cmake_command))
 
+# LLVM's OpenMP runtime: sqa-run's tensor-core lowering runs one host thread
+# per GPU thread on it.
+if config.sqa_libomp and os.path.exists(config.sqa_libomp):
+    config.available_features.add("libomp")
+    config.substitutions.append(("%libomp", config.sqa_libomp))
+# mlir-runner and its C runtime, for tests that print from IR.
+llvm_config.add_tool_substitutions(["mlir-runner"], [config.llvm_tools_dir])
+config.substitutions.append(
+    ("%mlir_c_runner_utils",
+     os.path.join(os.path.dirname(config.llvm_tools_dir), "lib",
+                  "libmlir_c_runner_utils.so")))
+
 # NumPy for the numerical tests, pytest for the Python package's tests (which
 # skip what needs torch or a GPU where those are missing).
 for module in ("numpy", "pytest"):

@@ -51,6 +51,7 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
     lowerSQA = "func.func(convert-sqa-to-scf)";
     break;
   case AttentionLowering::GPUMapped:
+  case AttentionLowering::TensorCore:
     break;
   case AttentionLowering::Tiled:
     lowerSQA = llvm::formatv("func.func(sqa-tile-and-fuse{{q-block={0} "
@@ -60,17 +61,22 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
                    .str();
     break;
   }
-  // The GPU-mapped level is built on buffers, after bufferization. A q-block
-  // that is not whole warps becomes warps=0, which sqa-map-to-gpu rejects.
+  // The GPU-mapped level and the tensor-core kernel are built on buffers,
+  // after bufferization. A q-block that is not whole warps becomes warps=0,
+  // which both passes reject.
+  int64_t warps = options.queryBlock % 16 == 0 ? options.queryBlock / 16 : 0;
+  const char *gpuLevel = nullptr;
+  if (options.lowering == AttentionLowering::GPUMapped)
+    gpuLevel = "func.func(sqa-map-to-gpu{{warps={0} kv-block={1}},"
+               "sqa-gpu-mapped-to-cpu)";
+  if (options.lowering == AttentionLowering::TensorCore)
+    gpuLevel = "func.func(convert-sqa-to-nvgpu{{warps={0} kv-block={1} "
+               "strict=true}),sqa-gpu-launch-to-openmp";
   std::string mapToGPU;
-  if (options.lowering == AttentionLowering::GPUMapped) {
-    int64_t warps = options.queryBlock % 16 == 0 ? options.queryBlock / 16 : 0;
-    mapToGPU = llvm::formatv("func.func(sqa-map-to-gpu{{warps={0} "
-                             "kv-block={1}},sqa-gpu-mapped-to-cpu),"
-                             "canonicalize,cse",
-                             warps, options.keyBlock.getValue())
-                   .str();
-  }
+  if (gpuLevel)
+    mapToGPU =
+        llvm::formatv(gpuLevel, warps, options.keyBlock.getValue()).str() +
+        ",canonicalize,cse";
   SmallVector<Stage> stages;
   if (!lowerSQA.empty())
     stages.push_back({"lower sqa", lowerSQA + ",canonicalize,cse"});
@@ -79,7 +85,7 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
        std::string(kBufferize) +
            ",buffer-deallocation-pipeline,convert-bufferization-to-memref"});
   if (!mapToGPU.empty())
-    stages.push_back({"GPU-mapped level, run on the CPU", mapToGPU});
+    stages.push_back({"GPU level, run on the CPU", mapToGPU});
   Stage tail[] = {
       {"loops",
        "func.func(convert-linalg-to-loops,scf-forall-to-for,"
@@ -92,7 +98,7 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
        "convert-vector-to-llvm,finalize-memref-to-llvm,convert-math-to-llvm,"
        "convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,"
        "convert-cf-to-llvm,convert-func-to-llvm,convert-ub-to-llvm,"
-       "reconcile-unrealized-casts"},
+       "convert-openmp-to-llvm,reconcile-unrealized-casts"},
   };
   stages.append(std::begin(tail), std::end(tail));
   addStages(pm, stages);

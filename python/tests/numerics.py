@@ -56,7 +56,7 @@ def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None):
     # Per element: tol * max(1, |ref|), i.e. 2 ulp of the output type relative
     # to the value, and absolute near zero.
     tol = ABS_TOLERANCE[cfg.output_dtype]
-    if lowering == "gpu-mapped":
+    if lowering in ("gpu-mapped", "tensor-core"):
         # P is rounded to the input element type before P V, as the A operand
         # of the tensor-core product is: that rounding bounds the error too.
         tol = max(tol, ABS_TOLERANCE[cfg.dtype])
@@ -163,7 +163,42 @@ def suite_mapped():
     yield variant("MHA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 90, 90, (64, 32)
 
 
-SUITES = {"mapped": suite_mapped, "variants": suite_variants, "masks": suite_masks, "tiled": suite_tiled}
+def suite_tensor_core():
+    """The tensor-core kernel itself (convert-sqa-to-nvgpu), lane by lane, on
+    OpenMP threads (sqa-gpu-launch-to-openmp): every variant, f16 and bf16,
+    head dims 16 to 128, both causal alignments, windows, lse, Dv != D, f32
+    output, partial and skipped blocks, 1 to 4 warps, kv-blocks 16 to 64.
+    Sizes stay small: every warp-level op passes a barrier of all the
+    block's threads. Each case carries its (rows per block, kv-block)."""
+    dtypes = itertools.cycle(["f16", "bf16"])
+    for name, mask in itertools.product(VARIANTS, ["none", "causal_bottom_right"]):
+        sizes = (40, 23) if mask == "none" else (23, 40)
+        yield variant(name, head_dim=16, dtype=next(dtypes), mask=mask), 1, *sizes, (32, 16)
+    masks = [
+        variant("SQA", head_dim=32, with_lse=True, mask="causal_top_left", dtype="f16"),
+        variant("SQA", head_dim=32, with_lse=True, window=(8, 0), dtype="bf16"),
+        variant("xSQA", head_dim=32, dtype="bf16", with_lse=True, window=(5, 3)),
+        variant("xSQA", head_dim=32, dtype="f16", with_lse=True, window=(-1, 2)),
+        variant("xSQA", head_dim=32, dtype="f16", mask="causal_bottom_right",
+                window=(16, -1), with_lse=True, out_dtype="f32"),
+        variant("rSQA", head_dim=32, dtype="bf16", with_lse=True,
+                mask="causal_top_left", scale=0.3),
+        variant("xSMQA", head_dim=64, value_head_dim=32, dtype="f16", with_lse=True),
+        variant("xSMQA", head_dim=32, value_head_dim=128, dtype="bf16",
+                mask="causal_bottom_right"),
+    ]
+    # Sq > Skv with bottom-right alignment leaves the first rows fully masked.
+    for cfg, (sq, skv) in zip(masks, itertools.cycle([(40, 9), (9, 40), (50, 50)])):
+        yield cfg, 1, sq, skv, (16, 16)
+    # The GPU pipeline's own tiles: 4 warps, kv-block 64 (32 at D = 128).
+    yield (variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right",
+                   with_lse=True), 2, 130, 130, (64, 64))
+    yield variant("xSMQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 80, 97, (64, 64)
+    yield variant("xSQA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 90, 90, (64, 32)
+    yield variant("xSMQA", head_dim=128, dtype="f16", with_lse=True), 1, 70, 33, (64, 32)
+
+
+SUITES = {"mapped": suite_mapped, "tensor-core": suite_tensor_core, "variants": suite_variants, "masks": suite_masks, "tiled": suite_tiled}
 
 
 def main():

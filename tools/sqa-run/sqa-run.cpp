@@ -67,7 +67,10 @@ static cl::opt<sqa::AttentionLowering> lowering(
                           "FlashAttention tiling (sqa-tile-and-fuse)"),
                clEnumValN(sqa::AttentionLowering::GPUMapped, "gpu-mapped",
                           "the GPU-mapped level (sqa-map-to-gpu) with warps "
-                          "run one after another")),
+                          "run one after another"),
+               clEnumValN(sqa::AttentionLowering::TensorCore, "tensor-core",
+                          "the sm_80 tensor-core kernel (convert-sqa-to-nvgpu) "
+                          "with one OpenMP thread per GPU thread")),
     cl::cat(runCategory));
 static cl::opt<int64_t>
     queryBlock("q-block", cl::init(64),
@@ -193,10 +196,14 @@ int main(int argc, char **argv) {
 
   if (queryBlock <= 0 || keyBlock <= 0)
     return fail("--q-block and --kv-block must be positive");
-  if (lowering == sqa::AttentionLowering::GPUMapped &&
-      (queryBlock % 16 != 0 || queryBlock > 256))
-    return fail("--q-block of the gpu-mapped lowering must be a multiple of "
-                "16 (rows per warp) up to 256");
+  bool warpBlocks = lowering == sqa::AttentionLowering::GPUMapped ||
+                    lowering == sqa::AttentionLowering::TensorCore;
+  if (warpBlocks && (queryBlock % 16 != 0 || queryBlock > 256))
+    return fail(Twine("--q-block of the ") +
+                (lowering == sqa::AttentionLowering::GPUMapped
+                     ? "gpu-mapped"
+                     : "tensor-core") +
+                " lowering must be a multiple of 16 (rows per warp) up to 256");
 
   DialectRegistry registry;
   sqa::registerAllDialects(registry);
@@ -286,6 +293,17 @@ int main(int argc, char **argv) {
   auto transformer = makeOptimizingTransformer(/*optLevel=*/2,
                                                /*sizeLevel=*/0, nullptr);
   engineOptions.transformer = transformer;
+  // The tensor-core lowering runs GPU threads on OpenMP threads.
+  SmallVector<StringRef> sharedLibs;
+  if (lowering == sqa::AttentionLowering::TensorCore) {
+#ifdef SQA_LIBOMP_PATH
+    sharedLibs.push_back(SQA_LIBOMP_PATH);
+#else
+    return fail("the tensor-core lowering needs the OpenMP runtime, which "
+                "was not found when sqa-run was built (libomp-22-dev)");
+#endif
+  }
+  engineOptions.sharedLibPaths = sharedLibs;
   auto engine = ExecutionEngine::create(*module, engineOptions);
   if (!engine)
     return fail("JIT compilation failed: " +

@@ -3,6 +3,7 @@
 #ifndef SQA_CONVERSION_PASSES_H
 #define SQA_CONVERSION_PASSES_H
 
+#include "sqa/Conversion/GPULaunchToOpenMP/GPULaunchToOpenMP.h"
 #include "sqa/Conversion/MathToNVVMIntrinsics/MathToNVVMIntrinsics.h"
 #include "sqa/Conversion/SQAToGPU/SQAToGPU.h"
 #include "sqa/Conversion/SQAToLinalg/SQAToLinalg.h"

@@ -252,4 +252,50 @@ def ConvertMathToNVVMIntrinsicsPass
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def GPULaunchToOpenMPPass
+    : Pass<"sqa-gpu-launch-to-openmp", "::mlir::ModuleOp"> {
+  let summary = "Run gpu.launch kernels, warp-level nvgpu ops included, on "
+                "host threads";
+  let description = [{
+    Makes kernels written at the level of one GPU thread executable on the
+    host, so that the lane-level parts of the tensor-core kernel (ldmatrix
+    addressing, mma.sync fragments, swizzled tiles, warp shuffles) are checked
+    numerically on machines without a GPU. Each `gpu.launch` becomes loops
+    over its grid around one `omp.parallel` region per block, with one OpenMP
+    thread per GPU thread; workgroup attributions become heap buffers of the
+    block; `gpu.barrier` becomes `omp.barrier`.
+
+    Warp-level ops are emulated through per-block exchange buffers: each
+    thread publishes its operands, passes a barrier, and reads the other
+    lanes'. `nvgpu.mma.sync` and `nvvm.mma.sync` (m16n8k16, f16/bf16 inputs,
+    f32 accumulators) use upstream's fragment maps
+    (`nvgpu::getLaneIdAndValueIdToOperandCoord`), not the kernel's;
+    `nvgpu.ldmatrix` (b16, x1/x2/x4, optionally transposed) follows the PTX
+    ISA; `gpu.shuffle` supports xor and idx over a warp of 32.
+    `nvgpu.device_async_copy` completes when issued (zero-filling past its
+    source size), and the group and wait ops disappear.
+
+    Limits, by design of a test harness: collectives synchronise the whole
+    block, so every thread of a block must reach them together (true of the
+    sqa kernels); a missing cp.async wait would not be noticed. Ops of the
+    gpu, nvgpu and NVVM dialects that it does not know are errors.
+
+    #### Input invariant
+    Host functions containing `gpu.launch` ops with single-block bodies, no
+    async dependencies, no dynamic shared memory and no clusters.
+
+    #### Output IR
+    The same functions with `scf.for` grid loops, `omp.parallel` blocks
+    calling `omp_get_thread_num`, memrefs in the default memory space. Run
+    with the OpenMP runtime (libomp).
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
+    "::mlir::cf::ControlFlowDialect", "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::omp::OpenMPDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // SQA_CONVERSION_PASSES_TD

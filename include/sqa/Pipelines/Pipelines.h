@@ -28,6 +28,9 @@ enum class AttentionLowering {
   /// sqa-map-to-gpu + sqa-gpu-mapped-to-cpu: the GPU-mapped level (L2), the
   /// tensor-core kernel's schedule, with warps run one after another.
   GPUMapped,
+  /// convert-sqa-to-nvgpu + sqa-gpu-launch-to-openmp: the sm_80 tensor-core
+  /// kernel itself, lane by lane, with one OpenMP thread per GPU thread.
+  TensorCore,
 };
 
 struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
@@ -42,15 +45,19 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
           clEnumValN(AttentionLowering::Tiled, "tiled",
                      "FlashAttention tiling (sqa-tile-and-fuse)"),
           clEnumValN(AttentionLowering::GPUMapped, "gpu-mapped",
-                     "the GPU-mapped level (sqa-map-to-gpu) run on the CPU"))};
+                     "the GPU-mapped level (sqa-map-to-gpu) run on the CPU"),
+          clEnumValN(AttentionLowering::TensorCore, "tensor-core",
+                     "the tensor-core kernel (convert-sqa-to-nvgpu) emulated "
+                     "on OpenMP threads; needs libomp"))};
   PassOptions::Option<int64_t> queryBlock{
       *this, "q-block",
-      llvm::cl::desc("Query rows per tile (tiled) or per block (gpu-mapped: "
-                     "16 per warp, 16 to 256)"),
+      llvm::cl::desc("Query rows per tile (tiled) or per block (gpu-mapped, "
+                     "tensor-core: 16 per warp, 16 to 256)"),
       llvm::cl::init(64)};
   PassOptions::Option<int64_t> keyBlock{
       *this, "kv-block",
-      llvm::cl::desc("Keys per online-softmax step (tiled, gpu-mapped)"),
+      llvm::cl::desc("Keys per online-softmax step (tiled, gpu-mapped, "
+                     "tensor-core)"),
       llvm::cl::init(64)};
 };
 

@@ -13,6 +13,8 @@
 
 #include "sqa/Conversion/SQAToGPU/SQAToGPU.h"
 
+#include "sqa/Conversion/GPULaunchToOpenMP/GPULaunchToOpenMP.h"
+
 #include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
 #include "sqa/Dialect/SQA/IR/SQAOps.h"
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
@@ -25,7 +27,6 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/AttrTypeSubElements.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
@@ -455,18 +456,8 @@ struct SQAGPUMappedToCPUPass
       memref::DeallocOp::create(b, alloc.getLoc(), alloc);
     });
 
-    // Every memref type in a GPU address space moves to the default one;
-    // AttrTypeReplacer rewrites result, block-argument and nested types.
-    AttrTypeReplacer replacer;
-    replacer.addReplacement([](MemRefType type) -> std::optional<Type> {
-      if (!isa_and_nonnull<gpu::AddressSpaceAttr>(type.getMemorySpace()))
-        return std::nullopt;
-      return MemRefType::get(type.getShape(), type.getElementType(),
-                             type.getLayout());
-    });
-    replacer.recursivelyReplaceElementsIn(root, /*replaceAttrs=*/true,
-                                          /*replaceLocs=*/false,
-                                          /*replaceTypes=*/true);
+    // Every memref type in a GPU address space moves to the default one.
+    dropGPUAddressSpaces(root);
   }
 };
 } // namespace
