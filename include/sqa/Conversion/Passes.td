@@ -272,13 +272,17 @@ def GPULaunchToOpenMPPass
     (`nvgpu::getLaneIdAndValueIdToOperandCoord`), not the kernel's;
     `nvgpu.ldmatrix` (b16, x1/x2/x4, optionally transposed) follows the PTX
     ISA; `gpu.shuffle` supports xor and idx over a warp of 32.
-    `nvgpu.device_async_copy` completes when issued (zero-filling past its
-    source size), and the group and wait ops disappear.
+    `nvgpu.device_async_copy` lands as late as the PTX ISA allows: each
+    thread queues its copies, `device_async_create_group` numbers them and
+    `device_async_wait {numGroups = N}` performs all but the N most recent
+    groups (zero-filling past the source size). Workgroup buffers start as
+    NaN, so a tile read before its copy has landed shows in the results.
 
     Limits, by design of a test harness: collectives synchronise the whole
     block, so every thread of a block must reach them together (true of the
-    sqa kernels); a missing cp.async wait would not be noticed. Ops of the
-    gpu, nvgpu and NVVM dialects that it does not know are errors.
+    sqa kernels), and a missing `gpu.barrier` between warps can go unnoticed.
+    Ops of the gpu, nvgpu and NVVM dialects that it does not know are errors,
+    as are copies whose buffers are made inside the kernel.
 
     #### Input invariant
     Host functions containing `gpu.launch` ops with single-block bodies, no

@@ -23,9 +23,14 @@
 // elements (l / 4, 2 (l % 4) + c) of it, or (2 (l % 4) + c, l / 4) with
 // .trans.
 //
-// What this does not model: cp.async copies complete when issued (a missing
-// wait would go unnoticed), and collectives synchronise the whole block, not
-// only the warp (the kernels here reach every collective with all threads).
+// cp.async copies land as late as the PTX ISA allows: each thread queues its
+// copies, commit_group numbers them, and wait_group N performs those of all
+// but the N most recent groups. A kernel that reads a tile before waiting for
+// it reads stale data here, as it might on the GPU.
+//
+// What this does not model: collectives synchronise the whole block, not only
+// the warp (the kernels here reach every collective with all threads), so a
+// missing gpu.barrier between warps can go unnoticed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -164,7 +169,18 @@ private:
   /// registers (vector<2xT> each), `c` its four accumulators.
   SmallVector<Value> emulateMma(Type elementType, ArrayRef<Value> aRegs,
                                 ArrayRef<Value> bRegs, ArrayRef<Value> c);
+  /// cp.async: queues the copy (site, group, source size, indices).
   void emulateAsyncCopy(nvgpu::DeviceAsyncCopyOp op);
+  /// commit_group: numbers this thread's uncommitted copies.
+  void emulateCreateGroup(nvgpu::DeviceAsyncCreateGroupOp op);
+  /// wait_group N: performs the queued copies of all but the N most recent
+  /// groups and drops them from the queue.
+  void emulateWait(nvgpu::DeviceAsyncWaitOp op);
+  /// Copies `sourceCount` elements of `copy`'s source at `sourceIndices`
+  /// to its destination at `destIndices`, then zeros up to its size.
+  void buildCopy(OpBuilder &builder, nvgpu::DeviceAsyncCopyOp copy,
+                 Value sourceCount, ValueRange destIndices,
+                 ValueRange sourceIndices);
 
   RewriterBase &b;
   gpu::LaunchOp launch;
@@ -172,8 +188,18 @@ private:
   llvm::MapVector<Type, Value> exchange;
   Value addressExchange;
   int64_t addressRank = 0;
+  // The cp.async ops of the kernel; a queued copy records its index here.
+  SmallVector<nvgpu::DeviceAsyncCopyOp> copySites;
+  int64_t destRank = 0, sourceRank = 0;
   // Thread-local values, defined in the parallel region.
   Value thread, lane, warpBase, slot, matrixA, matrixB;
+  // This thread's copy queue: records of [site, group (-1: uncommitted),
+  // source size, destination indices, source indices].
+  Value copyQueue, queueLength, groupCount;
+  int64_t queueCapacity = 0;
+
+  enum QueueField : int64_t { kSite = 0, kGroup = 1, kSourceCount = 2 };
+  int64_t recordWidth() const { return 3 + destRank + sourceRank; }
 };
 } // namespace
 
@@ -204,6 +230,20 @@ void LaunchEmulator::buildThreadPrologue(Value numThreads, bool hasCollectives,
       "sqa-gpu-launch-to-openmp: the OpenMP runtime gave fewer threads than "
       "the block has");
   lane = arith::RemUIOp::create(b, loc, thread, index(kLanesPerWarp));
+  if (!copySites.empty()) {
+    // Room for every copy site to be in flight many times over; overflowing
+    // is a checked error, not a silent drop.
+    queueCapacity = 64 * static_cast<int64_t>(copySites.size());
+    copyQueue = memref::AllocaOp::create(
+        b, loc,
+        MemRefType::get({queueCapacity, recordWidth()}, b.getIndexType()));
+    queueLength =
+        memref::AllocaOp::create(b, loc, MemRefType::get({}, b.getIndexType()));
+    groupCount =
+        memref::AllocaOp::create(b, loc, MemRefType::get({}, b.getIndexType()));
+    memref::StoreOp::create(b, loc, index(0), queueLength);
+    memref::StoreOp::create(b, loc, index(0), groupCount);
+  }
   if (!hasCollectives)
     return;
   warpBase = arith::SubIOp::create(b, loc, thread, lane);
@@ -370,38 +410,161 @@ SmallVector<Value> LaunchEmulator::emulateMma(Type elementType,
   return results;
 }
 
-void LaunchEmulator::emulateAsyncCopy(nvgpu::DeviceAsyncCopyOp op) {
-  b.setInsertionPoint(op);
-  // The copy completes here: dstElements elements, the first srcElements of
-  // them read from the source and the rest zero.
-  Value total = index(op.getDstElements().getZExtValue());
-  Value sourceCount = op.getSrcElements() ? op.getSrcElements() : total;
-  Type elementType = op.getDst().getType().getElementType();
-  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+void LaunchEmulator::buildCopy(OpBuilder &builder,
+                               nvgpu::DeviceAsyncCopyOp copy, Value sourceCount,
+                               ValueRange destIndices,
+                               ValueRange sourceIndices) {
+  Value total = arith::ConstantIndexOp::create(
+      builder, loc, copy.getDstElements().getZExtValue());
+  Type elementType = copy.getDst().getType().getElementType();
+  Value zero =
+      arith::ConstantOp::create(builder, loc, builder.getZeroAttr(elementType));
+  Value zeroIndex = arith::ConstantIndexOp::create(builder, loc, 0);
+  Value oneIndex = arith::ConstantIndexOp::create(builder, loc, 1);
   scf::ForOp::create(
-      b, loc, index(0), total, index(1), ValueRange{},
+      builder, loc, zeroIndex, total, oneIndex, ValueRange{},
       [&](OpBuilder &nb, Location nloc, Value i, ValueRange) {
         Value fromSource = arith::CmpIOp::create(
             nb, nloc, arith::CmpIPredicate::ult, i, sourceCount);
         auto ifOp = scf::IfOp::create(
             nb, nloc, fromSource,
             [&](OpBuilder &tb, Location tloc) {
-              SmallVector<Value> indices(op.getSrcIndices());
+              SmallVector<Value> indices(sourceIndices);
               indices.back() =
                   arith::AddIOp::create(tb, tloc, indices.back(), i);
               Value element =
-                  memref::LoadOp::create(tb, tloc, op.getSrc(), indices);
+                  memref::LoadOp::create(tb, tloc, copy.getSrc(), indices);
               scf::YieldOp::create(tb, tloc, element);
             },
             [&](OpBuilder &eb, Location eloc) {
               scf::YieldOp::create(eb, eloc, zero);
             });
-        SmallVector<Value> indices(op.getDstIndices());
+        SmallVector<Value> indices(destIndices);
         indices.back() = arith::AddIOp::create(nb, nloc, indices.back(), i);
-        memref::StoreOp::create(nb, nloc, ifOp.getResult(0), op.getDst(),
+        memref::StoreOp::create(nb, nloc, ifOp.getResult(0), copy.getDst(),
                                 indices);
         scf::YieldOp::create(nb, nloc);
       });
+}
+
+void LaunchEmulator::emulateAsyncCopy(nvgpu::DeviceAsyncCopyOp op) {
+  b.setInsertionPoint(op);
+  Value length = memref::LoadOp::create(b, loc, queueLength);
+  cf::AssertOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, length,
+                            index(queueCapacity)),
+      "sqa-gpu-launch-to-openmp: too many cp.async copies in flight");
+  int64_t site = llvm::find(copySites, op) - copySites.begin();
+  Value total = index(op.getDstElements().getZExtValue());
+  SmallVector<Value> fields = {index(site), index(-1),
+                               op.getSrcElements() ? op.getSrcElements()
+                                                   : total};
+  auto padded = [&](ValueRange indices, int64_t rank) {
+    llvm::append_range(fields, indices);
+    for (int64_t i = indices.size(); i < rank; ++i)
+      fields.push_back(index(0));
+  };
+  padded(op.getDstIndices(), destRank);
+  padded(op.getSrcIndices(), sourceRank);
+  for (auto [field, value] : llvm::enumerate(fields))
+    memref::StoreOp::create(
+        b, loc, value, copyQueue,
+        ValueRange{length, index(static_cast<int64_t>(field))});
+  memref::StoreOp::create(
+      b, loc, arith::AddIOp::create(b, loc, length, index(1)), queueLength);
+}
+
+void LaunchEmulator::emulateCreateGroup(nvgpu::DeviceAsyncCreateGroupOp op) {
+  b.setInsertionPoint(op);
+  Value group = memref::LoadOp::create(b, loc, groupCount);
+  Value length = memref::LoadOp::create(b, loc, queueLength);
+  scf::ForOp::create(
+      b, loc, index(0), length, index(1), ValueRange{},
+      [&](OpBuilder &nb, Location nloc, Value i, ValueRange) {
+        Value groupField = arith::ConstantIndexOp::create(nb, nloc, kGroup);
+        Value current = memref::LoadOp::create(nb, nloc, copyQueue,
+                                               ValueRange{i, groupField});
+        Value uncommitted =
+            arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::slt, current,
+                                  arith::ConstantIndexOp::create(nb, nloc, 0));
+        Value updated =
+            arith::SelectOp::create(nb, nloc, uncommitted, group, current);
+        memref::StoreOp::create(nb, nloc, updated, copyQueue,
+                                ValueRange{i, groupField});
+        scf::YieldOp::create(nb, nloc);
+      });
+  memref::StoreOp::create(
+      b, loc, arith::AddIOp::create(b, loc, group, index(1)), groupCount);
+}
+
+void LaunchEmulator::emulateWait(nvgpu::DeviceAsyncWaitOp op) {
+  b.setInsertionPoint(op);
+  // Groups numbered below `limit` must have landed.
+  Value limit =
+      arith::SubIOp::create(b, loc, memref::LoadOp::create(b, loc, groupCount),
+                            index(op.getNumGroups().value_or(0)));
+  Value length = memref::LoadOp::create(b, loc, queueLength);
+  auto loop = scf::ForOp::create(
+      b, loc, index(0), length, index(1), ValueRange{index(0)},
+      [&](OpBuilder &nb, Location nloc, Value i, ValueRange kept) {
+        auto field = [&](OpBuilder &fb, int64_t f) {
+          return memref::LoadOp::create(
+                     fb, nloc, copyQueue,
+                     ValueRange{i, arith::ConstantIndexOp::create(fb, nloc, f)})
+              .getResult();
+        };
+        Value group = field(nb, kGroup);
+        Value due = arith::AndIOp::create(
+            nb, nloc,
+            arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::sge, group,
+                                  arith::ConstantIndexOp::create(nb, nloc, 0)),
+            arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::slt, group,
+                                  limit));
+        auto ifOp = scf::IfOp::create(
+            nb, nloc, due,
+            [&](OpBuilder &tb, Location tloc) {
+              // Perform the copy of its site.
+              SmallVector<int64_t> cases =
+                  llvm::to_vector(llvm::seq<int64_t>(0, copySites.size()));
+              auto dispatch = scf::IndexSwitchOp::create(
+                  tb, tloc, TypeRange{}, field(tb, kSite), cases, cases.size());
+              for (auto [site, region] :
+                   llvm::zip(copySites, dispatch.getCaseRegions())) {
+                OpBuilder cb = OpBuilder::atBlockBegin(&region.emplaceBlock());
+                SmallVector<Value> destIndices, sourceIndices;
+                int64_t first = 3;
+                for (size_t d = 0; d < site.getDstIndices().size(); ++d)
+                  destIndices.push_back(field(cb, first + d));
+                first += destRank;
+                for (size_t d = 0; d < site.getSrcIndices().size(); ++d)
+                  sourceIndices.push_back(field(cb, first + d));
+                buildCopy(cb, site, field(cb, kSourceCount), destIndices,
+                          sourceIndices);
+                scf::YieldOp::create(cb, tloc);
+              }
+              OpBuilder db = OpBuilder::atBlockBegin(
+                  &dispatch.getDefaultRegion().emplaceBlock());
+              scf::YieldOp::create(db, tloc);
+              scf::YieldOp::create(tb, tloc, kept);
+            },
+            [&](OpBuilder &eb, Location eloc) {
+              // Keep the record, moved down over the performed ones.
+              for (int64_t f = 0; f < recordWidth(); ++f) {
+                Value fieldIndex = arith::ConstantIndexOp::create(eb, eloc, f);
+                Value value = memref::LoadOp::create(eb, eloc, copyQueue,
+                                                     ValueRange{i, fieldIndex});
+                memref::StoreOp::create(eb, eloc, value, copyQueue,
+                                        ValueRange{kept[0], fieldIndex});
+              }
+              Value next = arith::AddIOp::create(
+                  eb, eloc, kept[0],
+                  arith::ConstantIndexOp::create(eb, eloc, 1));
+              scf::YieldOp::create(eb, eloc, next);
+            });
+        scf::YieldOp::create(nb, nloc, ifOp.getResults());
+      });
+  memref::StoreOp::create(b, loc, loop.getResult(0), queueLength);
 }
 
 LogicalResult LaunchEmulator::emulate() {
@@ -418,6 +581,24 @@ LogicalResult LaunchEmulator::emulate() {
   WalkResult walk = launch.getBody().walk([&](Operation *op) {
     if (failed(checkEmulatable(op)))
       return WalkResult::interrupt();
+    if (auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op)) {
+      // Queued copies run at a later wait: their buffers must be visible
+      // there, i.e. defined outside the kernel or workgroup attributions.
+      for (Value buffer : {copy.getSrc(), copy.getDst()}) {
+        auto arg = dyn_cast<BlockArgument>(buffer);
+        bool attribution =
+            arg && llvm::is_contained(launch.getWorkgroupAttributions(), arg);
+        if (!attribution &&
+            launch.getBody().isAncestor(buffer.getParentRegion())) {
+          copy.emitOpError("cannot be emulated: its buffers must be defined "
+                           "outside the kernel or be workgroup attributions");
+          return WalkResult::interrupt();
+        }
+      }
+      copySites.push_back(copy);
+      destRank = std::max<int64_t>(destRank, copy.getDstIndices().size());
+      sourceRank = std::max<int64_t>(sourceRank, copy.getSrcIndices().size());
+    }
     if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op))
       exchange.insert({shuffle.getValue().getType(), Value()});
     if (auto load = dyn_cast<nvgpu::LdMatrixOp>(op))
@@ -462,10 +643,32 @@ LogicalResult LaunchEmulator::emulate() {
   }
   std::reverse(blockIds.begin(), blockIds.end());
 
+  // Workgroup memory starts out as garbage on the GPU; NaN here, so that a
+  // tile read before its copy has landed shows in the results instead of
+  // what the block before left in a reused heap buffer.
   SmallVector<Value> blockBuffers;
-  for (BlockArgument attribution : launch.getWorkgroupAttributions())
-    blockBuffers.push_back(memref::AllocOp::create(
-        b, loc, cast<MemRefType>(attribution.getType())));
+  for (BlockArgument attribution : launch.getWorkgroupAttributions()) {
+    auto type = cast<MemRefType>(attribution.getType());
+    Value buffer = memref::AllocOp::create(b, loc, type);
+    blockBuffers.push_back(buffer);
+    auto floatType = dyn_cast<FloatType>(type.getElementType());
+    if (!floatType || !type.hasStaticShape())
+      continue;
+    Value nan = arith::ConstantOp::create(
+        b, loc,
+        b.getFloatAttr(floatType,
+                       APFloat::getNaN(floatType.getFloatSemantics())));
+    SmallVector<Value> lbs, ubs, steps;
+    for (int64_t size : type.getShape()) {
+      lbs.push_back(index(0));
+      ubs.push_back(index(size));
+      steps.push_back(index(1));
+    }
+    scf::buildLoopNest(b, loc, lbs, ubs, steps,
+                       [&](OpBuilder &nb, Location nloc, ValueRange ivs) {
+                         memref::StoreOp::create(nb, nloc, nan, buffer, ivs);
+                       });
+  }
   for (auto &[type, buffer] : exchange) {
     buffer = memref::AllocOp::create(
         b, loc,
@@ -511,17 +714,26 @@ LogicalResult LaunchEmulator::emulate() {
   Block *body = &launch.getBody().front();
   b.inlineBlockBefore(body, entry, entry->end(), replacements);
 
-  // Rewrite the GPU ops of the body, now on the host thread. Copies complete
-  // when issued, so their groups and waits go first, uses before
-  // definitions.
+  // Rewrite the GPU ops of the body, now on the host thread. The copies,
+  // groups and waits become queue operations first; their tokens then go,
+  // uses before definitions.
   SmallVector<Operation *> ops, tokenOps;
   parallel.walk([&](Operation *op) {
-    if (isa<nvgpu::DeviceAsyncWaitOp, nvgpu::DeviceAsyncCreateGroupOp>(op))
+    if (isa<nvgpu::DeviceAsyncCopyOp, nvgpu::DeviceAsyncWaitOp,
+            nvgpu::DeviceAsyncCreateGroupOp>(op))
       tokenOps.push_back(op);
     else if (isa<gpu::GPUDialect, nvgpu::NVGPUDialect, NVVM::NVVMDialect>(
                  op->getDialect()))
       ops.push_back(op);
   });
+  for (Operation *op : tokenOps) {
+    TypeSwitch<Operation *>(op)
+        .Case([&](nvgpu::DeviceAsyncCopyOp copy) { emulateAsyncCopy(copy); })
+        .Case([&](nvgpu::DeviceAsyncCreateGroupOp group) {
+          emulateCreateGroup(group);
+        })
+        .Case([&](nvgpu::DeviceAsyncWaitOp wait) { emulateWait(wait); });
+  }
   for (Operation *op : llvm::reverse(tokenOps))
     b.eraseOp(op);
   for (Operation *op : ops) {
@@ -558,10 +770,6 @@ LogicalResult LaunchEmulator::emulate() {
         .Case([&](gpu::LaneIdOp id) { b.replaceOp(id, lane); })
         .Case([&](gpu::ShuffleOp shuffle) { emulateShuffle(shuffle); })
         .Case([&](nvgpu::LdMatrixOp load) { emulateLoadMatrix(load); })
-        .Case([&](nvgpu::DeviceAsyncCopyOp copy) {
-          emulateAsyncCopy(copy);
-          b.eraseOp(copy);
-        })
         .Case([&](nvgpu::MmaSyncOp mma) {
           b.setInsertionPoint(mma);
           auto rows = [&](Value fragment, int64_t count) {

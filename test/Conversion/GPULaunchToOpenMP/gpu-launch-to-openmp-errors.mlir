@@ -100,3 +100,21 @@ func.func @several_blocks(%p: i1) {
   }
   return
 }
+
+// -----
+
+// Copies land at a later wait, where a buffer made inside the kernel may not
+// be visible.
+func.func @copy_to_local_buffer(%src: memref<64xf16>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%sx = %c1, %sy = %c1, %sz = %c1)
+             threads(%x, %y, %z) in (%nx = %c1, %ny = %c1, %nz = %c1) {
+    %dst = memref.alloca() : memref<8xf16, #gpu.address_space<workgroup>>
+    // expected-error @below {{'nvgpu.device_async_copy' op cannot be emulated: its buffers must be defined outside the kernel or be workgroup attributions}}
+    %t = nvgpu.device_async_copy %src[%c0], %dst[%c0], 8
+        : memref<64xf16> to memref<8xf16, #gpu.address_space<workgroup>>
+    gpu.terminator
+  }
+  return
+}

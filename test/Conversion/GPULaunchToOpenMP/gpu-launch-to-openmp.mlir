@@ -87,20 +87,43 @@ func.func @shuffle(%out: memref<64xf32>) {
 // .trans (2 (l % 4) + c, l / 4) from lane 8 i + 2 (l % 4) + c's row.
 // mma.sync: A and B registers go through the exchange buffer; every lane
 // rebuilds the warp's A and B with upstream's fragment maps and computes its
-// four accumulators. cp.async completes when issued; groups and waits go.
+// four accumulators. cp.async: queued per thread (site, group, source size,
+// indices), numbered by commit_group, performed by wait_group; workgroup
+// tiles start as NaN.
 // CHECK-LABEL: func.func @tensor_core
-// CHECK-DAG: %[[ADDR:.+]] = memref.alloc(%{{.+}}) : memref<2x?x2xindex>
+// CHECK: %[[TILE:.+]] = memref.alloc() : memref<16x16xf16>
+// CHECK: %[[NAN:.+]] = arith.constant 0x7E00 : f16
+// CHECK: memref.store %[[NAN]], %[[TILE]]
 // CHECK-DAG: %[[XF16:.+]] = memref.alloc(%{{.+}}) : memref<2x?x12xf16>
+// CHECK-DAG: %[[ADDR:.+]] = memref.alloc(%{{.+}}) : memref<2x?x2xindex>
 // CHECK: omp.parallel
+// CHECK: %[[QUEUE:.+]] = memref.alloca() : memref<128x7xindex>
+// CHECK: %[[LENGTH:.+]] = memref.alloca() : memref<index>
+// CHECK: %[[GROUPS:.+]] = memref.alloca() : memref<index>
 // CHECK: %[[A:.+]] = memref.alloca() : memref<16x16xf32>
 // CHECK: %[[B:.+]] = memref.alloca() : memref<8x16xf32>
-// The copy: 8 elements, those past the source size zero.
-// CHECK: scf.for %[[I:.+]] = %c0 to %c8 step %c1
-// CHECK: arith.cmpi ult, %[[I]], %{{.+}}
+// The first copy is queued as site 0, uncommitted (-1), %rows elements.
+// CHECK: %[[N:.+]] = memref.load %[[LENGTH]][]
+// CHECK: cf.assert %{{.+}}, "sqa-gpu-launch-to-openmp: too many cp.async copies in flight"
+// CHECK: memref.store %c0, %[[QUEUE]][%[[N]], %c0]
+// CHECK: memref.store %c-1, %[[QUEUE]][%[[N]], %c1]
+// CHECK: memref.store %{{.+}}, %[[QUEUE]][%[[N]], %c2]
+// CHECK: memref.store %c1, %[[QUEUE]][%{{.+}}, %c0]
+// commit_group numbers the uncommitted copies.
+// CHECK: %[[G:.+]] = memref.load %[[GROUPS]][]
+// CHECK: scf.for
+// CHECK: arith.cmpi slt, %{{.+}}, %c0
+// CHECK: arith.select %{{.+}}, %[[G]]
+// wait_group 0: every committed group lands, by its site's copy.
+// CHECK: scf.for {{.*}} iter_args
 // CHECK: scf.if
+// CHECK: scf.index_switch
+// CHECK: case 0 {
 // CHECK: memref.load %{{.+}} : memref<64x16xf16>
-// CHECK: else
-// CHECK: memref.store %{{.+}}, %{{.+}} : memref<16x16xf16>
+// CHECK: memref.store %{{.+}}, %[[TILE]]
+// CHECK: case 1 {
+// CHECK: } else {
+// CHECK: memref.store %{{.+}}, %[[LENGTH]][]
 // CHECK-NOT: nvgpu.device_async
 // CHECK: omp.barrier
 // The A tile, not transposed: 8 loads of addresses and 8 of elements.
