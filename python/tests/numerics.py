@@ -133,30 +133,43 @@ def suite_tiled():
                1, sq, skv, (40, 33))
 
 
+def _variant_cases(dtypes, larger, smaller, batch, blocks):
+    """Every variant at head dim 16, cycling through `dtypes`: unmasked with
+    Sq > Skv, and causal (bottom-right) with Sq < Skv."""
+    dtype_cycle = itertools.cycle(dtypes)
+    for name, mask in itertools.product(VARIANTS, ["none", "causal_bottom_right"]):
+        sizes = (larger, smaller) if mask == "none" else (smaller, larger)
+        yield variant(name, head_dim=16, dtype=next(dtype_cycle), mask=mask), batch, *sizes, blocks
+
+
+def _mask_cases(masks, square):
+    """`masks` on 16 x 16 blocks, with (Sq, Skv) cycling through (40, 9),
+    (9, 40) and (square, square): the cases at positions 0, 3, 6 ... have
+    Sq > Skv, which with bottom-right alignment leaves the first rows fully
+    masked."""
+    for cfg, (sq, skv) in zip(masks, itertools.cycle([(40, 9), (9, 40), (square, square)])):
+        yield cfg, 1, sq, skv, (16, 16)
+
+
 def suite_mapped():
     """The GPU-mapped level (sqa-map-to-gpu): every variant, f32/f16/bf16,
-    both causal alignments, windows, lse, Dv != D, f32 output, sizes that
-    leave partial q-blocks and kv-blocks, blocks skipped by the masks, several
-    warps per block, and the tensor-core kernel's own tile sizes (64 rows,
-    kv-block 64 or 32). Each case carries its (rows per block, kv-block)."""
-    dtypes = itertools.cycle(["f16", "bf16", "f32"])
-    for name, mask in itertools.product(VARIANTS, ["none", "causal_bottom_right"]):
-        sizes = (70, 45) if mask == "none" else (45, 70)
-        yield variant(name, head_dim=16, dtype=next(dtypes), mask=mask), 2, *sizes, (32, 16)
-    masks = [
+    both causal alignments, windows, lse, Dv != D, f32 output, fully masked
+    rows, sizes that leave partial q-blocks and kv-blocks, blocks skipped by
+    the masks, several warps per block, and the tensor-core kernel's own tile
+    sizes (64 rows, kv-block 64 or 32). Each case carries its (rows per
+    block, kv-block)."""
+    yield from _variant_cases(["f16", "bf16", "f32"], 70, 45, 2, (32, 16))
+    yield from _mask_cases([
         variant("SQA", head_dim=32, with_lse=True, mask="causal_top_left"),
         variant("SQA", head_dim=32, with_lse=True, window=(8, 0)),
         variant("SQA", head_dim=32, dtype="bf16", with_lse=True, window=(5, 3)),
-        variant("SQA", head_dim=32, with_lse=True, window=(-1, 2)),
         variant("SQA", head_dim=32, dtype="f32", mask="causal_bottom_right",
                 window=(16, -1), with_lse=True),
+        variant("SQA", head_dim=32, with_lse=True, window=(-1, 2)),
         variant("rSQA", head_dim=32, with_lse=True, mask="causal_top_left", scale=0.3),
         variant("xSMQA", head_dim=64, value_head_dim=32, with_lse=True),
         variant("GQA", head_dim=16, dtype="f16", out_dtype="f32"),
-    ]
-    # Sq > Skv with bottom-right alignment leaves the first rows fully masked.
-    for cfg, (sq, skv) in zip(masks, itertools.cycle([(40, 9), (9, 40), (100, 100)])):
-        yield cfg, 1, sq, skv, (16, 16)
+    ], square=100)
     yield (variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right",
                    with_lse=True), 1, 200, 200, (64, 64))
     yield variant("GQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 130, 97, (64, 64)
@@ -167,29 +180,24 @@ def suite_tensor_core():
     """The tensor-core kernel itself (convert-sqa-to-nvgpu), lane by lane, on
     OpenMP threads (sqa-gpu-launch-to-openmp): every variant, f16 and bf16,
     head dims 16 to 128, both causal alignments, windows, lse, Dv != D, f32
-    output, partial and skipped blocks, 1 to 4 warps, kv-blocks 16 to 64.
-    Sizes stay small: every warp-level op passes a barrier of all the
-    block's threads. Each case carries its (rows per block, kv-block)."""
-    dtypes = itertools.cycle(["f16", "bf16"])
-    for name, mask in itertools.product(VARIANTS, ["none", "causal_bottom_right"]):
-        sizes = (40, 23) if mask == "none" else (23, 40)
-        yield variant(name, head_dim=16, dtype=next(dtypes), mask=mask), 1, *sizes, (32, 16)
-    masks = [
+    output, fully masked rows, partial and skipped blocks, 1 to 4 warps,
+    kv-blocks 16 to 64. Sizes stay small: every warp-level op passes a
+    barrier of all the block's threads. Each case carries its (rows per
+    block, kv-block)."""
+    yield from _variant_cases(["f16", "bf16"], 40, 23, 1, (32, 16))
+    yield from _mask_cases([
         variant("SQA", head_dim=32, with_lse=True, mask="causal_top_left", dtype="f16"),
         variant("SQA", head_dim=32, with_lse=True, window=(8, 0), dtype="bf16"),
         variant("xSQA", head_dim=32, dtype="bf16", with_lse=True, window=(5, 3)),
-        variant("xSQA", head_dim=32, dtype="f16", with_lse=True, window=(-1, 2)),
         variant("xSQA", head_dim=32, dtype="f16", mask="causal_bottom_right",
                 window=(16, -1), with_lse=True, out_dtype="f32"),
+        variant("xSQA", head_dim=32, dtype="f16", with_lse=True, window=(-1, 2)),
         variant("rSQA", head_dim=32, dtype="bf16", with_lse=True,
                 mask="causal_top_left", scale=0.3),
         variant("xSMQA", head_dim=64, value_head_dim=32, dtype="f16", with_lse=True),
         variant("xSMQA", head_dim=32, value_head_dim=128, dtype="bf16",
                 mask="causal_bottom_right"),
-    ]
-    # Sq > Skv with bottom-right alignment leaves the first rows fully masked.
-    for cfg, (sq, skv) in zip(masks, itertools.cycle([(40, 9), (9, 40), (50, 50)])):
-        yield cfg, 1, sq, skv, (16, 16)
+    ], square=50)
     # The GPU pipeline's own tiles: 4 warps, kv-block 64 (32 at D = 128).
     yield (variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right",
                    with_lse=True), 2, 130, 130, (64, 64))

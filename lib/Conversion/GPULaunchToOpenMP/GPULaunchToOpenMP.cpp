@@ -193,6 +193,8 @@ private:
   int64_t destRank = 0, sourceRank = 0;
   // Thread-local values, defined in the parallel region.
   Value thread, lane, warpBase, slot, matrixA, matrixB;
+  // The mma.sync fragment maps, (lane, value) -> (row, column).
+  AffineMap mapA, mapB, mapC;
   // This thread's copy queue: records of [site, group (-1: uncommitted),
   // source size, destination indices, source indices].
   Value copyQueue, queueLength, groupCount;
@@ -251,7 +253,22 @@ void LaunchEmulator::buildThreadPrologue(Value numThreads, bool hasCollectives,
       memref::AllocaOp::create(b, loc, MemRefType::get({}, b.getIndexType()));
   memref::StoreOp::create(b, loc, index(0), slot);
   if (needsMatrices) {
-    auto f32 = b.getF32Type();
+    // Upstream's (lane, value) -> (row, column) maps of the warp-level
+    // operands: A is m x k, B is n x k ("col"), C is m x n. PTX defines the
+    // same fragments for .bf16 as for .f16, and upstream's helper knows f16
+    // only, so f16 stands for both.
+    Type f16 = b.getF16Type(), f32 = b.getF32Type();
+    auto coordinateMap = [&](ArrayRef<int64_t> shape, Type type,
+                             nvgpu::MatMulOperandRole role) {
+      nvgpu::WarpMatrixInfo info{VectorType::get(shape, type), role};
+      FailureOr<AffineMap> map =
+          nvgpu::getLaneIdAndValueIdToOperandCoord(b, loc, info);
+      assert(succeeded(map) && "m16n8k16 has fragment maps");
+      return *map;
+    };
+    mapA = coordinateMap({16, 16}, f16, nvgpu::MatMulOperandRole::A);
+    mapB = coordinateMap({8, 16}, f16, nvgpu::MatMulOperandRole::B);
+    mapC = coordinateMap({16, 8}, f32, nvgpu::MatMulOperandRole::C);
     matrixA = memref::AllocaOp::create(b, loc, MemRefType::get({16, 16}, f32));
     matrixB = memref::AllocaOp::create(b, loc, MemRefType::get({8, 16}, f32));
   }
@@ -336,24 +353,7 @@ SmallVector<Value> LaunchEmulator::emulateMma(Type elementType,
         ValueRange{current, thread, index(2 * static_cast<int64_t>(i))});
   omp::BarrierOp::create(b, loc);
 
-  // Upstream's (lane, value) -> (row, column) maps of the warp-level
-  // operands: A is m x k, B is n x k ("col"), C is m x n. PTX defines the
-  // same fragments for .bf16 as for .f16, and upstream's helper knows f16
-  // only, so f16 stands for both.
-  MLIRContext *ctx = b.getContext();
-  Type f16 = Float16Type::get(ctx), f32 = Float32Type::get(ctx);
-  auto coordinateMap = [&](ArrayRef<int64_t> shape, Type type,
-                           nvgpu::MatMulOperandRole role) {
-    nvgpu::WarpMatrixInfo info{VectorType::get(shape, type), role};
-    FailureOr<AffineMap> map =
-        nvgpu::getLaneIdAndValueIdToOperandCoord(b, loc, info);
-    assert(succeeded(map) && "m16n8k16 has fragment maps");
-    return *map;
-  };
-  AffineMap mapA = coordinateMap({16, 16}, f16, nvgpu::MatMulOperandRole::A);
-  AffineMap mapB = coordinateMap({8, 16}, f16, nvgpu::MatMulOperandRole::B);
-  AffineMap mapC = coordinateMap({16, 8}, f32, nvgpu::MatMulOperandRole::C);
-
+  Type f32 = b.getF32Type();
   // Every lane rebuilds the warp's A and B in f32 from the lanes' registers.
   auto gather = [&](AffineMap map, Value matrix, int64_t values,
                     int64_t firstSlot) {

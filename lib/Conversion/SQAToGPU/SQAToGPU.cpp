@@ -411,11 +411,9 @@ struct SQAMapToGPUPass : sqa::impl::SQAMapToGPUPassBase<SQAMapToGPUPass> {
     TensorCoreKernelOptions options;
     options.numWarps = numWarps;
     options.keyBlock = keyBlock;
-    if (options.numWarps < 1 || options.numWarps > 16 || options.keyBlock < 0) {
-      emitError(getOperation()->getLoc())
-          << "sqa-map-to-gpu: warps must be in [1, 16] and kv-block >= 0";
+    if (failed(verifyTensorCoreKernelOptions(getOperation(), getArgument(),
+                                             options)))
       return signalPassFailure();
-    }
     WalkResult walk = getOperation()->walk([&](AttentionOp op) {
       if (op.hasPureBufferSemantics())
         return WalkResult::advance();

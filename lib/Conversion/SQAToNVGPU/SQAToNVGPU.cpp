@@ -74,6 +74,15 @@ int64_t mlir::sqa::getTensorCoreSharedMemoryBytes(
   return 2 * elements;
 }
 
+LogicalResult mlir::sqa::verifyTensorCoreKernelOptions(
+    Operation *root, StringRef passName,
+    const TensorCoreKernelOptions &options) {
+  if (options.numWarps >= 1 && options.numWarps <= 16 && options.keyBlock >= 0)
+    return success();
+  return emitError(root->getLoc())
+         << passName << ": warps must be in [1, 16] and kv-block >= 0";
+}
+
 std::string mlir::sqa::getTensorCoreIncompatibility(
     AttentionOp op, const TensorCoreKernelOptions &options) {
   Type elementType = op.getQueryType().getElementType();
@@ -687,12 +696,9 @@ struct ConvertSQAToNVGPUPass
     TensorCoreKernelOptions options;
     options.numWarps = numWarps;
     options.keyBlock = keyBlock;
-    if (options.numWarps < 1 || options.numWarps > 16 || options.keyBlock < 0) {
-      emitError(getOperation()->getLoc())
-          << "convert-sqa-to-nvgpu: warps must be in [1, 16] and kv-block "
-             ">= 0";
+    if (failed(verifyTensorCoreKernelOptions(getOperation(), getArgument(),
+                                             options)))
       return signalPassFailure();
-    }
     // In strict mode, every op must have a kernel.
     if (strict) {
       WalkResult walk = getOperation()->walk([&](AttentionOp op) {

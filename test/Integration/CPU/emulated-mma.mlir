@@ -10,6 +10,11 @@
 // RUN:     -shared-libs=%libomp,%mlir_c_runner_utils \
 // RUN: | FileCheck %s
 
+// The pass's output is lowered with the "loops" and "to LLVM" stages of
+// sqa-cpu-pipeline spelled out: that pipeline also bufferizes and inserts
+// deallocations, which must come before the emulation (they reject
+// omp.barrier, whose memory effects are unknown).
+
 // The emulated warp ops, checked against plain loops: one warp loads A
 // (16 x 16, row-major) with ldmatrix x4 and B (16 x 8, row-major, as the V
 // tiles) with ldmatrix x2 .trans, multiplies them with mma.sync m16n8k16 and

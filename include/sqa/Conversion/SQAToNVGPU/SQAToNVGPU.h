@@ -28,6 +28,12 @@ struct TensorCoreKernelOptions {
 int64_t getTensorCoreKeyBlock(AttentionOp op,
                               const TensorCoreKernelOptions &options);
 
+/// Emits an error at `root` and fails when `options` are out of range (warps
+/// in [1, 16], kv-block >= 0); `passName` prefixes the message.
+LogicalResult
+verifyTensorCoreKernelOptions(Operation *root, StringRef passName,
+                              const TensorCoreKernelOptions &options);
+
 /// Why `op` cannot use the tensor-core kernel with `options`, or an empty
 /// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 128},
 /// and tiles that fit in static shared memory.
