@@ -30,13 +30,19 @@ if config.sqa_ptxas and os.path.exists(config.sqa_ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.sqa_ptxas))
 
-# cuda.h and the driver's stub library (the CUDA toolkit's lib64/stubs): the
-# generated kernel libraries compile, link and run their argument checks.
-if (config.sqa_cuda_include_dir and config.sqa_cuda_stub_library
-        and os.path.exists(config.sqa_cuda_stub_library)):
+# The driver's stub library (the CUDA toolkit's lib64/stubs): generated
+# launchers load it as libcuda.so.1 and their calls reach a "driver".
+if config.sqa_cuda_stub_library and os.path.exists(config.sqa_cuda_stub_library):
     config.available_features.add("cuda-driver-stub")
-    config.substitutions.append(("%cuda_include", config.sqa_cuda_include_dir))
     config.substitutions.append(("%cuda_stub", config.sqa_cuda_stub_library))
+# A real CUDA driver (libcuda.so.1 loadable): tests that expect launchers to
+# find no driver do not apply.
+try:
+    import ctypes
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass
 config.substitutions.append(("%cmake", config.cmake_command))
 
 # LLVM's OpenMP runtime: sqa-run's tensor-core lowering runs one host thread
@@ -52,8 +58,9 @@ config.substitutions.append(
                   "libmlir_c_runner_utils.so")))
 
 # NumPy for the numerical tests, pytest for the Python package's tests (which
-# skip what needs torch or a GPU where those are missing).
-for module in ("numpy", "pytest"):
+# skip what needs torch or a GPU where those are missing), torch for the
+# scripts that derive kernel configurations as the PyTorch front end does.
+for module in ("numpy", "pytest", "torch"):
     try:
         subprocess.run([config.sqa_python, "-c", f"import {module}"],
                        check=True, capture_output=True)

@@ -2,7 +2,8 @@
 //
 // sqa-compile FILE.mlir --chip sm_80 --emit ptx -o OUT.ptx
 // sqa-compile [FILE.mlir] [--config NAME:hq=4,hkv=4,d=16 ...]
-//             --emit library [--library-name NAME] -o DIR
+//             --emit library [--library-name NAME] [--cubin-chips sm_80,sm_90]
+//             -o DIR
 //
 // Runs the GPU pipeline (sqa-gpu-pipeline) on FILE and writes the PTX (or
 // cubin) of every kernel module: to OUT when there is one, otherwise to
@@ -98,6 +99,13 @@ static cl::opt<std::string>
                        "/usr/local/cuda/bin); 'none' for PTX only"),
               cl::cat(compileCategory));
 
+static cl::list<std::string> cubinChips(
+    "cubin-chips",
+    cl::desc("Chips to assemble each library kernel's cubin for (default: "
+             "--chip), e.g. sm_80,sm_90; the launcher picks the device's, "
+             "else JIT-compiles the PTX (--emit library)"),
+    cl::CommaSeparated, cl::value_desc("sm_NN,..."), cl::cat(compileCategory));
+
 static int fail(const Twine &message) {
   llvm::errs() << "sqa-compile: error: " << message << "\n";
   return EXIT_FAILURE;
@@ -153,7 +161,10 @@ static int emitLibrary(ModuleOp module) {
   options.pipeline.rowsPerBlock = rowsPerBlock;
   options.pipeline.kernel = kernel;
   options.pipeline.warps = warps;
+  options.cubinChips.assign(cubinChips.begin(), cubinChips.end());
   options.ptxasPath = findPtxas();
+  if (!cubinChips.empty() && options.ptxasPath.empty())
+    return fail("--cubin-chips needs ptxas (none found, or --ptxas=none)");
   if (!options.ptxasPath.empty() &&
       !llvm::sys::fs::can_execute(options.ptxasPath))
     return fail("--ptxas: '" + options.ptxasPath + "' is not executable");
@@ -185,6 +196,8 @@ int main(int argc, char **argv) {
 
   if (emit != EmitKind::Library && !configs.empty())
     return fail("--config needs --emit library");
+  if (emit != EmitKind::Library && !cubinChips.empty())
+    return fail("--cubin-chips needs --emit library");
   if (inputFilename.empty() && configs.empty())
     return fail("no input: give an .mlir file or --config");
 

@@ -1,9 +1,12 @@
 //===- KernelLibrary.h - Generated GPU kernel libraries ---------*- C++ -*-===//
 //
 // A kernel library is what `sqa-compile --emit library` writes: the PTX (and
-// cubin) of one kernel per attention configuration, a C header with one
-// launch function per kernel, a launcher on the CUDA driver API that embeds
-// the images, a JSON manifest and a CMake package configuration.
+// cubins, one per chip) of one kernel per attention configuration, a C header
+// with one launch function per kernel, a launcher on the CUDA driver API that
+// embeds the images, a JSON manifest and a CMake package configuration. The
+// header and the launcher need no CUDA toolkit: the launcher loads the driver
+// (libcuda.so.1) itself. Their fixed parts are the C files in
+// lib/Target/KernelLibrary/Templates.
 //
 // The launch ABI: each kernel takes the MLIR memref descriptors (allocated
 // pointer, aligned pointer, offset, sizes, strides) of its entry function's
@@ -71,6 +74,10 @@ struct KernelLibraryOptions {
   GPUPipelineOptions pipeline;
   /// ptxas to assemble cubins with; empty: PTX only (the launcher JITs it).
   std::string ptxasPath;
+  /// The chips (sm_NN) to assemble a cubin for, each no older than the
+  /// pipeline's chip; empty: the pipeline's chip. The launcher loads the
+  /// cubin of the device's architecture, else the PTX.
+  SmallVector<std::string> cubinChips;
 };
 
 /// Compiles every function of `module` into one kernel of a library written

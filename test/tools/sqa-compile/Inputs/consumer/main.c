@@ -1,8 +1,9 @@
 /* Calls a generated kernel library's launch functions with bad and good
  * arguments and prints the status of each call. Built against the library
  * by emit-library-cmake.test (CMake package) and emit-library-launcher.test
- * (g++); without a GPU the driver is the CUDA stub library, so every call
- * that passes the argument checks fails in the driver, not in the launcher.
+ * (gcc and g++), with no CUDA toolkit. Without a GPU the driver is either
+ * missing (every call that passes the argument checks returns the no-driver
+ * status) or the CUDA stub library (such calls fail in the driver).
  */
 #include "attn.h"
 
@@ -18,7 +19,9 @@ static attn_tensor tensor(void *data, int64_t b, int64_t h, int64_t s,
 static void report(const char *what, attn_status status) {
   printf("%s: %s", what, attn_status_string(status));
   if (status == attn_ERROR_CUDA)
-    printf(" (CUresult %d)", (int)attn_last_cuda_result());
+    printf(" (CUresult %d)", attn_last_cuda_result());
+  if (status == attn_ERROR_NO_DRIVER)
+    printf(" (%s)", attn_driver_error());
   printf("\n");
 }
 
