@@ -2,10 +2,11 @@
 
 `build_library` runs `sqa-compile --emit library` for one or more
 configurations, compiles the generated launcher into a shared object with the
-system C compiler and caches both on disk, keyed by the configurations, the
-chip and the compiler binary. `KernelLibrary` loads the shared object with
-ctypes and calls its launch functions on device pointers; a status other
-than success raises `LaunchError` with the launcher's message.
+system C compiler (no CUDA toolkit needed: the launcher loads libcuda.so.1
+itself) and caches both on disk, keyed by the configurations, the chip and
+the compiler binary. `KernelLibrary` loads the shared object with ctypes and
+calls its launch functions on device pointers; a status other than success
+raises `LaunchError` with the launcher's message.
 """
 
 import ctypes
@@ -13,24 +14,34 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 
 from .tools import ToolError, find_tool, _run
 from .variants import AttentionConfig
 
 
+# The launcher's status codes (<lib>_status in the generated header).
+STATUS_SUCCESS = 0
+STATUS_ERROR_CUDA = 7
+STATUS_ERROR_NO_DRIVER = 8
+
+
 class LaunchError(RuntimeError):
     """A launch function returned an error status."""
 
-    def __init__(self, status, message, cuda_result=None):
+    def __init__(self, status, message, cuda_result=None, driver_error=None):
         detail = f" (CUresult {cuda_result})" if cuda_result else ""
+        if driver_error:
+            detail += f": {driver_error}"
         super().__init__(f"{message}{detail}")
         self.status = status
         self.cuda_result = cuda_result
+        self.driver_error = driver_error
 
 
-def config_spec(name: str, cfg: AttentionConfig) -> str:
-    """The `sqa-compile --config` text of `cfg` as kernel `name`."""
+def config_key(cfg: AttentionConfig) -> str:
+    """The canonical text of `cfg`, the fields of `sqa-compile --config`
+    (every field spelled out, in a fixed order): kernel bundles are keyed by
+    it, and `parse_config_key` reads it back."""
     fields = [f"hq={cfg.num_query_heads}", f"hkv={cfg.num_kv_heads}",
               f"d={cfg.head_dim}", f"dv={cfg.dv}", f"dtype={cfg.dtype}",
               f"out={cfg.output_dtype}", f"mask={cfg.mask}"]
@@ -40,16 +51,67 @@ def config_spec(name: str, cfg: AttentionConfig) -> str:
         fields.append(f"scale={float(cfg.scale)!r}")
     if cfg.with_lse:
         fields.append("lse")
-    return f"{name}:{','.join(fields)}"
+    return ",".join(fields)
 
 
-def cuda_home():
-    """The CUDA toolkit: $CUDA_HOME, $CUDA_PATH or /usr/local/cuda."""
-    for candidate in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
-                      "/usr/local/cuda"):
-        if candidate and os.path.exists(os.path.join(candidate, "include", "cuda.h")):
-            return candidate
-    raise ToolError("cuda.h not found: set CUDA_HOME to the CUDA toolkit")
+def parse_config_key(key: str) -> AttentionConfig:
+    """The AttentionConfig of `key` (the fields of `sqa-compile --config`,
+    in any order, dv/dtype/out/mask optional). Raises ValueError naming the
+    bad field; whether the configuration is a valid attention is the
+    compiler's to say."""
+    fields, flags = {}, set()
+    for item in filter(None, (part.strip() for part in key.split(","))):
+        name, eq, value = item.partition("=")
+        if name in fields or name in flags:
+            raise ValueError(f"configuration {key!r}: field {name!r} given twice")
+        if not eq:
+            if name != "lse":
+                raise ValueError(f"configuration {key!r}: {item!r} is not NAME=VALUE")
+            flags.add(name)
+        else:
+            fields[name] = value.strip()
+    known = {"hq", "hkv", "d", "dv", "dtype", "out", "mask", "window", "scale"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"configuration {key!r}: unknown field {unknown[0]!r} "
+                         f"(expected {', '.join(sorted(known))}, lse)")
+
+    def integer(name):
+        try:
+            return int(fields[name])
+        except ValueError:
+            raise ValueError(f"configuration {key!r}: {name!r} expects an integer, "
+                             f"not {fields[name]!r}") from None
+
+    for name in ("hq", "hkv", "d"):
+        if name not in fields:
+            raise ValueError(f"configuration {key!r} needs {name!r}")
+    window = None
+    if "window" in fields:
+        left, _, right = fields["window"].partition(":")
+        try:
+            window = (int(left), int(right))
+        except ValueError:
+            raise ValueError(f"configuration {key!r}: 'window' expects L:R, "
+                             f"not {fields['window']!r}") from None
+    scale = None
+    if "scale" in fields:
+        try:
+            scale = float(fields["scale"])
+        except ValueError:
+            raise ValueError(f"configuration {key!r}: 'scale' expects a number, "
+                             f"not {fields['scale']!r}") from None
+    return AttentionConfig(
+        num_query_heads=integer("hq"), num_kv_heads=integer("hkv"), head_dim=integer("d"),
+        value_head_dim=integer("dv") if "dv" in fields else None,
+        dtype=fields.get("dtype", "f16"), out_dtype=fields.get("out"),
+        mask=fields.get("mask", "none"), window=window, scale=scale,
+        with_lse="lse" in flags)
+
+
+def config_spec(name: str, cfg: AttentionConfig) -> str:
+    """The `sqa-compile --config` text of `cfg` as kernel `name`."""
+    return f"{name}:{config_key(cfg)}"
 
 
 def default_cache_dir():
@@ -62,6 +124,17 @@ def _cache_key(specs, chip, compiler):
     identity = {"specs": specs, "chip": chip, "compiler": os.path.realpath(compiler),
                 "mtime": stat.st_mtime_ns, "size": stat.st_size}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def compile_launcher(directory, name):
+    """Compiles the launcher <name>.c of the library in `directory` into
+    lib<name>.so with the system C compiler ($CC, cc or gcc). The launcher
+    needs no CUDA toolkit: it loads libcuda.so.1 itself."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise ToolError("no C compiler (cc) to build the kernel launcher")
+    _run([cc, "-shared", "-fPIC", "-O2", "-std=c11", os.path.join(directory, f"{name}.c"),
+          "-ldl", "-lpthread", "-o", os.path.join(directory, f"lib{name}.so")])
 
 
 def build_library(configs, chip="sm_80", cache_dir=None, name="sqa_kernels"):
@@ -86,15 +159,7 @@ def build_library(configs, chip="sm_80", cache_dir=None, name="sqa_kernels"):
         for spec in specs:
             cmd += ["--config", spec]
         _run(cmd)
-        cuda = cuda_home()
-        cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-        if not cc:
-            raise ToolError("no C compiler (cc) to build the kernel launcher")
-        stubs = os.path.join(cuda, "lib64", "stubs")
-        _run([cc, "-shared", "-fPIC", "-O2", "-std=c11",
-              os.path.join(lib_dir, f"{name}.c"), "-I", os.path.join(cuda, "include"),
-              "-L", stubs, "-lcuda", "-lpthread",
-              "-o", os.path.join(lib_dir, f"lib{name}.so")])
+        compile_launcher(lib_dir, name)
         # Another process may have built the same library meanwhile.
         try:
             os.replace(staging, directory)
@@ -121,6 +186,7 @@ class KernelLibrary:
     """A built library, loaded with ctypes."""
 
     def __init__(self, directory):
+        self.directory = directory
         with open(os.path.join(directory, f"{os.path.basename(directory)}.json")) as f:
             self.manifest = json.load(f)
         self.name = self.manifest["library"]
@@ -130,6 +196,10 @@ class KernelLibrary:
         self._status_string.argtypes = [ctypes.c_int]
         self._last_cuda_result = getattr(lib, f"{self.name}_last_cuda_result")
         self._last_cuda_result.restype = ctypes.c_int
+        self._load_driver = getattr(lib, f"{self.name}_load_driver")
+        self._load_driver.restype = ctypes.c_int
+        self._driver_error = getattr(lib, f"{self.name}_driver_error")
+        self._driver_error.restype = ctypes.c_char_p
         self.kernels = {k["name"]: k for k in self.manifest["kernels"]}
         self._functions = {}
         for info in self.kernels.values():
@@ -138,6 +208,13 @@ class KernelLibrary:
             count = 5 if info["lse"] else 4
             function.argtypes = [ctypes.POINTER(Tensor)] * count + [ctypes.c_void_p]
             self._functions[info["name"]] = function
+
+    def load_driver(self):
+        """Loads the CUDA driver as a launch does: None when it is loaded
+        with every entry point the launcher calls, else the reason."""
+        if self._load_driver() == STATUS_SUCCESS:
+            return None
+        return self._driver_error().decode()
 
     def launch(self, kernel, tensors, stream=0):
         """Launches `kernel` on `tensors` (q, k, v, out[, lse], each a
@@ -150,7 +227,10 @@ class KernelLibrary:
             raise ValueError(f"kernel {kernel!r} takes {expected} tensors, got {len(tensors)}")
         function = self._functions[kernel]
         status = function(*[ctypes.byref(t) for t in tensors], ctypes.c_void_p(stream))
-        if status != 0:
+        if status != STATUS_SUCCESS:
             message = self._status_string(status).decode()
-            cuda_result = self._last_cuda_result() if status == 7 else None
-            raise LaunchError(status, f"{info['function']}: {message}", cuda_result)
+            cuda_result = self._last_cuda_result() if status == STATUS_ERROR_CUDA else None
+            driver_error = (self._driver_error().decode()
+                            if status == STATUS_ERROR_NO_DRIVER else None)
+            raise LaunchError(status, f"{info['function']}: {message}", cuda_result,
+                              driver_error)

@@ -1,8 +1,10 @@
 """PyTorch front end: `sqa_attention` and the `SparseQueryAttention` layer.
 
-On CUDA tensors, `sqa_attention` compiles a kernel library for the call's
-configuration (heads, head dims, dtype, mask, window, scale), caches it on
-disk (see sqa.library) and in memory, and launches it on the current stream.
+On CUDA tensors, `sqa_attention` gets the kernel of the call's
+configuration (heads, head dims, dtype, mask, window, scale) from memory, a
+precompiled kernel bundle on $SQA_KERNEL_PATH, or the compiler (which builds
+and caches a kernel library on disk where the sqa tools exist; see
+sqa.bundle), and launches it on the current stream.
 On CPU tensors it runs the same compiler's CPU lowering through `sqa-run`
 (FlashAttention tiling, JIT-compiled; for checking, not speed).
 
@@ -14,14 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .library import KernelLibrary, Tensor, build_library
+from .bundle import find_kernel
+from .library import Tensor
 from .tools import run_on_cpu
 from .variants import VARIANTS, AttentionConfig
 
 _DTYPES = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32"}
 _CAUSAL = {False: "none", True: "causal_top_left", "top_left": "causal_top_left",
            "bottom_right": "causal_bottom_right"}
-_LIBRARIES = {}
 
 
 def _check_inputs(q, k, v, layout):
@@ -50,17 +52,20 @@ def _logical(t, layout):
     return t if layout == "bhsd" else t.transpose(1, 2)
 
 
-def _config(q, k, v, causal, scale, window):
-    """The AttentionConfig of a call on logical [B, H, S, D] tensors."""
-    batch, hq, sq, d = q.shape
-    if k.shape[0] != batch or v.shape[0] != batch:
-        raise ValueError(f"sqa_attention: batch sizes differ: q {batch}, k {k.shape[0]}, v {v.shape[0]}")
-    if k.shape[3] != d:
-        raise ValueError(f"sqa_attention: q and k head dims differ: {d} vs {k.shape[3]}")
-    if k.shape[1] != v.shape[1] or k.shape[2] != v.shape[2]:
+def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None, window=None):
+    """The AttentionConfig (the kernel) that `sqa_attention` uses for
+    logical [B, H, S, D] shapes and a torch dtype: what a kernel bundle must
+    hold for such a call (see sqa.bundle)."""
+    batch, hq, sq, d = q_shape
+    k_shape, v_shape = tuple(k_shape), tuple(v_shape)
+    if k_shape[0] != batch or v_shape[0] != batch:
+        raise ValueError(f"sqa_attention: batch sizes differ: q {batch}, k {k_shape[0]}, v {v_shape[0]}")
+    if k_shape[3] != d:
+        raise ValueError(f"sqa_attention: q and k head dims differ: {d} vs {k_shape[3]}")
+    if k_shape[1] != v_shape[1] or k_shape[2] != v_shape[2]:
         raise ValueError(f"sqa_attention: k and v must have the same heads and length, got "
-                         f"{tuple(k.shape)} and {tuple(v.shape)}")
-    hkv = k.shape[1]
+                         f"{k_shape} and {v_shape}")
+    hkv = k_shape[1]
     if max(hq, hkv) % min(hq, hkv) != 0:
         raise ValueError(f"sqa_attention: one of the query heads ({hq}) and key/value heads "
                          f"({hkv}) must divide the other")
@@ -72,7 +77,7 @@ def _config(q, k, v, causal, scale, window):
             raise ValueError(f"sqa_attention: window must be (left, right) with entries >= -1, not {window!r}")
         window = (int(window[0]), int(window[1]))
     return AttentionConfig(num_query_heads=hq, num_kv_heads=hkv, head_dim=d,
-                           value_head_dim=v.shape[3], dtype=_DTYPES[q.dtype],
+                           value_head_dim=v_shape[3], dtype=_DTYPES[dtype],
                            mask=_CAUSAL[causal], window=window,
                            scale=None if scale is None else float(scale))
 
@@ -83,13 +88,6 @@ def _chip(device):
         raise RuntimeError(f"sqa_attention: {torch.cuda.get_device_name(device)} is sm_{major}{minor}; "
                            "the generated kernels need sm_80 or newer")
     return f"sm_{major}{minor}"
-
-
-def _library(cfg, chip):
-    key = (cfg, chip)
-    if key not in _LIBRARIES:
-        _LIBRARIES[key] = KernelLibrary(build_library({"attention": cfg}, chip=chip))
-    return _LIBRARIES[key]
 
 
 def _descriptor(t):
@@ -113,10 +111,10 @@ def _forward(q, k, v, out, cfg):
     """Writes attention into the logical [B, Ho, Sq, Dv] view `out`."""
     if q.device.type == "cuda":
         with torch.cuda.device(q.device):
-            library = _library(cfg, _chip(q.device))
+            library, kernel = find_kernel(cfg, _chip(q.device))
             stream = torch.cuda.current_stream(q.device).cuda_stream
-            library.launch("attention", [_descriptor(q), _descriptor(k), _descriptor(v),
-                                         _descriptor(out)], stream)
+            library.launch(kernel, [_descriptor(q), _descriptor(k), _descriptor(v),
+                                    _descriptor(out)], stream)
         return
     result, _ = run_on_cpu(cfg, _to_numpy(q), _to_numpy(k), _to_numpy(v), lowering="tiled")
     out.copy_(_from_numpy(result, out.dtype))
@@ -159,7 +157,7 @@ def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd")
         raise ValueError(f"sqa_attention: layout must be 'bhsd' or 'bshd', not {layout!r}")
     _check_inputs(q, k, v, layout)
     ql, kl, vl = (_logical(t, layout) for t in (q, k, v))
-    cfg = _config(ql, kl, vl, causal, scale, window)
+    cfg = attention_config(ql.shape, kl.shape, vl.shape, ql.dtype, causal, scale, window)
     return _Attention.apply(ql, kl, vl, cfg, layout)
 
 

@@ -15,14 +15,21 @@ torch = pytest.importorskip("torch")
 from sqa import VARIANTS, attention_reference  # noqa: E402
 from sqa.dtypes import ABS_TOLERANCE  # noqa: E402
 from sqa.pytorch import SparseQueryAttention, sqa_attention  # noqa: E402
+from gpu_cases import HEAD_DIM_CALLS, MODULE_CALL, VARIANT_CALLS  # noqa: E402
 
 _NAMES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 _MASKS = {False: "none", True: "causal_top_left", "top_left": "causal_top_left",
           "bottom_right": "causal_bottom_right"}
-gpu = pytest.mark.skipif(
-    not torch.cuda.is_available()
-    or not hasattr(torch.nn.functional, "scaled_dot_product_attention"),
-    reason="no CUDA GPU (or a torch without SDPA, the GPU oracle)")
+_TORCH = {"f16": torch.float16, "bf16": torch.bfloat16}
+
+
+def gpu(test):
+    """A GPU test (`pytest -m gpu` selects them; scripts/gpu-check.sh runs
+    them), skipped without a CUDA GPU."""
+    return pytest.mark.gpu(pytest.mark.skipif(
+        not torch.cuda.is_available()
+        or not hasattr(torch.nn.functional, "scaled_dot_product_attention"),
+        reason="no CUDA GPU (or a torch without SDPA, the GPU oracle)")(test))
 
 
 def _inputs(hq, hkv, sq, skv, d, dtype, device="cpu", batch=2, seed=0):
@@ -163,38 +170,38 @@ def _sdpa_reference(q, k, v, causal, window):
 
 
 @gpu
-@pytest.mark.parametrize("name", list(VARIANTS))
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("causal,window", [(False, None), (True, None),
-                                           ("bottom_right", None), (False, (64, 0))])
-def test_variants_on_gpu(name, dtype, causal, window):
-    hq, hkv = VARIANTS[name]
-    q, k, v = _inputs(hq, hkv, 200, 333, 64, dtype, device="cuda")
-    out = sqa_attention(q, k, v, causal=causal, window=window)
-    ref = _sdpa_reference(q, k, v, causal, window)
-    tolerance = ABS_TOLERANCE[_NAMES[dtype]] * torch.clamp(ref.abs(), min=1.0)
+@pytest.mark.parametrize("call", VARIANT_CALLS, ids=str)
+def test_variants_on_gpu(call):
+    dtype = _TORCH[call.dtype]
+    q, k, v = _inputs(call.hq, call.hkv, call.sq, call.skv, call.d, dtype, device="cuda")
+    out = sqa_attention(q, k, v, causal=call.causal, window=call.window)
+    ref = _sdpa_reference(q, k, v, call.causal, call.window)
+    tolerance = ABS_TOLERANCE[call.dtype] * torch.clamp(ref.abs(), min=1.0)
     assert ((out.float() - ref).abs() <= tolerance).all()
 
 
 @gpu
-@pytest.mark.parametrize("head_dim", [16, 32, 64, 128])
-def test_head_dims_and_layouts_on_gpu(head_dim):
-    q, k, v = _inputs(8, 4, 130, 130, head_dim, torch.bfloat16, device="cuda")
-    ref = _sdpa_reference(q, k, v, True, None)
-    tolerance = ABS_TOLERANCE["bf16"] * torch.clamp(ref.abs(), min=1.0)
-    out = sqa_attention(q, k, v, causal=True)
+@pytest.mark.parametrize("call", HEAD_DIM_CALLS, ids=str)
+def test_head_dims_and_layouts_on_gpu(call):
+    q, k, v = _inputs(call.hq, call.hkv, call.sq, call.skv, call.d, _TORCH[call.dtype],
+                      device="cuda")
+    ref = _sdpa_reference(q, k, v, call.causal, None)
+    tolerance = ABS_TOLERANCE[call.dtype] * torch.clamp(ref.abs(), min=1.0)
+    out = sqa_attention(q, k, v, causal=call.causal)
     assert ((out.float() - ref).abs() <= tolerance).all()
     bshd = [t.transpose(1, 2).contiguous() for t in (q, k, v)]
-    out = sqa_attention(*bshd, causal=True, layout="bshd").transpose(1, 2)
+    out = sqa_attention(*bshd, causal=call.causal, layout="bshd").transpose(1, 2)
     assert ((out.float() - ref).abs() <= tolerance).all()
 
 
 @gpu
 def test_module_on_gpu():
+    call = MODULE_CALL
     torch.manual_seed(0)
-    layer = SparseQueryAttention.from_variant("xSQA", d_model=256, causal=True,
-                                              device="cuda", dtype=torch.float16)
-    x = torch.randn(2, 1024, 256, device="cuda", dtype=torch.float16)
+    layer = SparseQueryAttention.from_variant(call.name, d_model=256, causal=call.causal,
+                                              device="cuda", dtype=_TORCH[call.dtype])
+    assert (layer.num_query_heads, layer.num_kv_heads, layer.head_dim) == (call.hq, call.hkv, call.d)
+    x = torch.randn(2, call.sq, 256, device="cuda", dtype=_TORCH[call.dtype])
     with torch.no_grad():
         y = layer(x)
-    assert y.shape == (2, 1024, 256) and torch.isfinite(y).all()
+    assert y.shape == (2, call.sq, 256) and torch.isfinite(y).all()
