@@ -2,13 +2,15 @@
 compile helpers and an independent NumPy reference."""
 
 from .variants import VARIANTS, AttentionConfig, variant
-from .reference import attention_reference
-from .ir import emit_attention_module
+from .reference import attention_grad_reference, attention_reference
+from .ir import emit_attention_grad_module, emit_attention_module
 
 __all__ = [
     "VARIANTS",
     "AttentionConfig",
     "variant",
     "attention_reference",
+    "attention_grad_reference",
     "emit_attention_module",
+    "emit_attention_grad_module",
 ]

@@ -1,4 +1,4 @@
-"""Emits sqa.attention modules for a configuration."""
+"""Emits sqa.attention and sqa.attention_grad modules for a configuration."""
 
 from .variants import AttentionConfig
 
@@ -30,13 +30,7 @@ def emit_attention_module(cfg: AttentionConfig, func_name: str = "attention",
     if cfg.with_lse:
         args.append(f"%lse: {outs[1]}")
         names.append("%lse")
-    attrs = ""
-    if cfg.mask != "none":
-        attrs += f" mask = {cfg.mask}"
-    if cfg.window is not None:
-        attrs += f" window = [{cfg.window[0]}, {cfg.window[1]}]"
-    if cfg.scale is not None:
-        attrs += f" scale = {float(cfg.scale)!r}"
+    attrs = _attributes(cfg)
     result_types = ", ".join(outs)
     num = len(outs)
     result = "%r" if num == 1 else f"%r:{num}"
@@ -46,5 +40,43 @@ def emit_attention_module(cfg: AttentionConfig, func_name: str = "attention",
         f"  {result} = sqa.attention ins(%q, %k, %v : {q}, {k}, {v})\n"
         f"      outs({', '.join(names)} : {result_types}){attrs} -> {result_types}\n"
         f"  return {returned} : {result_types}\n"
+        f"}}\n"
+    )
+
+
+def _attributes(cfg: AttentionConfig) -> str:
+    attrs = ""
+    if cfg.mask != "none":
+        attrs += f" mask = {cfg.mask}"
+    if cfg.window is not None:
+        attrs += f" window = [{cfg.window[0]}, {cfg.window[1]}]"
+    if cfg.scale is not None:
+        attrs += f" scale = {float(cfg.scale)!r}"
+    return attrs
+
+
+def emit_attention_grad_module(cfg: AttentionConfig, grad_dtype=None,
+                               func_name: str = "attention_grad") -> str:
+    """A module with one function computing sqa.attention_grad for `cfg`:
+    it takes (query, key, value, out, dout, lse, dq, dk, dv) and returns
+    (dq, dk, dv). out and dout have cfg's output type; the gradients
+    `grad_dtype` (default: the input type). Sizes are dynamic."""
+    t, g = cfg.dtype, grad_dtype or cfg.dtype
+    q = _tensor((None, cfg.num_query_heads, None, cfg.head_dim), t)
+    k = _tensor((None, cfg.num_kv_heads, None, cfg.head_dim), t)
+    v = _tensor((None, cfg.num_kv_heads, None, cfg.dv), t)
+    o = _tensor((None, cfg.num_output_heads, None, cfg.dv), cfg.output_dtype)
+    lse = _tensor((None, cfg.num_output_heads, None), "f32")
+    dq = _tensor((None, cfg.num_query_heads, None, cfg.head_dim), g)
+    dk = _tensor((None, cfg.num_kv_heads, None, cfg.head_dim), g)
+    dv = _tensor((None, cfg.num_kv_heads, None, cfg.dv), g)
+    results = f"{dq}, {dk}, {dv}"
+    return (
+        f"func.func @{func_name}(%q: {q}, %k: {k}, %v: {v}, %out: {o}, %dout: {o}, "
+        f"%lse: {lse}, %dq: {dq}, %dk: {dk}, %dv: {dv}) -> ({results}) {{\n"
+        f"  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : "
+        f"{q}, {k}, {v}, {o}, {o}, {lse})\n"
+        f"      outs(%dq, %dk, %dv : {results}){_attributes(cfg)} -> {results}\n"
+        f"  return %r#0, %r#1, %r#2 : {results}\n"
         f"}}\n"
     )

@@ -1,4 +1,4 @@
-"""An independent NumPy reference for sqa.attention.
+"""An independent NumPy reference for sqa.attention and its gradients.
 
 Written from the semantics in ARCHITECTURE.md (and the SQA paper's reference
 code for reverse SQA, which tiles the query heads), not from the compiler's
@@ -63,3 +63,38 @@ def attention_reference(q, k, v, mask="none", window=None, scale=None):
     with np.errstate(divide="ignore"):
         lse = np.where(seen, row_max + np.log(np.where(seen, row_sum, 1.0)), -np.inf)
     return out, lse[..., 0]
+
+
+def attention_grad_reference(q, k, v, dout, mask="none", window=None, scale=None):
+    """Returns (dq, dk, dv) in float64: the gradients of sum(dout * out) for
+    out = attention_reference(q, k, v, ...)[0].
+
+    Computed on the expanded heads by the textbook chain rule through the
+    softmax (the probabilities recomputed here, not from an lse), then
+    summed back over the heads that share a query or key/value head: the
+    groups np.repeat made (GQA) or the tiles np.tile made (reverse SQA).
+    """
+    q, k, v, dout = (np.asarray(x, dtype=np.float64) for x in (q, k, v, dout))
+    batch, hq, sq, d = q.shape
+    hkv, skv = k.shape[1], k.shape[2]
+    if scale is None:
+        scale = 1.0 / np.sqrt(d)
+    qe, ke, ve = expand_heads(q, k, v)
+    visible = visible_keys(sq, skv, mask, window)
+    scores = np.where(visible, np.einsum("bhid,bhjd->bhij", qe, ke) * scale, -np.inf)
+    with np.errstate(invalid="ignore"):
+        row_max = scores.max(axis=-1, keepdims=True, initial=-np.inf)
+        probs = np.where(visible, np.exp(scores - row_max), 0.0)
+    row_sum = probs.sum(axis=-1, keepdims=True)
+    probs = probs / np.where(row_sum > 0, row_sum, 1.0)  # 0 in rows without keys
+    dv_e = np.einsum("bhij,bhie->bhje", probs, dout)
+    dp = np.einsum("bhie,bhje->bhij", dout, ve)
+    ds = probs * (dp - (probs * dp).sum(axis=-1, keepdims=True))
+    dq_e = scale * np.einsum("bhij,bhjd->bhid", ds, ke)
+    dk_e = scale * np.einsum("bhij,bhid->bhjd", ds, qe)
+    if hq >= hkv:
+        group = hq // hkv
+        fold = lambda g: g.reshape(batch, hkv, group, *g.shape[2:]).sum(axis=2)
+        return dq_e, fold(dk_e), fold(dv_e)
+    tiles = hkv // hq
+    return dq_e.reshape(batch, tiles, hq, sq, d).sum(axis=1), dk_e, dv_e

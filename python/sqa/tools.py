@@ -12,7 +12,7 @@ import tempfile
 
 import numpy as np
 
-from .ir import emit_attention_module
+from .ir import emit_attention_grad_module, emit_attention_module
 from .variants import AttentionConfig
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -98,3 +98,30 @@ def run_on_cpu(cfg: AttentionConfig, q, k, v, lowering="tiled", blocks=None,
         _run(cmd)
         loaded = [np.load(path) for path in results]
     return loaded[0], (loaded[1] if cfg.with_lse else None)
+
+
+def run_grad_on_cpu(cfg: AttentionConfig, q, k, v, out, dout, lse, grad_dtype=None,
+                    lowering="reference"):
+    """Runs sqa.attention_grad for `cfg` on the CPU through sqa-run and
+    returns (dq, dk, dv). Arrays are of the element types (bf16 as uint16
+    words): q, k, v of cfg.dtype, out and dout of its output type, lse f32;
+    the gradients come back as `grad_dtype` (default cfg.dtype)."""
+    grad_dtype = grad_dtype or cfg.dtype
+    zeros = lambda like: np.zeros(like.shape, _NPY_DTYPES[grad_dtype])
+    arrays = [q, k, v, out, dout, np.asarray(lse, np.float32), zeros(q), zeros(k), zeros(v)]
+    with tempfile.TemporaryDirectory() as tmp:
+        module = os.path.join(tmp, "attention_grad.mlir")
+        with open(module, "w") as f:
+            f.write(emit_attention_grad_module(cfg, grad_dtype))
+        cmd = [find_tool("sqa-run"), module, "-e", "attention_grad", f"--lowering={lowering}"]
+        if "bf16" in (cfg.dtype, cfg.output_dtype, grad_dtype):
+            cmd.append("--raw-bf16")
+        for i, array in enumerate(arrays):
+            path = os.path.join(tmp, f"in{i}.npy")
+            np.save(path, array)
+            cmd += ["-i", path]
+        results = [os.path.join(tmp, f"grad{i}.npy") for i in range(3)]
+        for path in results:
+            cmd += ["-o", path]
+        _run(cmd)
+        return tuple(np.load(path) for path in results)

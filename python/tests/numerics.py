@@ -17,9 +17,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from sqa import attention_reference, variant  # noqa: E402
+from sqa import attention_grad_reference, attention_reference, variant  # noqa: E402
 from sqa.dtypes import ABS_TOLERANCE, dequantize, quantize  # noqa: E402
-from sqa.tools import ToolError, run_on_cpu  # noqa: E402
+from sqa.reference import expand_heads, visible_keys  # noqa: E402
+from sqa.tools import ToolError, run_grad_on_cpu, run_on_cpu  # noqa: E402
 from sqa.variants import VARIANTS  # noqa: E402
 
 LSE_TOLERANCE = 1e-4
@@ -74,6 +75,133 @@ def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None):
         ok = ok and lse_err <= LSE_TOLERANCE
         detail += f" lse_err={lse_err:.2e}"
     return ok, detail
+
+
+# The unit roundoff of f32, in which every lowering computes.
+F32_UNIT = 2.0**-24
+# The unit roundoff of each storage type (half an ulp at 1).
+UNIT = {"f32": 2.0**-24, "f16": 2.0**-11, "bf16": 2.0**-8}
+
+
+def _fold_heads(g, hq, hkv, like):
+    """Sums per-output-head values back onto the heads of `like` (query:
+    reverse SQA tiles; key/value: GQA groups), as the op does."""
+    batch = g.shape[0]
+    if like == "q":
+        return g if hq >= hkv else g.reshape(batch, hkv // hq, hq, *g.shape[2:]).sum(axis=1)
+    return g if hq < hkv else g.reshape(batch, hkv, hq // hkv, *g.shape[2:]).sum(axis=2)
+
+
+def grad_error_bound(q, k, v, out, dout, lse, mask, window, scale, out_dtype):
+    """A worst-case bound on |computed - exact| for each element of dq, dk
+    and dv, by the standard forward error analysis of each step in f32
+    (Higham: a length-n dot product errs by at most n u sum |a||b|, u = 2^-24),
+    run on the magnitudes with NumPy, plus the rounding of the op's inputs
+    out (to out_dtype) and lse (to f32), which the exact gradient does not
+    see:
+
+      S  = scale q.k          eS  = (D + 1) u scale sum |q||k|
+      P  = exp(S - lse)       rP  = eS + 2u (|S| + |lse|) + 4u     (relative)
+      dP = dO.V               edP = Dv u sum |dO||V|
+      Dsum = dO.O             eD  = (Dv u + u_out) sum |dO||O|
+      dS = P (dP - Dsum)      edS = P (edP + eD + rP |dP - Dsum|) + 2u |dS|
+      dQ = scale sum_j dS K   scale (sum_j edS |K| + (n + 1) u sum_j |dS||K|)
+      dK = scale sum dS Q     likewise, n the keys or rows (and heads) summed
+      dV = sum P dO           sum rP P |dO| + (n + 1) u sum P |dO|
+
+    It is pessimistic (errors add up as sqrt(n) in practice, not n) but
+    scales with the conditioning of each element, which an absolute or
+    relative tolerance alone does not."""
+    u = F32_UNIT
+    q, k, v, out, dout = (np.asarray(x, np.float64) for x in (q, k, v, out, dout))
+    lse = np.asarray(lse, np.float64)[..., None]
+    hq, hkv, d, dv_dim = q.shape[1], k.shape[1], q.shape[3], v.shape[3]
+    qe, ke, ve = expand_heads(q, k, v)
+    visible = visible_keys(q.shape[2], k.shape[2], mask, window)
+    scores = scale * np.einsum("bhid,bhjd->bhij", qe, ke)
+    e_s = (d + 1) * u * scale * np.einsum("bhid,bhjd->bhij", np.abs(qe), np.abs(ke))
+    seen = np.isfinite(lse)
+    with np.errstate(invalid="ignore", over="ignore"):
+        probs = np.where(visible & seen, np.exp(scores - np.where(seen, lse, 0.0)), 0.0)
+    r_p = e_s + 2 * u * (np.abs(scores) + np.abs(np.where(seen, lse, 0.0))) + 4 * u
+    dp = np.einsum("bhie,bhje->bhij", dout, ve)
+    e_dp = dv_dim * u * np.einsum("bhie,bhje->bhij", np.abs(dout), np.abs(ve))
+    dsum = (dout * out).sum(axis=-1)[..., None]
+    e_dsum = (dv_dim * u + UNIT[out_dtype]) * (np.abs(dout) * np.abs(out)).sum(axis=-1)[..., None]
+    ds = probs * (dp - dsum)
+    e_ds = probs * (e_dp + e_dsum + r_p * np.abs(dp - dsum)) + 2 * u * np.abs(ds)
+    n_keys, n_rows = k.shape[2] + max(hkv // hq, 1), q.shape[2] * max(hq // hkv, 1)
+    dq = scale * (np.einsum("bhij,bhjd->bhid", e_ds, np.abs(ke))
+                  + (n_keys + 1) * u * np.einsum("bhij,bhjd->bhid", np.abs(ds), np.abs(ke)))
+    dk = scale * (np.einsum("bhij,bhid->bhjd", e_ds, np.abs(qe))
+                  + (n_rows + 1) * u * np.einsum("bhij,bhid->bhjd", np.abs(ds), np.abs(qe)))
+    dv = (np.einsum("bhij,bhie->bhje", r_p * probs, np.abs(dout))
+          + (n_rows + 1) * u * np.einsum("bhij,bhie->bhje", probs, np.abs(dout)))
+    return (_fold_heads(dq, hq, hkv, "q"), _fold_heads(dk, hq, hkv, "k"),
+            _fold_heads(dv, hq, hkv, "k"))
+
+
+def run_grad_case(cfg, grad_dtype, batch, sq, skv, seed):
+    """sqa.attention_grad through sqa-run's reference lowering against
+    attention_grad_reference: every element within 2 x grad_error_bound plus
+    the rounding of the gradient to its own type (2 ulp of |ref|)."""
+    rng = np.random.default_rng(seed)
+    stored, exact = {}, {}
+    shapes = {"q": (batch, cfg.num_query_heads, sq, cfg.head_dim),
+              "k": (batch, cfg.num_kv_heads, skv, cfg.head_dim),
+              "v": (batch, cfg.num_kv_heads, skv, cfg.dv)}
+    for name, shape in shapes.items():
+        stored[name], exact[name] = quantize(rng.standard_normal(shape), cfg.dtype)
+    out64, lse64 = attention_reference(exact["q"], exact["k"], exact["v"], cfg.mask,
+                                       cfg.window, cfg.scale)
+    out_shape = (batch, cfg.num_output_heads, sq, cfg.dv)
+    stored["out"], exact["out"] = quantize(out64, cfg.output_dtype)
+    stored["dout"], exact["dout"] = quantize(rng.standard_normal(out_shape), cfg.output_dtype)
+    lse32 = lse64.astype(np.float32)
+    refs = attention_grad_reference(exact["q"], exact["k"], exact["v"], exact["dout"],
+                                    cfg.mask, cfg.window, cfg.scale)
+    scale = cfg.scale if cfg.scale is not None else 1.0 / np.sqrt(cfg.head_dim)
+    bounds = grad_error_bound(exact["q"], exact["k"], exact["v"], exact["out"], exact["dout"],
+                              lse32, cfg.mask, cfg.window, scale, cfg.output_dtype)
+    try:
+        grads = run_grad_on_cpu(cfg, stored["q"], stored["k"], stored["v"], stored["out"],
+                                stored["dout"], lse32, grad_dtype)
+    except ToolError as error:
+        return False, f"sqa-run failed: {error}"
+    worst, details = 0.0, []
+    for name, got, ref, bound in zip(("dq", "dk", "dv"), grads, refs, bounds):
+        got = dequantize(got, grad_dtype)
+        if got.shape != ref.shape:
+            return False, f"{name} shape {got.shape} != {ref.shape}"
+        if not np.all(np.isfinite(got)):
+            return False, f"non-finite {name}"
+        tol = 2 * bound + ABS_TOLERANCE[grad_dtype] * np.abs(ref)
+        err = np.abs(got - ref)
+        # Elements whose bound is 0 (rows and keys no row sees) must be exact.
+        excess = float(np.where(tol > 0, err / np.where(tol > 0, tol, 1.0),
+                                np.where(err > 0, np.inf, 0.0)).max(initial=0))
+        worst = max(worst, excess)
+        details.append(f"{name} max_err={float(err.max(initial=0)):.1e}")
+    return worst <= 1.0, " ".join(details) + f" worst={worst:.2f} of tol"
+
+
+def suite_grad():
+    """The backward (sqa.attention_grad): every variant, both causal
+    alignments, windows, Sq != Skv both ways, fully masked rows, a custom
+    scale, Dv != D, f32/f16/bf16 inputs, f16 outputs read as f32, gradients
+    in f32 and in the input type."""
+    for (name, mask), (sq, skv) in zip(
+            itertools.product(VARIANTS, ["none", "causal_bottom_right", "causal_top_left"]),
+            itertools.cycle([(13, 13), (9, 21), (21, 9)])):
+        yield variant(name, head_dim=16, mask=mask), "f32", 2, sq, skv
+    yield variant("SQA", head_dim=32, window=(4, 2)), "f32", 1, 17, 25
+    yield variant("rSQA", head_dim=16, mask="causal_bottom_right", window=(3, -1),
+                  scale=0.3), "f32", 1, 20, 12
+    yield variant("xSMQA", head_dim=32, value_head_dim=8), "f32", 2, 11, 7
+    yield variant("GQA", head_dim=16, dtype="f16", mask="causal_top_left"), "f16", 1, 16, 16
+    yield variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right"), "bf16", 1, 16, 24
+    yield variant("rSQA", head_dim=16, dtype="bf16", window=(5, 5)), "f32", 1, 15, 15
+    yield variant("SQA", head_dim=16, dtype="f16", out_dtype="f32"), "f32", 1, 10, 12
 
 
 def suite_variants():
@@ -206,7 +334,8 @@ def suite_tensor_core():
     yield variant("xSMQA", head_dim=128, dtype="f16", with_lse=True), 1, 70, 33, (64, 32)
 
 
-SUITES = {"mapped": suite_mapped, "tensor-core": suite_tensor_core, "variants": suite_variants, "masks": suite_masks, "tiled": suite_tiled}
+SUITES = {"mapped": suite_mapped, "tensor-core": suite_tensor_core, "variants": suite_variants,
+          "masks": suite_masks, "tiled": suite_tiled, "grad": suite_grad}
 
 
 def main():
@@ -221,12 +350,19 @@ def main():
     failures = 0
     count = 0
     os.environ["SQA_BUILD_DIR"] = args.build
-    for seed, (cfg, batch, sq, skv, *case_blocks) in enumerate(SUITES[args.suite]()):
-        blocks = (args.q_block or 64, args.kv_block or 64) \
-            if args.q_block or args.kv_block else None
-        if case_blocks:
-            blocks = case_blocks[0]
-        ok, detail = run_case(args.lowering, cfg, batch, sq, skv, seed, blocks)
+    for seed, case in enumerate(SUITES[args.suite]()):
+        blocks = None
+        if args.suite == "grad":
+            cfg, grad_dtype, batch, sq, skv = case
+            ok, detail = run_grad_case(cfg, grad_dtype, batch, sq, skv, seed)
+            detail = f"grads {grad_dtype}: {detail}"
+        else:
+            cfg, batch, sq, skv, *case_blocks = case
+            blocks = (args.q_block or 64, args.kv_block or 64) \
+                if args.q_block or args.kv_block else None
+            if case_blocks:
+                blocks = case_blocks[0]
+            ok, detail = run_case(args.lowering, cfg, batch, sq, skv, seed, blocks)
         count += 1
         failures += not ok
         print(f"{'PASS' if ok else 'FAIL'} Hq={cfg.num_query_heads} "

@@ -9,7 +9,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from sqa import attention_reference, variant  # noqa: E402
+from sqa import attention_grad_reference, attention_reference, variant  # noqa: E402
 from sqa.dtypes import from_bf16_bits, to_bf16_bits  # noqa: E402
 from sqa.reference import visible_keys  # noqa: E402
 
@@ -85,6 +85,48 @@ class ReferenceTest(unittest.TestCase):
                          == np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)).all())
         self.assertTrue((visible_keys(2, 4, "causal_top_left")
                          == np.array([[1, 0, 0, 0], [1, 1, 0, 0]], bool)).all())
+
+    def test_gradients_match_finite_differences(self):
+        # d/dx of L = sum(dout * out) by central differences in float64: the
+        # truncation error is O(eps^2) ~ 1e-12 and the rounding error
+        # ~ 1e-16 / eps ~ 1e-10 relative to |L| ~ 10, so 1e-6 is loose but far
+        # below any real error (a wrong head fold or scale is O(1)).
+        rng = np.random.default_rng(3)
+        eps = 1e-6
+        # (Hq, Hkv): MHA, GQA/MQA groups, SQA, reverse SQA (two tilings).
+        for (hq, hkv), mask, window, sq, skv in [
+                ((2, 2), "none", None, 4, 5), ((4, 1), "causal_bottom_right", None, 5, 3),
+                ((2, 1), "causal_top_left", None, 3, 6), ((1, 2), "none", (2, 0), 4, 4),
+                ((2, 4), "causal_bottom_right", (1, -1), 6, 4)]:
+            name = f"{hq}/{hkv}"
+            q = rng.standard_normal((1, hq, sq, 3))
+            k = rng.standard_normal((1, hkv, skv, 3))
+            v = rng.standard_normal((1, hkv, skv, 3))
+            dout = rng.standard_normal((1, max(hq, hkv), sq, 3))
+            loss = lambda q, k, v: float(
+                (dout * attention_reference(q, k, v, mask, window, 0.8)[0]).sum())
+            grads = attention_grad_reference(q, k, v, dout, mask, window, 0.8)
+            for index, (x, g) in enumerate(zip((q, k, v), grads)):
+                self.assertEqual(g.shape, x.shape)
+                numeric = np.zeros_like(x)
+                for pos in np.ndindex(*x.shape):
+                    args = [q.copy(), k.copy(), v.copy()]
+                    args[index][pos] += eps
+                    up = loss(*args)
+                    args[index][pos] -= 2 * eps
+                    numeric[pos] = (up - loss(*args)) / (2 * eps)
+                np.testing.assert_allclose(g, numeric, atol=1e-6,
+                                           err_msg=f"{name} {mask} d{'qkv'[index]}")
+
+    def test_gradients_of_rows_without_keys_are_zero(self):
+        # Bottom-right with Sq = 4 > Skv = 2: rows 0 and 1 see no key and
+        # contribute nothing; no NaN anywhere.
+        rng = np.random.default_rng(4)
+        q, k, v = (rng.standard_normal(s) for s in ((1, 2, 4, 3), (1, 1, 2, 3), (1, 1, 2, 3)))
+        dq, dk, dv = attention_grad_reference(q, k, v, rng.standard_normal((1, 2, 4, 3)),
+                                              "causal_bottom_right")
+        np.testing.assert_array_equal(dq[0, :, :2], 0.0)
+        self.assertTrue(all(np.all(np.isfinite(g)) for g in (dq, dk, dv)))
 
     def test_bf16_rounding(self):
         # Ties go to even: 1 + 2^-8 -> 1, 1 + 3 * 2^-8 -> 1 + 2^-6.

@@ -125,9 +125,10 @@ static std::string shapeToString(ArrayRef<int64_t> shape) {
   return str + ")";
 }
 
-/// Checks the sizes that sqa.attention ops in `func` require to agree (batch,
-/// Sq, Skv) on the arguments that feed them directly: with dynamic sizes the
-/// verifier cannot, and a mismatch would read or write out of bounds.
+/// Checks the sizes that sqa.attention and sqa.attention_grad ops in `func`
+/// require to agree (batch, Sq, Skv) on the arguments that feed them
+/// directly: with dynamic sizes the verifier cannot, and a mismatch would
+/// read or write out of bounds.
 static LogicalResult checkAttentionSizes(func::FuncOp func,
                                          ArrayRef<npy::NpyArray> inputs) {
   auto shapeOf = [&](Value value) -> std::optional<ArrayRef<int64_t>> {
@@ -136,49 +137,65 @@ static LogicalResult checkAttentionSizes(func::FuncOp func,
       return std::nullopt;
     return ArrayRef<int64_t>(inputs[arg.getArgNumber()].shape);
   };
-  WalkResult result = func.walk([&](sqa::AttentionOp op) {
-    struct Use {
-      Value value;
-      unsigned dim;
-      StringRef name;
-    };
-    auto check = [&](StringRef what, ArrayRef<Use> uses) {
-      std::optional<int64_t> expected;
-      StringRef first;
-      for (const Use &use : uses) {
-        std::optional<ArrayRef<int64_t>> shape = shapeOf(use.value);
-        if (!shape)
-          continue;
-        int64_t size = (*shape)[use.dim];
-        if (!expected) {
-          expected = size;
-          first = use.name;
-        } else if (*expected != size) {
-          op.emitError() << "the " << what << " of " << use.name << " (" << size
-                         << ") differs from that of " << first << " ("
-                         << *expected << ")";
-          return false;
-        }
+  struct Use {
+    Value value;
+    unsigned dim;
+    StringRef name;
+  };
+  auto check = [&](Operation *op, StringRef what, ArrayRef<Use> uses) {
+    std::optional<int64_t> expected;
+    StringRef first;
+    for (const Use &use : uses) {
+      std::optional<ArrayRef<int64_t>> shape = shapeOf(use.value);
+      if (!shape)
+        continue;
+      int64_t size = (*shape)[use.dim];
+      if (!expected) {
+        expected = size;
+        first = use.name;
+      } else if (*expected != size) {
+        op->emitError() << "the " << what << " of " << use.name << " (" << size
+                        << ") differs from that of " << first << " ("
+                        << *expected << ")";
+        return false;
       }
-      return true;
-    };
-    SmallVector<Use> batch = {{op.getQuery(), 0, "query"},
-                              {op.getKey(), 0, "key"},
-                              {op.getValue(), 0, "value"},
-                              {op.getOutput(), 0, "out"}};
-    SmallVector<Use> querySeq = {{op.getQuery(), 2, "query"},
-                                 {op.getOutput(), 2, "out"}};
-    if (Value lse = op.getLse()) {
-      batch.push_back({lse, 0, "lse"});
-      querySeq.push_back({lse, 2, "lse"});
     }
-    SmallVector<Use> keySeq = {{op.getKey(), 2, "key"},
-                               {op.getValue(), 2, "value"}};
-    if (!check("batch size", batch) ||
-        !check("query sequence length", querySeq) ||
-        !check("key/value sequence length", keySeq))
-      return WalkResult::interrupt();
-    return WalkResult::advance();
+    return true;
+  };
+  // Every operand of an op, by the sizes it shares: batch (dim 0), the query
+  // sequence (dim 2 of rows-of-queries operands), the key sequence.
+  auto checkOp = [&](Operation *op, ArrayRef<Use> queryRows,
+                     ArrayRef<Use> keyRows) {
+    SmallVector<Use> batch;
+    for (const Use &use : llvm::concat<const Use>(queryRows, keyRows))
+      batch.push_back({use.value, 0, use.name});
+    return check(op, "batch size", batch) &&
+           check(op, "query sequence length", queryRows) &&
+           check(op, "key/value sequence length", keyRows);
+  };
+  WalkResult result = func.walk([&](Operation *op) {
+    bool ok = true;
+    if (auto attention = dyn_cast<sqa::AttentionOp>(op)) {
+      SmallVector<Use> queryRows = {{attention.getQuery(), 2, "query"},
+                                    {attention.getOutput(), 2, "out"}};
+      if (Value lse = attention.getLse())
+        queryRows.push_back({lse, 2, "lse"});
+      ok = checkOp(
+          op, queryRows,
+          {{attention.getKey(), 2, "key"}, {attention.getValue(), 2, "value"}});
+    } else if (auto grad = dyn_cast<sqa::AttentionGradOp>(op)) {
+      ok = checkOp(op,
+                   {{grad.getQuery(), 2, "query"},
+                    {grad.getOut(), 2, "out"},
+                    {grad.getDout(), 2, "dout"},
+                    {grad.getLse(), 2, "lse"},
+                    {grad.getQueryGrad(), 2, "dq"}},
+                   {{grad.getKey(), 2, "key"},
+                    {grad.getValue(), 2, "value"},
+                    {grad.getKeyGrad(), 2, "dk"},
+                    {grad.getValueGrad(), 2, "dv"}});
+    }
+    return ok ? WalkResult::advance() : WalkResult::interrupt();
   });
   return failure(result.wasInterrupted());
 }
@@ -276,6 +293,16 @@ int main(int argc, char **argv) {
       return EXIT_FAILURE;
   if (failed(checkAttentionSizes(func, inputs)))
     return EXIT_FAILURE;
+  // The backward has the reference lowering only, so far.
+  if (lowering != sqa::AttentionLowering::Reference) {
+    WalkResult grad = module->walk([](sqa::AttentionGradOp op) {
+      op.emitError() << "sqa.attention_grad has only the reference lowering "
+                        "so far: run it with --lowering=reference";
+      return WalkResult::interrupt();
+    });
+    if (grad.wasInterrupted())
+      return EXIT_FAILURE;
+  }
 
   // Lower for the CPU.
   func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),

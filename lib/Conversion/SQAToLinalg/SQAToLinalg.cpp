@@ -1,8 +1,9 @@
 //===- SQAToLinalg.cpp - Reference lowering of sqa to linalg --------------===//
 //
-// Lowers sqa.attention to the textbook algorithm on whole tensors. It is the
-// oracle that the fused lowerings are tested against, so it favours being
-// obviously right over being fast: every step is its own linalg.generic.
+// Lowers sqa.attention and sqa.attention_grad to the textbook algorithms on
+// whole tensors. They are the oracles that the fused lowerings are tested
+// against, so they favour being obviously right over being fast: every step
+// is its own linalg.generic.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,6 +32,57 @@ namespace sqa {
 using namespace mlir;
 using namespace mlir::sqa;
 
+/// The materialised scores of `op`: S = scale * Q Kᵀ, -inf where masked
+/// (B x Ho x Sq x Skv, f32), shared by the forward and the backward.
+static Value buildMaskedScores(PatternRewriter &rewriter, Location loc,
+                               AttentionOpInterface op) {
+  OpFoldResult querySeqLen =
+      tensor::getMixedSize(rewriter, loc, op.getQuery(), 2);
+  OpFoldResult keySeqLen = tensor::getMixedSize(rewriter, loc, op.getKey(), 2);
+  Value scores = buildQueryKeyProduct(
+      rewriter, loc, op, op.getQuery(), op.getKey(),
+      buildFilledF32Tensor(
+          rewriter, loc,
+          {tensor::getMixedSize(rewriter, loc, op.getQuery(), 0),
+           rewriter.getIndexAttr(op.getNumOutputHeads()), querySeqLen,
+           keySeqLen},
+          0.0f));
+  return buildScaleAndMask(
+      rewriter, loc, op, scores, op.getScaleOrDefault(),
+      arith::ConstantIndexOp::create(rewriter, loc, 0),
+      getValueOrCreateConstantIndexOp(rewriter, loc, querySeqLen),
+      getValueOrCreateConstantIndexOp(rewriter, loc, keySeqLen));
+}
+
+/// P = exp(S - shift[b, h, i]) for the masked scores S, and 0 where S or the
+/// row's shift is -inf: masked keys, and rows without keys, where S - shift
+/// would be NaN. The forward shifts by the row max, the backward by the lse.
+static Value buildProbabilities(PatternRewriter &rewriter, Location loc,
+                                Value scores, Value rowShift) {
+  AffineExpr d0, d1, d2, d3;
+  bindDims(rewriter.getContext(), d0, d1, d2, d3);
+  return buildGeneric(
+      rewriter, loc, rowShift, scores, 4, {{d0, d1, d2}, {d0, d1, d2, d3}}, 0,
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        auto f32Constant = [&](float value) -> Value {
+          return arith::ConstantOp::create(b, l, b.getF32FloatAttr(value));
+        };
+        Value negInf = f32Constant(-std::numeric_limits<float>::infinity());
+        Value masked = arith::OrIOp::create(
+            b, l,
+            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, args[1],
+                                  negInf),
+            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, args[0],
+                                  negInf));
+        Value exp = math::ExpOp::create(
+            b, l, arith::SubFOp::create(b, l, args[1], args[0]));
+        linalg::YieldOp::create(
+            b, l,
+            arith::SelectOp::create(b, l, masked, f32Constant(0.0f), exp)
+                .getResult());
+      });
+}
+
 /// Builds the reference algorithm for `op`:
 ///
 ///   S = scale * Q Kᵀ, -inf where masked      (B x Ho x Sq x Skv, f32)
@@ -43,7 +95,6 @@ static SmallVector<Value> buildReferenceAttention(PatternRewriter &rewriter,
   OpFoldResult batch = tensor::getMixedSize(rewriter, loc, op.getQuery(), 0);
   OpFoldResult querySeqLen =
       tensor::getMixedSize(rewriter, loc, op.getQuery(), 2);
-  OpFoldResult keySeqLen = tensor::getMixedSize(rewriter, loc, op.getKey(), 2);
   OpFoldResult numHeads = rewriter.getIndexAttr(op.getNumOutputHeads());
   auto f32Constant = [&](OpBuilder &b, float value) -> Value {
     return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
@@ -52,15 +103,7 @@ static SmallVector<Value> buildReferenceAttention(PatternRewriter &rewriter,
   bindDims(rewriter.getContext(), d0, d1, d2, d3);
   SmallVector<AffineExpr> all = {d0, d1, d2, d3}, rows = {d0, d1, d2};
 
-  Value scores = buildQueryKeyProduct(
-      rewriter, loc, op, op.getQuery(), op.getKey(),
-      buildFilledF32Tensor(rewriter, loc,
-                           {batch, numHeads, querySeqLen, keySeqLen}, 0.0f));
-  scores = buildScaleAndMask(
-      rewriter, loc, op, scores, op.getScaleOrDefault(),
-      arith::ConstantIndexOp::create(rewriter, loc, 0),
-      getValueOrCreateConstantIndexOp(rewriter, loc, querySeqLen),
-      getValueOrCreateConstantIndexOp(rewriter, loc, keySeqLen));
+  Value scores = buildMaskedScores(rewriter, loc, op);
 
   Value rowMax = buildGeneric(
       rewriter, loc, scores,
@@ -72,20 +115,7 @@ static SmallVector<Value> buildReferenceAttention(PatternRewriter &rewriter,
             arith::MaximumFOp::create(b, l, args[0], args[1]).getResult());
       });
 
-  // P = exp(S - M), and 0 for masked keys (also when the whole row is
-  // masked, where S - M would be NaN).
-  Value probs = buildGeneric(
-      rewriter, loc, rowMax, scores, 4, {rows, all}, 0,
-      [&](OpBuilder &b, Location l, ValueRange args) {
-        Value masked = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
-                                             args[1], f32Constant(b, negInf));
-        Value exp = math::ExpOp::create(
-            b, l, arith::SubFOp::create(b, l, args[1], args[0]));
-        linalg::YieldOp::create(
-            b, l,
-            arith::SelectOp::create(b, l, masked, f32Constant(b, 0.0f), exp)
-                .getResult());
-      });
+  Value probs = buildProbabilities(rewriter, loc, scores, rowMax);
 
   Value rowSum = buildGeneric(
       rewriter, loc, probs,
@@ -128,7 +158,116 @@ static SmallVector<Value> buildReferenceAttention(PatternRewriter &rewriter,
   return results;
 }
 
+/// Builds the reference backward for `op` on whole tensors, materialising
+/// the B x Ho x Sq x Skv scores (f32 throughout):
+///
+///   S  = scale * Q Kᵀ, -inf where masked
+///   P  = exp(S - lse), 0 where S = -inf or lse = -inf (a row with no key)
+///   Dsum = rowsum(dO ∘ O);  dP = dO Vᵀ;  dS = P ∘ (dP - Dsum)
+///   dV[kvh(h)] += Pᵀ dO[h]
+///   dQ[qh(h)]  += scale * dS[h] K[kvh(h)]
+///   dK[kvh(h)] += scale * dS[h]ᵀ Q[qh(h)]
+///
+/// The head sums are reductions over the output head h whose results are
+/// indexed by kvh(h) or qh(h) (the op's head map), so GQA groups and the
+/// output heads that reverse SQA tiles over a query head add up in one
+/// contraction each, in a fixed order.
+static SmallVector<Value> buildReferenceAttentionGrad(PatternRewriter &rewriter,
+                                                      AttentionGradOp op) {
+  Location loc = op.getLoc();
+  auto size = [&](Value tensor, int64_t dim) {
+    return tensor::getMixedSize(rewriter, loc, tensor, dim);
+  };
+  OpFoldResult batch = size(op.getQuery(), 0);
+  OpFoldResult querySeqLen = size(op.getQuery(), 2);
+  OpFoldResult keySeqLen = size(op.getKey(), 2);
+  OpFoldResult numHeads = rewriter.getIndexAttr(op.getNumOutputHeads());
+  auto f32Constant = [&](OpBuilder &b, float value) -> Value {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  };
+  AffineExpr d0, d1, d2, d3, d4;
+  bindDims(rewriter.getContext(), d0, d1, d2, d3, d4);
+  SmallVector<AffineExpr> all = {d0, d1, d2, d3}, rows = {d0, d1, d2};
+
+  Value scores = buildMaskedScores(rewriter, loc, op);
+
+  Value probs = buildProbabilities(rewriter, loc, scores, op.getLse());
+
+  // Dsum[b, h, i] = sum_e dO[b, h, i, e] * O[b, h, i, e]; loops (b, h, i, e).
+  Value rowDot = buildF32Contraction(
+      rewriter, loc, op.getDout(), op.getOut(),
+      buildFilledF32Tensor(rewriter, loc, {batch, numHeads, querySeqLen}, 0.0f),
+      4, {all, all, rows}, 1);
+
+  // dP[b, h, i, j] = sum_e dO[b, h, i, e] * V[b, kvh(h), j, e]; loops
+  // (b, h, i, j, e).
+  Value probGrad = buildF32Contraction(
+      rewriter, loc, op.getDout(), op.getValue(),
+      buildFilledF32Tensor(rewriter, loc,
+                           {batch, numHeads, querySeqLen, keySeqLen}, 0.0f),
+      5, {{d0, d1, d2, d4}, {d0, op.getKvHeadExpr(d1), d3, d4}, all}, 1);
+
+  // dS = P ∘ (dP - Dsum).
+  Value scoreGrad = buildGeneric(
+      rewriter, loc, {probs, rowDot}, probGrad, 4, {all, rows, all}, 0,
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        Value centered = arith::SubFOp::create(b, l, args[2], args[1]);
+        linalg::YieldOp::create(
+            b, l, arith::MulFOp::create(b, l, args[0], centered).getResult());
+      });
+
+  auto zeros = [&](Value like) {
+    return buildFilledF32Tensor(
+        rewriter, loc,
+        {size(like, 0), size(like, 1), size(like, 2), size(like, 3)}, 0.0f);
+  };
+  // Loops (b, j, e, h, i): the output head h and the query row i are
+  // reductions; the result is indexed by the head that h reads.
+  AffineExpr kvHead = op.getKvHeadExpr(d3), queryHead = op.getQueryHeadExpr(d3);
+  Value valueGrad = buildF32Contraction(
+      rewriter, loc, probs, op.getDout(), zeros(op.getValueGrad()), 5,
+      {{d0, d3, d4, d1}, {d0, d3, d4, d2}, {d0, kvHead, d1, d2}}, 2);
+  // Loops (b, j, d, h, i).
+  Value keyGrad = buildF32Contraction(
+      rewriter, loc, scoreGrad, op.getQuery(), zeros(op.getKeyGrad()), 5,
+      {{d0, d3, d4, d1}, {d0, queryHead, d4, d2}, {d0, kvHead, d1, d2}}, 2);
+  // Loops (b, i, d, h, j).
+  Value queryGrad = buildF32Contraction(
+      rewriter, loc, scoreGrad, op.getKey(), zeros(op.getQueryGrad()), 5,
+      {{d0, d3, d1, d4}, {d0, kvHead, d4, d2}, {d0, queryHead, d1, d2}}, 2);
+
+  // Scale (dQ, dK) and write each gradient in its element type.
+  auto finish = [&](Value acc, Value dest, float factor) {
+    Type elementType = cast<ShapedType>(dest.getType()).getElementType();
+    return buildGeneric(rewriter, loc, acc, dest, 4, {all, all}, 0,
+                        [&](OpBuilder &b, Location l, ValueRange args) {
+                          Value v = args[0];
+                          if (factor != 1.0f)
+                            v = arith::MulFOp::create(b, l, v,
+                                                      f32Constant(b, factor));
+                          linalg::YieldOp::create(
+                              b, l, buildTruncateFromF32(b, l, v, elementType));
+                        });
+  };
+  float scale = op.getScaleOrDefault();
+  return {finish(queryGrad, op.getQueryGrad(), scale),
+          finish(keyGrad, op.getKeyGrad(), scale),
+          finish(valueGrad, op.getValueGrad(), 1.0f)};
+}
+
 namespace {
+struct AttentionGradToLinalgPattern : OpRewritePattern<AttentionGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics())
+      return rewriter.notifyMatchFailure(op, "expected tensor operands");
+    rewriter.replaceOp(op, buildReferenceAttentionGrad(rewriter, op));
+    return success();
+  }
+};
+
 struct AttentionToLinalgPattern : OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -160,5 +299,6 @@ struct ConvertSQAToLinalgPass
 
 void mlir::sqa::populateSQAToLinalgConversionPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<AttentionToLinalgPattern>(patterns.getContext());
+  patterns.add<AttentionToLinalgPattern, AttentionGradToLinalgPattern>(
+      patterns.getContext());
 }

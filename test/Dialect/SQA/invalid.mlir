@@ -264,3 +264,166 @@ func.func @attention_c9_memref_out_shape(%q: memref<2x4x8x16xf16>, %o: memref<2x
   sqa.attention ins(%q, %q, %q : memref<2x4x8x16xf16>, memref<2x4x8x16xf16>, memref<2x4x8x16xf16>) outs(%o : memref<2x4x8x32xf16>)
   return
 }
+
+// -----
+
+// Each sqa.attention_grad function is named after the constraint of that op
+// (C1...C15 in its description) that it breaks.
+
+func.func @attention_grad_c1_dout_rank(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects dout to have rank 4, but got 'tensor<2x8x8xf32>'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c1_lse_rank(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects lse to have rank 3, but got 'tensor<2x8xf32>'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c2_mixed_types(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf16>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects query, key and value to have the same element type, but got 'f32', 'f16' and 'f32'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf16>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c3_dout_type(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf16>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects dout to have the element type of out ('f32'), but got 'f16'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf16>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c3_lse_type(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf16>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects lse element type to be f32, but got 'f16'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf16>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c4_grad_type(%q: tensor<2x8x8x16xbf16>, %k: tensor<2x4x10x16xbf16>, %v: tensor<2x4x10x16xbf16>, %out: tensor<2x8x8x16xbf16>, %dout: tensor<2x8x8x16xbf16>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf16>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects dk element type to be 'bf16' or f32, but got 'f16'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xbf16>, tensor<2x4x10x16xbf16>, tensor<2x4x10x16xbf16>, tensor<2x8x8x16xbf16>, tensor<2x8x8x16xbf16>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf16>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf16>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c5_dynamic_heads(%q: tensor<2x?x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects the query head count to be static and positive, but got ?}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x?x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c6_heads_divide(%q: tensor<2x6x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x6x8x16xf32>, %dout: tensor<2x6x8x16xf32>, %lse: tensor<2x6x8xf32>, %dq: tensor<2x6x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects one of the query head count (6) and the key/value head count (4) to divide the other}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x6x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x6x8x16xf32>, tensor<2x6x8x16xf32>, tensor<2x6x8xf32>) outs(%dq, %dk, %dv : tensor<2x6x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x6x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c7_head_dim(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x32xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x32xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects query and key to have the same head dim, but got 16 and 32}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x32xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x32xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x32xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c8_batch(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<3x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects every operand to have the same batch size}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<3x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c9_dout_shape(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x8xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects dout shape ?x8x8x16 (batch x max(Hq, Hkv) x Sq x Dv), but got 'tensor<2x8x8x8xf32>'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x8xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c9_lse_shape(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x4x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects lse shape ?x8x8 (batch x max(Hq, Hkv) x Sq), but got 'tensor<2x4x8xf32>'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x4x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c10_dk_shape(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x9x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects dk to have the shape of key ('tensor<2x4x10x16xf32>'), but got 'tensor<2x4x9x16xf32>'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x9x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x9x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c11_two_outputs(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects three outputs (dq, dk, dv), but got 2}}
+  %r:2 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c11_result_type(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{result #2 type 'tensor<2x4x10x16xf16>' does not match its output type 'tensor<2x4x10x16xf32>'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf16>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c12_scale(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects scale to be positive and finite, but got -1}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) scale = -1.0 -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c13_window_entries(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects window sizes to be >= -1 (-1: unbounded), but got [-2, 0]}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) window = [-2, 0] -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c13_window_top_left(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects window to be used with no mask or 'causal_bottom_right'}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) mask = causal_top_left window = [4, 0] -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c14_offset_without_mask(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>, %d: index) {
+  // expected-error @+1 {{expects diagonal_offset only with a causal mask or a window}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) diagonal_offset(%d) -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_c15_mixed_semantics(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: memref<2x8x8x16xf32>, %dk: memref<2x4x10x16xf32>, %dv: memref<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects all operands to be tensors or all to be memrefs, but got a mix}}
+  sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : memref<2x8x8x16xf32>, memref<2x4x10x16xf32>, memref<2x4x10x16xf32>)
+  return
+}

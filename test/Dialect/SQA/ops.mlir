@@ -69,3 +69,38 @@ func.func @attention_on_buffers(%q: memref<?x4x?x64xf16, strided<[?, ?, ?, 1], o
                 outs(%o, %l : memref<?x4x?x64xf16>, memref<?x4x?xf32>) mask = causal_bottom_right window = [128, 0]
   return
 }
+
+// The backward: GQA (Hq = 8, Hkv = 4) with f32 gradients of f16 inputs.
+// CHECK-LABEL: func.func @gqa_grad
+// CHECK-SAME: (%[[Q:[^:]+]]: tensor<?x8x?x64xf16>, %[[K:[^:]+]]: tensor<?x4x?x64xf16>, %[[V:[^:]+]]: tensor<?x4x?x64xf16>, %[[O:[^:]+]]: tensor<?x8x?x64xf16>, %[[DO:[^:]+]]: tensor<?x8x?x64xf16>, %[[LSE:[^:]+]]: tensor<?x8x?xf32>, %[[DQ:[^:]+]]: tensor<?x8x?x64xf32>, %[[DK:[^:]+]]: tensor<?x4x?x64xf32>, %[[DV:[^:]+]]: tensor<?x4x?x64xf32>)
+// CHECK: %{{.+}}:3 = sqa.attention_grad ins(%[[Q]], %[[K]], %[[V]], %[[O]], %[[DO]], %[[LSE]] : tensor<?x8x?x64xf16>, tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16>, tensor<?x8x?x64xf16>, tensor<?x8x?x64xf16>, tensor<?x8x?xf32>)
+// CHECK-SAME: outs(%[[DQ]], %[[DK]], %[[DV]] : tensor<?x8x?x64xf32>, tensor<?x4x?x64xf32>, tensor<?x4x?x64xf32>)
+// CHECK-SAME: mask = causal_bottom_right window = [64, 0] scale = 1.250000e-01 -> tensor<?x8x?x64xf32>, tensor<?x4x?x64xf32>, tensor<?x4x?x64xf32>
+func.func @gqa_grad(%q: tensor<?x8x?x64xf16>, %k: tensor<?x4x?x64xf16>, %v: tensor<?x4x?x64xf16>,
+                    %o: tensor<?x8x?x64xf16>, %do: tensor<?x8x?x64xf16>, %lse: tensor<?x8x?xf32>,
+                    %dq: tensor<?x8x?x64xf32>, %dk: tensor<?x4x?x64xf32>, %dv: tensor<?x4x?x64xf32>)
+    -> (tensor<?x8x?x64xf32>, tensor<?x4x?x64xf32>, tensor<?x4x?x64xf32>) {
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %o, %do, %lse : tensor<?x8x?x64xf16>, tensor<?x4x?x64xf16>,
+                                tensor<?x4x?x64xf16>, tensor<?x8x?x64xf16>, tensor<?x8x?x64xf16>, tensor<?x8x?xf32>)
+                            outs(%dq, %dk, %dv : tensor<?x8x?x64xf32>, tensor<?x4x?x64xf32>, tensor<?x4x?x64xf32>)
+                            mask = causal_bottom_right window = [64, 0] scale = 0.125
+                            -> tensor<?x8x?x64xf32>, tensor<?x4x?x64xf32>, tensor<?x4x?x64xf32>
+  return %r#0, %r#1, %r#2 : tensor<?x8x?x64xf32>, tensor<?x4x?x64xf32>, tensor<?x4x?x64xf32>
+}
+
+// The backward with buffer semantics (reverse SQA, a diagonal offset): no
+// results.
+// CHECK-LABEL: func.func @rsqa_grad_buffers
+// CHECK: sqa.attention_grad ins(
+// CHECK-SAME: outs(%{{.+}}, %{{.+}}, %{{.+}} : memref<1x2x4x16xbf16>, memref<1x4x6x16xbf16>, memref<1x4x6x16xbf16>) mask = causal_top_left diagonal_offset(%{{.+}})
+// CHECK-NOT: ->
+func.func @rsqa_grad_buffers(%q: memref<1x2x4x16xbf16>, %k: memref<1x4x6x16xbf16>, %v: memref<1x4x6x16xbf16>,
+                             %o: memref<1x4x4x16xbf16>, %do: memref<1x4x4x16xbf16>, %lse: memref<1x4x4xf32>,
+                             %dq: memref<1x2x4x16xbf16>, %dk: memref<1x4x6x16xbf16>, %dv: memref<1x4x6x16xbf16>,
+                             %d: index) {
+  sqa.attention_grad ins(%q, %k, %v, %o, %do, %lse : memref<1x2x4x16xbf16>, memref<1x4x6x16xbf16>,
+                         memref<1x4x6x16xbf16>, memref<1x4x4x16xbf16>, memref<1x4x4x16xbf16>, memref<1x4x4xf32>)
+                     outs(%dq, %dk, %dv : memref<1x2x4x16xbf16>, memref<1x4x6x16xbf16>, memref<1x4x6x16xbf16>)
+                     mask = causal_top_left diagonal_offset(%d)
+  return
+}

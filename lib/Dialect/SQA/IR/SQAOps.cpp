@@ -11,129 +11,147 @@
 using namespace mlir;
 using namespace mlir::sqa;
 
+#include "sqa/Dialect/SQA/IR/SQAInterfaces.cpp.inc"
+
 #define GET_OP_CLASSES
 #include "sqa/Dialect/SQA/IR/SQAOps.cpp.inc"
-
-float AttentionOp::getScaleOrDefault() {
-  if (std::optional<APFloat> scale = getScale())
-    return scale->convertToFloat();
-  return 1.0f / std::sqrt(static_cast<float>(getHeadDim()));
-}
-
-AffineExpr AttentionOp::getQueryHeadExpr(AffineExpr outHead) {
-  // Reverse SQA tiles the query heads over the key/value heads.
-  if (isReverse())
-    return outHead % getNumQueryHeads();
-  return outHead;
-}
-
-AffineExpr AttentionOp::getKvHeadExpr(AffineExpr outHead) {
-  if (isReverse())
-    return outHead;
-  // Contiguous grouping: Hq / Hkv consecutive query heads share a K/V head.
-  return outHead.floorDiv(getNumQueryHeads() / getNumKvHeads());
-}
 
 /// Formats a dimension for diagnostics: `?` when dynamic.
 static std::string dimToString(int64_t dim) {
   return ShapedType::isDynamic(dim) ? "?" : std::to_string(dim);
 }
 
-void AttentionOp::getEffects(
+/// Destination-style effects: none with tensor semantics; with buffer
+/// semantics the inputs are read and the outputs written (never read: every
+/// element is overwritten).
+static void getDestinationStyleEffects(
+    DestinationStyleOpInterface op,
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
         &effects) {
-  // Tensor semantics: no effects. Buffer semantics: reads the inputs, writes
-  // the outputs (which are never read: every element is overwritten).
-  if (hasPureTensorSemantics())
+  if (op.hasPureTensorSemantics())
     return;
-  for (OpOperand *input : getDpsInputOperands())
-    effects.emplace_back(MemoryEffects::Read::get(), input,
-                         SideEffects::DefaultResource::get());
-  for (OpOperand &output : getDpsInitsMutable())
+  for (OpOperand *input : op.getDpsInputOperands())
+    if (isa<MemRefType>(input->get().getType()))
+      effects.emplace_back(MemoryEffects::Read::get(), input,
+                           SideEffects::DefaultResource::get());
+  for (OpOperand &output : op.getDpsInitsMutable())
     effects.emplace_back(MemoryEffects::Write::get(), &output,
                          SideEffects::DefaultResource::get());
 }
 
-LogicalResult AttentionOp::verify() {
-  ShapedType queryType = getQueryType();
-  ShapedType keyType = getKeyType();
-  ShapedType valueType = getValueType();
+void AttentionOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
 
-  // (C15) All tensors or all memrefs.
-  bool hasTensors = hasPureTensorSemantics();
-  if (!hasTensors && !hasPureBufferSemantics())
-    return emitOpError("expects all operands to be tensors or all to be "
-                       "memrefs, but got a mix");
+void AttentionGradOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
 
-  // (C11) One or two outputs whose types are the result types.
-  if (getOutputs().empty() || getOutputs().size() > 2)
-    return emitOpError("expects one or two outputs (out and optional lse), "
-                       "but got ")
-           << getOutputs().size();
-  if (!hasTensors && !getResults().empty())
-    return emitOpError("expects no results with memref operands, but got ")
-           << getResults().size();
-  if (hasTensors) {
-    if (getResults().size() != getOutputs().size())
-      return emitOpError("expects as many results as outputs, but got ")
-             << getResults().size() << " results and " << getOutputs().size()
-             << " outputs";
-    for (auto [index, output, result] :
-         llvm::enumerate(getOutputs(), getResults()))
-      if (output.getType() != result.getType())
-        return emitOpError("result #")
-               << index << " type " << result.getType()
-               << " does not match its output type " << output.getType();
+/// Checks the rules shared by sqa.attention and sqa.attention_grad on the
+/// scale, the window and the diagonal offset (C12, C13 and C14 of both).
+static LogicalResult verifyMaskAndScale(Operation *op,
+                                        AttentionOpInterface attention) {
+  // (C12) Scale.
+  if (std::optional<APFloat> scale = attention.getScale()) {
+    if (!scale->isFiniteNonZero() || scale->isNegative())
+      return op->emitOpError("expects scale to be positive and finite, but "
+                             "got ")
+             << scale->convertToFloat();
   }
 
-  // (C1) Ranks.
-  auto checkRank = [&](Type type, StringRef name,
-                       int64_t rank) -> LogicalResult {
-    if (cast<ShapedType>(type).getRank() != rank)
-      return emitOpError() << "expects " << name << " to have rank " << rank
-                           << ", but got " << type;
+  // (C13) Window.
+  if (std::optional<ArrayRef<int64_t>> window = attention.getWindow()) {
+    if (window->size() != 2)
+      return op->emitOpError("expects window to have two entries [left, "
+                             "right], but got ")
+             << window->size();
+    if ((*window)[0] < -1 || (*window)[1] < -1)
+      return op->emitOpError("expects window sizes to be >= -1 (-1: "
+                             "unbounded), but got [")
+             << (*window)[0] << ", " << (*window)[1] << "]";
+    if (attention.getMaskKind() == MaskKind::causal_top_left)
+      return op->emitOpError("expects window to be used with no mask or "
+                             "'causal_bottom_right': windows are in "
+                             "bottom-right coordinates");
+  }
+
+  // (C14) A diagonal offset only means something to a mask or a window.
+  if (attention.getDiagonalOffset() &&
+      attention.getMaskKind() == MaskKind::none && !attention.getWindow())
+    return op->emitOpError("expects diagonal_offset only with a causal mask "
+                           "or a window");
+  return success();
+}
+
+/// Checks that `type` has rank `rank`.
+static LogicalResult checkRank(Operation *op, Type type, StringRef name,
+                               int64_t rank) {
+  if (cast<ShapedType>(type).getRank() != rank)
+    return op->emitOpError() << "expects " << name << " to have rank " << rank
+                             << ", but got " << type;
+  return success();
+}
+
+/// (C15 of both ops) All tensors or all memrefs; (C11) as many results as
+/// outputs, of their types, with tensors, none with memrefs.
+static LogicalResult verifySemantics(DestinationStyleOpInterface op,
+                                     ValueRange outputs, ValueRange results) {
+  bool hasTensors = op.hasPureTensorSemantics();
+  if (!hasTensors && !op.hasPureBufferSemantics())
+    return op->emitOpError("expects all operands to be tensors or all to be "
+                           "memrefs, but got a mix");
+  if (!hasTensors && !results.empty())
+    return op->emitOpError("expects no results with memref operands, but got ")
+           << results.size();
+  if (!hasTensors)
     return success();
-  };
-  if (failed(checkRank(queryType, "query", 4)) ||
-      failed(checkRank(keyType, "key", 4)) ||
-      failed(checkRank(valueType, "value", 4)) ||
-      failed(checkRank(getOutputType(), "out", 4)))
-    return failure();
-  ShapedType lseType;
-  if (Value lse = getLse()) {
-    lseType = cast<ShapedType>(lse.getType());
-    if (failed(checkRank(lseType, "lse", 3)))
-      return failure();
-  }
+  if (results.size() != outputs.size())
+    return op->emitOpError("expects as many results as outputs, but got ")
+           << results.size() << " results and " << outputs.size() << " outputs";
+  for (auto [index, output, result] : llvm::enumerate(outputs, results))
+    if (output.getType() != result.getType())
+      return op->emitOpError("result #")
+             << index << " type " << result.getType()
+             << " does not match its output type " << output.getType();
+  return success();
+}
 
-  // (C2) One floating-point element type for query, key and value.
+/// The rules both ops have on query, key and value: rank 4 (C1), one element
+/// type f16/bf16/f32 (C2), static positive heads and head dims (C4 of
+/// sqa.attention, C5 of sqa.attention_grad), key and value agreeing on heads
+/// and length (C6; C7), head counts dividing (C5; C6), and the query/key
+/// head dim (C7; C7).
+static LogicalResult verifyQueryKeyValue(Operation *op,
+                                         AttentionOpInterface attention) {
+  ShapedType queryType = attention.getQueryType();
+  ShapedType keyType = attention.getKeyType();
+  ShapedType valueType = attention.getValueType();
+  if (failed(checkRank(op, queryType, "query", 4)) ||
+      failed(checkRank(op, keyType, "key", 4)) ||
+      failed(checkRank(op, valueType, "value", 4)))
+    return failure();
+
   Type elementType = queryType.getElementType();
   if (!elementType.isF16() && !elementType.isBF16() && !elementType.isF32())
-    return emitOpError("expects query element type to be f16, bf16 or f32, "
-                       "but got ")
+    return op->emitOpError("expects query element type to be f16, bf16 or "
+                           "f32, but got ")
            << elementType;
   if (keyType.getElementType() != elementType ||
       valueType.getElementType() != elementType)
-    return emitOpError("expects query, key and value to have the same element "
-                       "type, but got ")
+    return op->emitOpError("expects query, key and value to have the same "
+                           "element type, but got ")
            << elementType << ", " << keyType.getElementType() << " and "
            << valueType.getElementType();
 
-  // (C3) Output element types.
-  Type outElementType = getOutputType().getElementType();
-  if (outElementType != elementType && !outElementType.isF32())
-    return emitOpError("expects out element type to be ")
-           << elementType << " or f32, but got " << outElementType;
-  if (lseType && !lseType.getElementType().isF32())
-    return emitOpError("expects lse element type to be f32, but got ")
-           << lseType.getElementType();
-
-  // (C4) Static, positive head counts and head dims.
   auto checkStatic = [&](int64_t dim, StringRef what) -> LogicalResult {
     if (ShapedType::isDynamic(dim) || dim <= 0)
-      return emitOpError() << "expects " << what
-                           << " to be static and positive, but got "
-                           << dimToString(dim);
+      return op->emitOpError()
+             << "expects " << what << " to be static and positive, but got "
+             << dimToString(dim);
     return success();
   };
   if (failed(checkStatic(queryType.getDimSize(1), "the query head count")) ||
@@ -144,87 +162,186 @@ LogicalResult AttentionOp::verify() {
       failed(checkStatic(valueType.getDimSize(3), "the value head dim")))
     return failure();
 
-  // (C6) Key and value agree on heads and sequence length.
   if (keyType.getDimSize(1) != valueType.getDimSize(1))
-    return emitOpError("expects key and value to have the same head count, "
-                       "but got ")
+    return op->emitOpError("expects key and value to have the same head "
+                           "count, but got ")
            << keyType.getDimSize(1) << " and " << valueType.getDimSize(1);
   if (failed(verifyCompatibleDims(
           {keyType.getDimSize(2), valueType.getDimSize(2)})))
-    return emitOpError("expects key and value to have the same sequence "
-                       "length, but got ")
+    return op->emitOpError("expects key and value to have the same sequence "
+                           "length, but got ")
            << dimToString(keyType.getDimSize(2)) << " and "
            << dimToString(valueType.getDimSize(2));
 
-  // (C5) Head counts divide one way or the other.
-  int64_t numQueryHeads = getNumQueryHeads();
-  int64_t numKvHeads = getNumKvHeads();
+  int64_t numQueryHeads = attention.getNumQueryHeads();
+  int64_t numKvHeads = attention.getNumKvHeads();
   if (numQueryHeads % numKvHeads != 0 && numKvHeads % numQueryHeads != 0)
-    return emitOpError("expects one of the query head count (")
+    return op->emitOpError("expects one of the query head count (")
            << numQueryHeads << ") and the key/value head count (" << numKvHeads
            << ") to divide the other";
 
-  // (C7) Query/key head dim.
-  if (getHeadDim() != keyType.getDimSize(3))
-    return emitOpError("expects query and key to have the same head dim, "
+  if (attention.getHeadDim() != keyType.getDimSize(3))
+    return op->emitOpError("expects query and key to have the same head dim, "
+                           "but got ")
+           << attention.getHeadDim() << " and " << keyType.getDimSize(3);
+  return success();
+}
+
+/// Checks that `type` is B x max(Hq, Hkv) x Sq x Dv (`name` in messages).
+static LogicalResult checkOutputShape(Operation *op,
+                                      AttentionOpInterface attention,
+                                      ShapedType type, StringRef name) {
+  int64_t numOutputHeads = attention.getNumOutputHeads();
+  int64_t querySeqLen = attention.getQueryType().getDimSize(2);
+  ArrayRef<int64_t> shape = type.getShape();
+  if (shape[1] != numOutputHeads ||
+      failed(verifyCompatibleDims({shape[2], querySeqLen})) ||
+      shape[3] != attention.getValueHeadDim())
+    return op->emitOpError("expects ")
+           << name << " shape ?x" << numOutputHeads << "x"
+           << dimToString(querySeqLen) << "x" << attention.getValueHeadDim()
+           << " (batch x max(Hq, Hkv) x Sq x Dv), but got " << type;
+  return success();
+}
+
+/// Checks that `type` is B x max(Hq, Hkv) x Sq.
+static LogicalResult
+checkLseShape(Operation *op, AttentionOpInterface attention, ShapedType type) {
+  int64_t numOutputHeads = attention.getNumOutputHeads();
+  int64_t querySeqLen = attention.getQueryType().getDimSize(2);
+  if (type.getDimSize(1) != numOutputHeads ||
+      failed(verifyCompatibleDims({type.getDimSize(2), querySeqLen})))
+    return op->emitOpError("expects lse shape ?x")
+           << numOutputHeads << "x" << dimToString(querySeqLen)
+           << " (batch x max(Hq, Hkv) x Sq), but got " << type;
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  // (C15, C11) Tensors or memrefs; one or two outputs of the result types.
+  if (getOutputs().empty() || getOutputs().size() > 2)
+    return emitOpError("expects one or two outputs (out and optional lse), "
                        "but got ")
-           << getHeadDim() << " and " << keyType.getDimSize(3);
+           << getOutputs().size();
+  if (failed(verifySemantics(*this, getOutputs(), getResults())))
+    return failure();
+
+  // (C1, C2, C4, C5, C6, C7) Query, key and value.
+  if (failed(verifyQueryKeyValue(*this, *this)))
+    return failure();
+  // (C1) Output ranks.
+  if (failed(checkRank(*this, getOutputType(), "out", 4)))
+    return failure();
+  ShapedType lseType;
+  if (Value lse = getLse()) {
+    lseType = cast<ShapedType>(lse.getType());
+    if (failed(checkRank(*this, lseType, "lse", 3)))
+      return failure();
+  }
+
+  // (C3) Output element types.
+  Type elementType = getQueryType().getElementType();
+  Type outElementType = getOutputType().getElementType();
+  if (outElementType != elementType && !outElementType.isF32())
+    return emitOpError("expects out element type to be ")
+           << elementType << " or f32, but got " << outElementType;
+  if (lseType && !lseType.getElementType().isF32())
+    return emitOpError("expects lse element type to be f32, but got ")
+           << lseType.getElementType();
 
   // (C8) Batch sizes.
   SmallVector<int64_t> batchSizes = {
-      queryType.getDimSize(0), keyType.getDimSize(0), valueType.getDimSize(0),
-      getOutputType().getDimSize(0)};
+      getQueryType().getDimSize(0), getKeyType().getDimSize(0),
+      getValueType().getDimSize(0), getOutputType().getDimSize(0)};
   if (lseType)
     batchSizes.push_back(lseType.getDimSize(0));
   if (failed(verifyCompatibleDims(batchSizes)))
     return emitOpError("expects query, key, value and outputs to have the "
                        "same batch size");
 
-  // (C9) Out shape B x Ho x Sq x Dv.
-  int64_t numOutputHeads = getNumOutputHeads();
-  ArrayRef<int64_t> outShape = getOutputType().getShape();
-  if (outShape[1] != numOutputHeads ||
-      failed(verifyCompatibleDims({outShape[2], queryType.getDimSize(2)})) ||
-      outShape[3] != getValueHeadDim())
-    return emitOpError("expects out shape ?x")
-           << numOutputHeads << "x" << dimToString(queryType.getDimSize(2))
-           << "x" << getValueHeadDim() << " (batch x max(Hq, Hkv) x Sq x Dv), "
-           << "but got " << getOutputType();
+  // (C9, C10) Out B x Ho x Sq x Dv, lse B x Ho x Sq.
+  if (failed(checkOutputShape(*this, *this, getOutputType(), "out")) ||
+      (lseType && failed(checkLseShape(*this, *this, lseType))))
+    return failure();
 
-  // (C10) Lse shape B x Ho x Sq.
-  if (lseType && (lseType.getDimSize(1) != numOutputHeads ||
-                  failed(verifyCompatibleDims(
-                      {lseType.getDimSize(2), queryType.getDimSize(2)}))))
-    return emitOpError("expects lse shape ?x")
-           << numOutputHeads << "x" << dimToString(queryType.getDimSize(2))
-           << " (batch x max(Hq, Hkv) x Sq), but got " << lseType;
+  // (C12, C13, C14)
+  return verifyMaskAndScale(*this, *this);
+}
 
-  // (C12) Scale.
-  if (std::optional<APFloat> scale = getScale()) {
-    if (!scale->isFiniteNonZero() || scale->isNegative())
-      return emitOpError("expects scale to be positive and finite, but got ")
-             << scale->convertToFloat();
+LogicalResult AttentionGradOp::verify() {
+  // (C15, C11) Tensors or memrefs; dq, dk and dv of the result types.
+  if (getOutputs().size() != 3)
+    return emitOpError("expects three outputs (dq, dk, dv), but got ")
+           << getOutputs().size();
+  if (failed(verifySemantics(*this, getOutputs(), getResults())))
+    return failure();
+
+  // (C1, C2, C5, C6, C7) Query, key and value.
+  if (failed(verifyQueryKeyValue(*this, *this)))
+    return failure();
+  // (C1) The other ranks.
+  auto outType = cast<ShapedType>(getOut().getType());
+  auto doutType = cast<ShapedType>(getDout().getType());
+  auto lseType = cast<ShapedType>(getLse().getType());
+  SmallVector<ShapedType> gradTypes = llvm::map_to_vector(
+      getOutputs(), [](Value v) { return cast<ShapedType>(v.getType()); });
+  if (failed(checkRank(*this, outType, "out", 4)) ||
+      failed(checkRank(*this, doutType, "dout", 4)) ||
+      failed(checkRank(*this, lseType, "lse", 3)) ||
+      failed(checkRank(*this, gradTypes[0], "dq", 4)) ||
+      failed(checkRank(*this, gradTypes[1], "dk", 4)) ||
+      failed(checkRank(*this, gradTypes[2], "dv", 4)))
+    return failure();
+
+  // (C3) out and dout: one element type, the query's or f32; lse f32.
+  Type elementType = getQueryType().getElementType();
+  Type outElementType = outType.getElementType();
+  if (outElementType != elementType && !outElementType.isF32())
+    return emitOpError("expects out element type to be ")
+           << elementType << " or f32, but got " << outElementType;
+  if (doutType.getElementType() != outElementType)
+    return emitOpError("expects dout to have the element type of out (")
+           << outElementType << "), but got " << doutType.getElementType();
+  if (!lseType.getElementType().isF32())
+    return emitOpError("expects lse element type to be f32, but got ")
+           << lseType.getElementType();
+
+  // (C4) Gradient element types.
+  const StringRef gradNames[] = {"dq", "dk", "dv"};
+  for (auto [name, type] : llvm::zip_equal(gradNames, gradTypes))
+    if (type.getElementType() != elementType && !type.getElementType().isF32())
+      return emitOpError("expects ")
+             << name << " element type to be " << elementType
+             << " or f32, but got " << type.getElementType();
+
+  // (C8) Batch sizes.
+  SmallVector<int64_t> batchSizes = {
+      getQueryType().getDimSize(0), getKeyType().getDimSize(0),
+      getValueType().getDimSize(0), outType.getDimSize(0),
+      doutType.getDimSize(0),       lseType.getDimSize(0)};
+  for (ShapedType type : gradTypes)
+    batchSizes.push_back(type.getDimSize(0));
+  if (failed(verifyCompatibleDims(batchSizes)))
+    return emitOpError("expects every operand to have the same batch size");
+
+  // (C9) out, dout B x Ho x Sq x Dv; lse B x Ho x Sq.
+  if (failed(checkOutputShape(*this, *this, outType, "out")) ||
+      failed(checkOutputShape(*this, *this, doutType, "dout")) ||
+      failed(checkLseShape(*this, *this, lseType)))
+    return failure();
+
+  // (C10) Each gradient has the shape of what it differentiates.
+  const StringRef sourceNames[] = {"query", "key", "value"};
+  const ShapedType sourceTypes[] = {getQueryType(), getKeyType(),
+                                    getValueType()};
+  for (auto [name, type, sourceName, source] :
+       llvm::zip_equal(gradNames, gradTypes, sourceNames, sourceTypes)) {
+    if (failed(verifyCompatibleShape(type.getShape(), source.getShape())))
+      return emitOpError("expects ")
+             << name << " to have the shape of " << sourceName << " (" << source
+             << "), but got " << type;
   }
 
-  // (C13) Window.
-  if (std::optional<ArrayRef<int64_t>> window = getWindow()) {
-    if (window->size() != 2)
-      return emitOpError("expects window to have two entries [left, right], "
-                         "but got ")
-             << window->size();
-    if ((*window)[0] < -1 || (*window)[1] < -1)
-      return emitOpError("expects window sizes to be >= -1 (-1: unbounded), "
-                         "but got [")
-             << (*window)[0] << ", " << (*window)[1] << "]";
-    if (getMaskKind() == MaskKind::causal_top_left)
-      return emitOpError("expects window to be used with no mask or "
-                         "'causal_bottom_right': windows are in bottom-right "
-                         "coordinates");
-  }
-
-  // (C14) A diagonal offset only means something to a mask or a window.
-  if (getDiagonalOffset() && getMaskKind() == MaskKind::none && !getWindow())
-    return emitOpError("expects diagonal_offset only with a causal mask or a "
-                       "window");
-  return success();
+  // (C12, C13, C14)
+  return verifyMaskAndScale(*this, *this);
 }

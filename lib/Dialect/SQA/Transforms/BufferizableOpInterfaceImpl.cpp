@@ -14,42 +14,45 @@ using namespace mlir::bufferization;
 using namespace mlir::sqa;
 
 namespace {
-struct AttentionOpInterface
-    : DstBufferizableOpInterfaceExternalModel<AttentionOpInterface,
-                                              AttentionOp> {
-  /// Unlike linalg ops, whose payload may read the init, sqa.attention
-  /// overwrites every element of its outputs: a destination such as
-  /// tensor.empty needs no copy.
+/// Bufferization of sqa.attention and sqa.attention_grad. Unlike linalg ops,
+/// whose payload may read the init, these ops overwrite every element of
+/// their outputs: a destination such as tensor.empty needs no copy. The
+/// buffer form is the same op on the buffers (and the same index operands,
+/// attributes and properties), with no results.
+template <typename OpTy>
+struct OverwritingDestinationModel
+    : DstBufferizableOpInterfaceExternalModel<OverwritingDestinationModel<OpTy>,
+                                              OpTy> {
   bool bufferizesToMemoryRead(Operation *op, OpOperand &operand,
                               const AnalysisState &) const {
-    return !cast<AttentionOp>(op).isDpsInit(&operand);
+    return !cast<OpTy>(op).isDpsInit(&operand);
   }
 
   LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
                           const BufferizationOptions &options,
                           BufferizationState &state) const {
-    auto attention = cast<AttentionOp>(op);
-    auto bufferOf = [&](Value tensor) -> FailureOr<Value> {
-      return getBuffer(rewriter, tensor, options, state);
-    };
-    FailureOr<Value> query = bufferOf(attention.getQuery());
-    FailureOr<Value> key = bufferOf(attention.getKey());
-    FailureOr<Value> value = bufferOf(attention.getValue());
-    if (failed(query) || failed(key) || failed(value))
-      return failure();
+    SmallVector<Value> operands;
     SmallVector<Value> outBuffers;
-    for (Value output : attention.getOutputs()) {
-      FailureOr<Value> buffer = bufferOf(output);
+    for (OpOperand &operand : op->getOpOperands()) {
+      if (!isa<TensorType>(operand.get().getType())) {
+        operands.push_back(operand.get());
+        continue;
+      }
+      FailureOr<Value> buffer =
+          getBuffer(rewriter, operand.get(), options, state);
       if (failed(buffer))
         return failure();
-      outBuffers.push_back(*buffer);
+      operands.push_back(*buffer);
+      if (cast<OpTy>(op).isDpsInit(&operand))
+        outBuffers.push_back(*buffer);
     }
     OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPoint(op);
-    AttentionOp::create(rewriter, op->getLoc(), TypeRange(), *query, *key,
-                        *value, outBuffers, attention.getDiagonalOffset(),
-                        attention.getMaskAttr(), attention.getWindowAttr(),
-                        attention.getScaleAttr());
+    OperationState bufferized(op->getLoc(), op->getName());
+    bufferized.addOperands(operands);
+    bufferized.propertiesAttr = op->getPropertiesAsAttribute();
+    bufferized.addAttributes(llvm::to_vector(op->getDiscardableAttrs()));
+    rewriter.create(bufferized);
     replaceOpWithBufferizedValues(rewriter, op, outBuffers);
     return success();
   }
@@ -59,6 +62,9 @@ struct AttentionOpInterface
 void mlir::sqa::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, SQADialect *) {
-    AttentionOp::attachInterface<AttentionOpInterface>(*ctx);
+    AttentionOp::attachInterface<OverwritingDestinationModel<AttentionOp>>(
+        *ctx);
+    AttentionGradOp::attachInterface<
+        OverwritingDestinationModel<AttentionGradOp>>(*ctx);
   });
 }

@@ -18,7 +18,7 @@ using namespace mlir;
 using namespace mlir::sqa;
 
 KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
-                                         AttentionOp op, Value row,
+                                         AttentionOpInterface op, Value row,
                                          Value querySeqLen, Value keySeqLen) {
   // For a vector of rows, every scalar takes the rows' shape.
   auto vectorType = dyn_cast<VectorType>(row.getType());
@@ -82,7 +82,7 @@ KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
 }
 
 KeyBlockSchedule mlir::sqa::buildKeyBlockSchedule(
-    OpBuilder &b, Location loc, AttentionOp op, Value firstRow,
+    OpBuilder &b, Location loc, AttentionOpInterface op, Value firstRow,
     int64_t blockRows, int64_t keyBlock, Value querySeqLen, Value keySeqLen) {
   auto constant = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
@@ -167,43 +167,49 @@ Value mlir::sqa::buildFilledF32Tensor(OpBuilder &b, Location loc,
   return linalg::FillOp::create(b, loc, fill, empty).getResult(0);
 }
 
-/// The body of a contraction accumulating in f32: acc + ext(lhs) * ext(rhs).
-static void buildMultiplyAccumulateBody(OpBuilder &b, Location loc,
-                                        ValueRange args) {
-  Value product =
-      arith::MulFOp::create(b, loc, buildExtendToF32(b, loc, args[0]),
-                            buildExtendToF32(b, loc, args[1]));
-  linalg::YieldOp::create(
-      b, loc, arith::AddFOp::create(b, loc, args[2], product).getResult());
+Value mlir::sqa::buildF32Contraction(
+    OpBuilder &b, Location loc, Value lhs, Value rhs, Value acc,
+    unsigned numDims, ArrayRef<SmallVector<AffineExpr>> operandExprs,
+    unsigned numReductions) {
+  return buildGeneric(
+      b, loc, {lhs, rhs}, acc, numDims, operandExprs, numReductions,
+      [](OpBuilder &nb, Location l, ValueRange args) {
+        Value product =
+            arith::MulFOp::create(nb, l, buildExtendToF32(nb, l, args[0]),
+                                  buildExtendToF32(nb, l, args[1]));
+        linalg::YieldOp::create(
+            nb, l, arith::AddFOp::create(nb, l, args[2], product).getResult());
+      });
 }
 
 Value mlir::sqa::buildQueryKeyProduct(OpBuilder &b, Location loc,
-                                      AttentionOp op, Value query, Value key,
-                                      Value scores) {
+                                      AttentionOpInterface op, Value query,
+                                      Value key, Value scores) {
   // Loops (b, h, i, j, d).
   AffineExpr d0, d1, d2, d3, d4;
   bindDims(b.getContext(), d0, d1, d2, d3, d4);
-  return buildGeneric(b, loc, {query, key}, scores, 5,
-                      {{d0, op.getQueryHeadExpr(d1), d2, d4},
-                       {d0, op.getKvHeadExpr(d1), d3, d4},
-                       {d0, d1, d2, d3}},
-                      1, buildMultiplyAccumulateBody);
+  return buildF32Contraction(b, loc, query, key, scores, 5,
+                             {{d0, op.getQueryHeadExpr(d1), d2, d4},
+                              {d0, op.getKvHeadExpr(d1), d3, d4},
+                              {d0, d1, d2, d3}},
+                             1);
 }
 
 Value mlir::sqa::buildProbValueProduct(OpBuilder &b, Location loc,
-                                       AttentionOp op, Value probs, Value value,
-                                       Value acc) {
+                                       AttentionOpInterface op, Value probs,
+                                       Value value, Value acc) {
   // Loops (b, h, i, e, j).
   AffineExpr d0, d1, d2, d3, d4;
   bindDims(b.getContext(), d0, d1, d2, d3, d4);
-  return buildGeneric(
-      b, loc, {probs, value}, acc, 5,
+  return buildF32Contraction(
+      b, loc, probs, value, acc, 5,
       {{d0, d1, d2, d4}, {d0, op.getKvHeadExpr(d1), d4, d3}, {d0, d1, d2, d3}},
-      1, buildMultiplyAccumulateBody);
+      1);
 }
 
-Value mlir::sqa::buildScaleAndMask(OpBuilder &b, Location loc, AttentionOp op,
-                                   Value scores, float scale, Value keyOffset,
+Value mlir::sqa::buildScaleAndMask(OpBuilder &b, Location loc,
+                                   AttentionOpInterface op, Value scores,
+                                   float scale, Value keyOffset,
                                    Value querySeqLen, Value keySeqLen) {
   bool masked = op.getMaskKind() != MaskKind::none || op.getWindow();
   AffineExpr d0, d1, d2, d3;

@@ -30,3 +30,26 @@ func.func @with_lse(%q: tensor<1x4x8x16xbf16>, %o: tensor<1x4x8x16xbf16>, %l: te
                        -> tensor<1x4x8x16xbf16>, tensor<1x4x8xf32>
   return %r#0, %r#1 : tensor<1x4x8x16xbf16>, tensor<1x4x8xf32>
 }
+
+// sqa.attention_grad bufferizes the same way: its three destinations are
+// written in place, a tensor.empty one without a copy.
+// CHECK-LABEL: func.func @grad
+// CHECK-SAME: (%[[Q:[^:]+]]: memref<1x4x8x16xf32>, %[[K:[^:]+]]: memref<1x2x8x16xf32>, %[[O:[^:]+]]: memref<1x4x8x16xf32>, %[[L:[^:]+]]: memref<1x4x8xf32>, %[[DQ:[^:]+]]: memref<1x4x8x16xf32>)
+// CHECK-DAG: %[[DK:.+]] = memref.alloc() {{.*}}: memref<1x2x8x16xf32>
+// CHECK-DAG: %[[DV:.+]] = memref.alloc() {{.*}}: memref<1x2x8x16xf32>
+// CHECK-NOT: memref.copy
+// CHECK: sqa.attention_grad ins(%[[Q]], %[[K]], %[[K]], %[[O]], %[[O]], %[[L]] : {{.*}}) outs(%[[DQ]], %[[DK]], %[[DV]] : memref<1x4x8x16xf32>, memref<1x2x8x16xf32>, memref<1x2x8x16xf32>) mask = causal_bottom_right{{$}}
+// CHECK-NOT: memref.copy
+// CHECK: return %[[DQ]], %[[DK]], %[[DV]]
+func.func @grad(%q: tensor<1x4x8x16xf32>, %k: tensor<1x2x8x16xf32>, %o: tensor<1x4x8x16xf32>,
+                %l: tensor<1x4x8xf32>, %dq: tensor<1x4x8x16xf32>)
+    -> (tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) {
+  %dk = tensor.empty() : tensor<1x2x8x16xf32>
+  %dv = tensor.empty() : tensor<1x2x8x16xf32>
+  %r:3 = sqa.attention_grad ins(%q, %k, %k, %o, %o, %l : tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>,
+                                tensor<1x2x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8xf32>)
+                            outs(%dq, %dk, %dv : tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
+                            mask = causal_bottom_right
+                            -> tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
+  return %r#0, %r#1, %r#2 : tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
+}

@@ -5,6 +5,7 @@
 
 include "sqa/Dialect/SQA/IR/SQABase.td"
 include "sqa/Dialect/SQA/IR/SQAAttrs.td"
+include "sqa/Dialect/SQA/IR/SQAInterfaces.td"
 include "sqa/Dialect/SQA/IR/SQAOps.td"
 
 #endif // SQA_DIALECT_SQA_IR_SQA_TD

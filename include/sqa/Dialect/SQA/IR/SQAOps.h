@@ -13,6 +13,10 @@
 
 #include "sqa/Dialect/SQA/IR/SQAEnums.h.inc"
 
+#include <cmath>
+
+#include "sqa/Dialect/SQA/IR/SQAInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "sqa/Dialect/SQA/IR/SQAOps.h.inc"
 

@@ -5,6 +5,7 @@
 
 include "sqa/Dialect/SQA/IR/SQABase.td"
 include "sqa/Dialect/SQA/IR/SQAAttrs.td"
+include "sqa/Dialect/SQA/IR/SQAInterfaces.td"
 include "mlir/Interfaces/DestinationStyleOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/TilingInterface.td"
@@ -15,6 +16,7 @@ def SQA_RankedTensorOrMemRef : AnyTypeOf<[AnyRankedTensor, AnyNon0RankedMemRef],
 
 def SQA_AttentionOp : SQA_Op<"attention", [
     AttrSizedOperandSegments, DestinationStyleOpInterface,
+    SQA_AttentionOpInterface,
     DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
     DeclareOpInterfaceMethods<TilingInterface, [
       "getLoopIteratorTypes", "getIterationDomain", "getTiledImplementation",
@@ -129,15 +131,6 @@ def SQA_AttentionOp : SQA_Op<"attention", [
   let hasVerifier = 1;
 
   let extraClassDeclaration = [{
-    ShapedType getQueryType() {
-      return ::llvm::cast<ShapedType>(getQuery().getType());
-    }
-    ShapedType getKeyType() {
-      return ::llvm::cast<ShapedType>(getKey().getType());
-    }
-    ShapedType getValueType() {
-      return ::llvm::cast<ShapedType>(getValue().getType());
-    }
     ShapedType getOutputType() {
       return ::llvm::cast<ShapedType>(getOutputs().front().getType());
     }
@@ -146,21 +139,127 @@ def SQA_AttentionOp : SQA_Op<"attention", [
     Value getLse() {
       return getOutputs().size() > 1 ? getOutputs()[1] : Value();
     }
-    int64_t getNumQueryHeads() { return getQueryType().getDimSize(1); }
-    int64_t getNumKvHeads() { return getKeyType().getDimSize(1); }
-    int64_t getNumOutputHeads() {
-      return std::max(getNumQueryHeads(), getNumKvHeads());
-    }
-    int64_t getHeadDim() { return getQueryType().getDimSize(3); }
-    int64_t getValueHeadDim() { return getValueType().getDimSize(3); }
-    bool isReverse() { return getNumQueryHeads() < getNumKvHeads(); }
-    MaskKind getMaskKind() { return getMask().value_or(MaskKind::none); }
-    /// The softmax scale: the attribute, else 1/sqrt(D).
-    float getScaleOrDefault();
-    /// Maps output head `outHead` to the query head it reads.
-    AffineExpr getQueryHeadExpr(AffineExpr outHead);
-    /// Maps output head `outHead` to the key/value head it reads.
-    AffineExpr getKvHeadExpr(AffineExpr outHead);
+
+    MutableOperandRange getDpsInitsMutable() { return getOutputsMutable(); }
+  }];
+}
+
+def SQA_AttentionGradOp : SQA_Op<"attention_grad", [
+    AttrSizedOperandSegments, DestinationStyleOpInterface,
+    SQA_AttentionOpInterface,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let summary = "Gradients of sqa.attention with respect to query, key and value";
+  let description = [{
+    The backward pass of an `sqa.attention` with the same query, key, value,
+    head mapping, mask, window, diagonal offset and scale (see that op):
+    given the forward's output `out`, its log-sum-exp `lse` and the gradient
+    `dout` of a loss with respect to `out`, it computes the gradients `dq`,
+    `dk` and `dv` of the loss with respect to query, key and value. For every
+    batch `b` and output head `h`, reading query head `qh(h)` and key/value
+    head `kvh(h)`, with s the scaled scores of the forward,
+
+        p[i, j]  = exp(s[i, j] - lse[b, h, i]) for keys j visible to row i,
+                   0 otherwise (and 0 in a row with lse = -inf)
+        dp[i, j] = dot(dout[b, h, i, :], value[b, kvh(h), j, :])
+        dsum[i]  = dot(dout[b, h, i, :], out[b, h, i, :])
+        ds[i, j] = p[i, j] * (dp[i, j] - dsum[i])
+        dv[b, kvh(h), j, :] += sum_i p[i, j] * dout[b, h, i, :]
+        dq[b, qh(h), i, :]  += scale * sum_j ds[i, j] * key[b, kvh(h), j, :]
+        dk[b, kvh(h), j, :] += scale * sum_i ds[i, j] * query[b, qh(h), i, :]
+
+    The sums run over every output head that reads the same head: the Hq /
+    Hkv query heads of a group for dk and dv (GQA, SQA, MQA), the Hkv / Hq
+    output heads that tile one query head for dq (reverse SQA). `lse` must be
+    the forward's (p is recomputed from it, as FlashAttention's backward
+    does); a row with no visible key contributes zero. Accumulation is f32;
+    the gradients are written in their own element types. Destination-passing
+    style with tensor or buffer semantics, as `sqa.attention`: the `outs`
+    (dq, dk, dv) are overwritten.
+
+    Operand shapes:
+
+    | operand    | shape                                |
+    |------------|--------------------------------------|
+    | query, dq  | B x Hq x Sq x D                      |
+    | key, dk    | B x Hkv x Skv x D                    |
+    | value, dv  | B x Hkv x Skv x Dv                   |
+    | out, dout  | B x Ho x Sq x Dv, Ho = max(Hq, Hkv)  |
+    | lse        | B x Ho x Sq (f32)                    |
+
+    Example:
+
+    ```mlir
+    %dq, %dk, %dv = sqa.attention_grad
+        ins(%q, %k, %v, %o, %do, %lse : tensor<?x8x?x64xf16>,
+            tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16>, tensor<?x8x?x64xf16>,
+            tensor<?x8x?x64xf16>, tensor<?x8x?xf32>)
+        outs(%dq0, %dk0, %dv0 : tensor<?x8x?x64xf32>, tensor<?x4x?x64xf32>,
+             tensor<?x4x?x64xf32>)
+        mask = causal_bottom_right
+        -> tensor<?x8x?x64xf32>, tensor<?x4x?x64xf32>, tensor<?x4x?x64xf32>
+    ```
+
+    Constraints:
+    - (C1) query, key, value, out, dout, dq, dk and dv have rank 4; lse has
+      rank 3.
+    - (C2) query, key and value have the same element type: f16, bf16 or f32.
+    - (C3) out and dout have the same element type, the query's or f32; lse
+      is f32.
+    - (C4) dq, dk and dv each have the query element type or f32.
+    - (C5) the head counts Hq, Hkv and head dims D, Dv are static and
+      positive.
+    - (C6) one of Hq, Hkv divides the other.
+    - (C7) key and value have the same head count and sequence length, and
+      query and key the same head dim D.
+    - (C8) every operand has the same batch size.
+    - (C9) out and dout have shape B x max(Hq, Hkv) x Sq x Dv, lse
+      B x max(Hq, Hkv) x Sq.
+    - (C10) dq has the shape of query, dk of key and dv of value.
+    - (C11) there are three outputs (dq, dk, dv); with tensor semantics the
+      results have their types.
+    - (C12) scale is positive and finite.
+    - (C13) window has two entries, each >= -1, and is not combined with
+      `causal_top_left`.
+    - (C14) `diagonal_offset` is given only with a causal mask or a window.
+    - (C15) the operands are all tensors, and the op has tensor semantics,
+      or all memrefs, and the op has buffer semantics (no results).
+
+    Sizes that are dynamic are checked where they are static.
+  }];
+
+  let arguments = (ins
+    SQA_RankedTensorOrMemRef:$query,
+    SQA_RankedTensorOrMemRef:$key,
+    SQA_RankedTensorOrMemRef:$value,
+    SQA_RankedTensorOrMemRef:$out,
+    SQA_RankedTensorOrMemRef:$dout,
+    SQA_RankedTensorOrMemRef:$lse,
+    Variadic<SQA_RankedTensorOrMemRef>:$outputs,
+    Optional<Index>:$diagonal_offset,
+    OptionalAttr<SQA_MaskKind>:$mask,
+    OptionalAttr<DenseI64ArrayAttr>:$window,
+    OptionalAttr<F32Attr>:$scale
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+
+  let assemblyFormat = [{
+    `ins` `(` $query `,` $key `,` $value `,` $out `,` $dout `,` $lse `:`
+      type($query) `,` type($key) `,` type($value) `,` type($out) `,`
+      type($dout) `,` type($lse) `)`
+    `outs` `(` $outputs `:` type($outputs) `)`
+    (`mask` `=` $mask^)?
+    (`diagonal_offset` `(` $diagonal_offset^ `)`)?
+    (`window` `=` $window^)?
+    (`scale` `=` $scale^)?
+    attr-dict (`->` type($results)^)?
+  }];
+
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    Value getQueryGrad() { return getOutputs()[0]; }
+    Value getKeyGrad() { return getOutputs()[1]; }
+    Value getValueGrad() { return getOutputs()[2]; }
 
     MutableOperandRange getDpsInitsMutable() { return getOutputsMutable(); }
   }];

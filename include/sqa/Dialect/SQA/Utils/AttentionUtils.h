@@ -32,8 +32,9 @@ struct KeyRange {
   Value begin;
   Value end;
 };
-KeyRange buildVisibleKeyRange(OpBuilder &b, Location loc, AttentionOp op,
-                              Value row, Value querySeqLen, Value keySeqLen);
+KeyRange buildVisibleKeyRange(OpBuilder &b, Location loc,
+                              AttentionOpInterface op, Value row,
+                              Value querySeqLen, Value keySeqLen);
 
 /// The key blocks that the FlashAttention-2 schedule visits for one block of
 /// query rows: blocks [begin, end) of `keyBlock` keys, from the first key the
@@ -49,7 +50,7 @@ struct KeyBlockSchedule {
   Value begin, end;
 };
 KeyBlockSchedule buildKeyBlockSchedule(OpBuilder &b, Location loc,
-                                       AttentionOp op, Value firstRow,
+                                       AttentionOpInterface op, Value firstRow,
                                        int64_t blockRows, int64_t keyBlock,
                                        Value querySeqLen, Value keySeqLen);
 
@@ -69,6 +70,13 @@ Value buildGeneric(OpBuilder &b, Location loc, ValueRange inputs, Value init,
                    unsigned numReductions,
                    function_ref<void(OpBuilder &, Location, ValueRange)> body);
 
+/// A contraction into the f32 `acc`: a linalg.generic like buildGeneric whose
+/// body is acc + ext(lhs) * ext(rhs), the inputs extended to f32.
+Value buildF32Contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                          Value acc, unsigned numDims,
+                          ArrayRef<SmallVector<AffineExpr>> operandExprs,
+                          unsigned numReductions);
+
 /// An f32 tensor of `sizes` filled with `value` (tensor.empty + linalg.fill).
 Value buildFilledF32Tensor(OpBuilder &b, Location loc,
                            ArrayRef<OpFoldResult> sizes, float value);
@@ -76,16 +84,16 @@ Value buildFilledF32Tensor(OpBuilder &b, Location loc,
 /// scores[b, h, i, j] += query[b, qh(h), i, d] * key[b, kvh(h), j, d] in f32,
 /// with `op`'s head mapping in the indexing maps. `key` may be a block of
 /// the op's keys (any sequence length).
-Value buildQueryKeyProduct(OpBuilder &b, Location loc, AttentionOp op,
+Value buildQueryKeyProduct(OpBuilder &b, Location loc, AttentionOpInterface op,
                            Value query, Value key, Value scores);
 
 /// acc[b, h, i, e] += probs[b, h, i, j] * value[b, kvh(h), j, e] in f32.
-Value buildProbValueProduct(OpBuilder &b, Location loc, AttentionOp op,
+Value buildProbValueProduct(OpBuilder &b, Location loc, AttentionOpInterface op,
                             Value probs, Value value, Value acc);
 
 /// scores[b, h, i, j] = scale * scores[b, h, i, j] where key j + `keyOffset`
 /// is visible to row i (buildVisibleKeyRange), -inf elsewhere.
-Value buildScaleAndMask(OpBuilder &b, Location loc, AttentionOp op,
+Value buildScaleAndMask(OpBuilder &b, Location loc, AttentionOpInterface op,
                         Value scores, float scale, Value keyOffset,
                         Value querySeqLen, Value keySeqLen);
 

@@ -1,0 +1,12 @@
+// GQA (Hq = 4, Hkv = 2) backward with dynamic sizes, for the sqa-run tests.
+func.func @attention_grad(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                          %o: tensor<?x4x?x16xf32>, %do: tensor<?x4x?x16xf32>, %lse: tensor<?x4x?xf32>,
+                          %dq: tensor<?x4x?x16xf32>, %dk: tensor<?x2x?x16xf32>, %dv: tensor<?x2x?x16xf32>)
+    -> (tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %o, %do, %lse : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>,
+                                tensor<?x2x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?xf32>)
+                            outs(%dq, %dk, %dv : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+                            mask = causal_bottom_right
+                            -> tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+  return %r#0, %r#1, %r#2 : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+}
