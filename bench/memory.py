@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Peak memory of sqa-run on the CPU: the reference lowering (materialised
 B x H x S x S scores) against the FlashAttention tiling (q-block x kv-block
-score tiles), for one batch, one head, head dim 64, f32.
+score tiles), for one batch, one head, head dim 64, f32; with --backward, of
+sqa.attention_grad (the reference backward against FlashAttention-2's).
 
 Prints one row per (lowering, S): wall time, peak resident set size of the
 sqa-run process (getrusage of the child), and the size of the inputs and of
@@ -19,15 +20,17 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
-from sqa import emit_attention_module, variant  # noqa: E402
+from sqa import emit_attention_grad_module, emit_attention_module, variant  # noqa: E402
 
 MIB = 1024.0 * 1024.0
 
 
-def measure(sqa_run, module, inputs, output, lowering, blocks):
+def measure(sqa_run, module, entry, inputs, outputs, lowering, blocks):
     """Runs sqa-run in a fresh child and returns (seconds, peak RSS MiB)."""
-    cmd = [sqa_run, module, "-e", "attention", f"--lowering={lowering}",
-           f"--q-block={blocks[0]}", f"--kv-block={blocks[1]}", "-o", output]
+    cmd = [sqa_run, module, "-e", entry, f"--lowering={lowering}",
+           f"--q-block={blocks[0]}", f"--kv-block={blocks[1]}"]
+    for path in outputs:
+        cmd += ["-o", path]
     for path in inputs:
         cmd += ["-i", path]
     # Each measurement runs in its own python child so that ru_maxrss of
@@ -48,30 +51,43 @@ def main():
                         help="skip the reference lowering above this length")
     parser.add_argument("--q-block", type=int, default=64)
     parser.add_argument("--kv-block", type=int, default=64)
+    parser.add_argument("--backward", action="store_true",
+                        help="measure sqa.attention_grad instead of sqa.attention")
     args = parser.parse_args()
 
     cfg = variant("MHA", head_dim=64).with_(num_query_heads=1, num_kv_heads=1)
     blocks = (args.q_block, args.kv_block)
-    print(f"B=1 H=1 D=64 f32, no mask; tiled blocks q={blocks[0]} kv={blocks[1]}")
+    what = "backward (sqa.attention_grad)" if args.backward else "forward (sqa.attention)"
+    print(f"{what}: B=1 H=1 D=64 f32, no mask; tiled blocks q={blocks[0]} kv={blocks[1]}")
     print(f"{'lowering':>10} {'S':>6} {'time s':>8} {'peak RSS MiB':>13} "
           f"{'inputs MiB':>11} {'SxS f32 MiB':>12}")
+    names = ["q", "k", "v", "out", "dout", "lse", "dq", "dk", "dv"] if args.backward \
+        else ["q", "k", "v", "out"]
+    entry = "attention_grad" if args.backward else "attention"
     with tempfile.TemporaryDirectory() as tmp:
         module = os.path.join(tmp, "attention.mlir")
         with open(module, "w") as f:
-            f.write(emit_attention_module(cfg))
+            f.write(emit_attention_grad_module(cfg) if args.backward
+                    else emit_attention_module(cfg))
         rng = np.random.default_rng(0)
         for s in args.seq:
             inputs = []
-            for name in ["q", "k", "v", "out"]:
+            for name in names:
                 path = os.path.join(tmp, f"{name}.npy")
-                np.save(path, rng.standard_normal((1, 1, s, 64)).astype(np.float32))
+                shape = (1, 1, s) if name == "lse" else (1, 1, s, 64)
+                # lse of scores ~ N(0, 1) over s keys: about log(s) + 1/2.
+                data = (np.full(shape, np.log(s) + 0.5) if name == "lse"
+                        else rng.standard_normal(shape))
+                np.save(path, data.astype(np.float32))
                 inputs.append(path)
-            input_mib = 4 * s * 64 * 4 / MIB
+            input_mib = sum(os.path.getsize(p) for p in inputs) / MIB
+            outputs = [os.path.join(tmp, f"result{i}.npy")
+                       for i in range(3 if args.backward else 1)]
             for lowering in ["tiled", "reference"]:
                 if lowering == "reference" and s > args.reference_max_seq:
                     continue
-                seconds, peak = measure(args.sqa_run, module, inputs,
-                                        os.path.join(tmp, "result.npy"), lowering, blocks)
+                seconds, peak = measure(args.sqa_run, module, entry, inputs, outputs,
+                                        lowering, blocks)
                 print(f"{lowering:>10} {s:>6} {seconds:>8.1f} {peak:>13.1f} "
                       f"{input_mib:>11.1f} {s * s * 4 / MIB:>12.1f}", flush=True)
 

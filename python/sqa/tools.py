@@ -101,11 +101,12 @@ def run_on_cpu(cfg: AttentionConfig, q, k, v, lowering="tiled", blocks=None,
 
 
 def run_grad_on_cpu(cfg: AttentionConfig, q, k, v, out, dout, lse, grad_dtype=None,
-                    lowering="reference"):
+                    lowering="reference", blocks=None):
     """Runs sqa.attention_grad for `cfg` on the CPU through sqa-run and
     returns (dq, dk, dv). Arrays are of the element types (bf16 as uint16
     words): q, k, v of cfg.dtype, out and dout of its output type, lse f32;
-    the gradients come back as `grad_dtype` (default cfg.dtype)."""
+    the gradients come back as `grad_dtype` (default cfg.dtype). `blocks`
+    is (q-block, kv-block) for the tiled lowering."""
     grad_dtype = grad_dtype or cfg.dtype
     zeros = lambda like: np.zeros(like.shape, _NPY_DTYPES[grad_dtype])
     arrays = [q, k, v, out, dout, np.asarray(lse, np.float32), zeros(q), zeros(k), zeros(v)]
@@ -114,6 +115,8 @@ def run_grad_on_cpu(cfg: AttentionConfig, q, k, v, out, dout, lse, grad_dtype=No
         with open(module, "w") as f:
             f.write(emit_attention_grad_module(cfg, grad_dtype))
         cmd = [find_tool("sqa-run"), module, "-e", "attention_grad", f"--lowering={lowering}"]
+        if blocks:
+            cmd += [f"--q-block={blocks[0]}", f"--kv-block={blocks[1]}"]
         if "bf16" in (cfg.dtype, cfg.output_dtype, grad_dtype):
             cmd.append("--raw-bf16")
         for i, array in enumerate(arrays):

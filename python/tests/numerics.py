@@ -92,18 +92,19 @@ def _fold_heads(g, hq, hkv, like):
     return g if hq < hkv else g.reshape(batch, hkv, hq // hkv, *g.shape[2:]).sum(axis=2)
 
 
-def grad_error_bound(q, k, v, out, dout, lse, mask, window, scale, out_dtype):
+def grad_error_bound(q, k, v, out, dout, lse, mask, window, scale, out_error, lse_error):
     """A worst-case bound on |computed - exact| for each element of dq, dk
     and dv, by the standard forward error analysis of each step in f32
     (Higham: a length-n dot product errs by at most n u sum |a||b|, u = 2^-24),
-    run on the magnitudes with NumPy, plus the rounding of the op's inputs
-    out (to out_dtype) and lse (to f32), which the exact gradient does not
-    see:
+    run on the magnitudes with NumPy, plus the errors of the op's inputs out
+    and lse, which the exact gradient does not see: `out_error` and
+    `lse_error` bound them per element (their rounding to the storage type,
+    or the forward's own tolerance when they come from a forward):
 
       S  = scale q.k          eS  = (D + 1) u scale sum |q||k|
-      P  = exp(S - lse)       rP  = eS + 2u (|S| + |lse|) + 4u     (relative)
+      P  = exp(S - lse)       rP  = eS + 2u |S| + lse_error + 4u   (relative)
       dP = dO.V               edP = Dv u sum |dO||V|
-      Dsum = dO.O             eD  = (Dv u + u_out) sum |dO||O|
+      Dsum = dO.O             eD  = Dv u sum |dO||O| + sum |dO| out_error
       dS = P (dP - Dsum)      edS = P (edP + eD + rP |dP - Dsum|) + 2u |dS|
       dQ = scale sum_j dS K   scale (sum_j edS |K| + (n + 1) u sum_j |dS||K|)
       dK = scale sum dS Q     likewise, n the keys or rows (and heads) summed
@@ -123,11 +124,12 @@ def grad_error_bound(q, k, v, out, dout, lse, mask, window, scale, out_dtype):
     seen = np.isfinite(lse)
     with np.errstate(invalid="ignore", over="ignore"):
         probs = np.where(visible & seen, np.exp(scores - np.where(seen, lse, 0.0)), 0.0)
-    r_p = e_s + 2 * u * (np.abs(scores) + np.abs(np.where(seen, lse, 0.0))) + 4 * u
+    r_p = e_s + 2 * u * np.abs(scores) + np.broadcast_to(lse_error, lse.shape[:3])[..., None] + 4 * u
     dp = np.einsum("bhie,bhje->bhij", dout, ve)
     e_dp = dv_dim * u * np.einsum("bhie,bhje->bhij", np.abs(dout), np.abs(ve))
     dsum = (dout * out).sum(axis=-1)[..., None]
-    e_dsum = (dv_dim * u + UNIT[out_dtype]) * (np.abs(dout) * np.abs(out)).sum(axis=-1)[..., None]
+    e_dsum = (dv_dim * u * (np.abs(dout) * np.abs(out)).sum(axis=-1)
+              + (np.abs(dout) * np.broadcast_to(out_error, out.shape)).sum(axis=-1))[..., None]
     ds = probs * (dp - dsum)
     e_ds = probs * (e_dp + e_dsum + r_p * np.abs(dp - dsum)) + 2 * u * np.abs(ds)
     n_keys, n_rows = k.shape[2] + max(hkv // hq, 1), q.shape[2] * max(hq // hkv, 1)
@@ -141,7 +143,7 @@ def grad_error_bound(q, k, v, out, dout, lse, mask, window, scale, out_dtype):
             _fold_heads(dv, hq, hkv, "k"))
 
 
-def run_grad_case(cfg, grad_dtype, batch, sq, skv, seed):
+def run_grad_case(cfg, grad_dtype, batch, sq, skv, seed, lowering="reference", blocks=None):
     """sqa.attention_grad through sqa-run's reference lowering against
     attention_grad_reference: every element within 2 x grad_error_bound plus
     the rounding of the gradient to its own type (2 ulp of |ref|)."""
@@ -161,11 +163,15 @@ def run_grad_case(cfg, grad_dtype, batch, sq, skv, seed):
     refs = attention_grad_reference(exact["q"], exact["k"], exact["v"], exact["dout"],
                                     cfg.mask, cfg.window, cfg.scale)
     scale = cfg.scale if cfg.scale is not None else 1.0 / np.sqrt(cfg.head_dim)
+    # out and lse are the exact forward's, rounded to their storage types.
+    finite_lse = np.where(np.isfinite(lse64), np.abs(lse64), 0.0)
     bounds = grad_error_bound(exact["q"], exact["k"], exact["v"], exact["out"], exact["dout"],
-                              lse32, cfg.mask, cfg.window, scale, cfg.output_dtype)
+                              lse32, cfg.mask, cfg.window, scale,
+                              UNIT[cfg.output_dtype] * np.abs(exact["out"]),
+                              F32_UNIT * finite_lse)
     try:
         grads = run_grad_on_cpu(cfg, stored["q"], stored["k"], stored["v"], stored["out"],
-                                stored["dout"], lse32, grad_dtype)
+                                stored["dout"], lse32, grad_dtype, lowering, blocks)
     except ToolError as error:
         return False, f"sqa-run failed: {error}"
     worst, details = 0.0, []
@@ -354,7 +360,10 @@ def main():
         blocks = None
         if args.suite == "grad":
             cfg, grad_dtype, batch, sq, skv = case
-            ok, detail = run_grad_case(cfg, grad_dtype, batch, sq, skv, seed)
+            blocks = (args.q_block or 64, args.kv_block or 64) \
+                if args.lowering == "tiled" else None
+            ok, detail = run_grad_case(cfg, grad_dtype, batch, sq, skv, seed, args.lowering,
+                                       blocks)
             detail = f"grads {grad_dtype}: {detail}"
         else:
             cfg, batch, sq, skv, *case_blocks = case

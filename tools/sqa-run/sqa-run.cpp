@@ -293,11 +293,13 @@ int main(int argc, char **argv) {
       return EXIT_FAILURE;
   if (failed(checkAttentionSizes(func, inputs)))
     return EXIT_FAILURE;
-  // The backward has the reference lowering only, so far.
-  if (lowering != sqa::AttentionLowering::Reference) {
+  // The backward has the reference and the tiled lowerings, so far.
+  if (lowering != sqa::AttentionLowering::Reference &&
+      lowering != sqa::AttentionLowering::Tiled) {
     WalkResult grad = module->walk([](sqa::AttentionGradOp op) {
-      op.emitError() << "sqa.attention_grad has only the reference lowering "
-                        "so far: run it with --lowering=reference";
+      op.emitError() << "sqa.attention_grad has only the reference and the "
+                        "tiled lowerings so far: run it with "
+                        "--lowering=reference or --lowering=tiled";
       return WalkResult::interrupt();
     });
     if (grad.wasInterrupted())

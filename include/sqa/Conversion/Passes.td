@@ -6,13 +6,14 @@
 include "mlir/Pass/PassBase.td"
 
 def ConvertSQAToLinalgPass : Pass<"convert-sqa-to-linalg"> {
-  let summary = "Lower sqa.attention to naive linalg ops (materialised scores)";
+  let summary = "Lower sqa.attention and sqa.attention_grad to naive linalg ops (materialised scores)";
   let description = [{
     The reference lowering: the oracle of the numerical tests and the
     fallback for compilers that do not want fused kernels.
 
     #### Input invariant
-    `sqa.attention` ops on tensors (any batch and sequence sizes).
+    `sqa.attention` and `sqa.attention_grad` ops on tensors (any batch and
+    sequence sizes).
 
     #### Output IR
     `linalg.generic`/`linalg.fill` and `tensor.empty` ops that compute, in
@@ -20,6 +21,13 @@ def ConvertSQAToLinalgPass : Pass<"convert-sqa-to-linalg"> {
     the row max, P = exp(S - max), the row sum l, P V / l and, when requested,
     lse = max + log(l). Fully masked rows give zeros and lse = -inf. The head
     mapping is in the indexing maps: no key/value head is copied.
+
+    For `sqa.attention_grad`: the same scores, P = exp(S - lse), Dsum =
+    rowsum(dO ∘ O), dP = dO Vᵀ, dS = P ∘ (dP - Dsum), then dV = Pᵀ dO, dK =
+    scale dSᵀ Q and dQ = scale dS K as contractions whose output-head loop is
+    a reduction indexed by the head it reads (the sums over GQA groups and
+    over the heads that tile a reverse-SQA query head), each written in its
+    gradient's element type.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

@@ -54,35 +54,6 @@ static Value buildMaskedScores(PatternRewriter &rewriter, Location loc,
       getValueOrCreateConstantIndexOp(rewriter, loc, keySeqLen));
 }
 
-/// P = exp(S - shift[b, h, i]) for the masked scores S, and 0 where S or the
-/// row's shift is -inf: masked keys, and rows without keys, where S - shift
-/// would be NaN. The forward shifts by the row max, the backward by the lse.
-static Value buildProbabilities(PatternRewriter &rewriter, Location loc,
-                                Value scores, Value rowShift) {
-  AffineExpr d0, d1, d2, d3;
-  bindDims(rewriter.getContext(), d0, d1, d2, d3);
-  return buildGeneric(
-      rewriter, loc, rowShift, scores, 4, {{d0, d1, d2}, {d0, d1, d2, d3}}, 0,
-      [&](OpBuilder &b, Location l, ValueRange args) {
-        auto f32Constant = [&](float value) -> Value {
-          return arith::ConstantOp::create(b, l, b.getF32FloatAttr(value));
-        };
-        Value negInf = f32Constant(-std::numeric_limits<float>::infinity());
-        Value masked = arith::OrIOp::create(
-            b, l,
-            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, args[1],
-                                  negInf),
-            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, args[0],
-                                  negInf));
-        Value exp = math::ExpOp::create(
-            b, l, arith::SubFOp::create(b, l, args[1], args[0]));
-        linalg::YieldOp::create(
-            b, l,
-            arith::SelectOp::create(b, l, masked, f32Constant(0.0f), exp)
-                .getResult());
-      });
-}
-
 /// Builds the reference algorithm for `op`:
 ///
 ///   S = scale * Q Kᵀ, -inf where masked      (B x Ho x Sq x Skv, f32)

@@ -259,12 +259,22 @@ struct SQATileAndFusePass
                                 "must be positive");
       return signalPassFailure();
     }
-    SmallVector<AttentionOp> ops;
-    getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });
+    SmallVector<Operation *> ops;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<AttentionOp, AttentionGradOp>(op))
+        ops.push_back(op);
+    });
     IRRewriter rewriter(&getContext());
-    for (AttentionOp op : ops) {
-      if (failed(tileAndFuseAttention(rewriter, op, {queryBlock, keyBlock}))) {
-        op.emitError("sqa-tile-and-fuse failed");
+    AttentionTilingOptions options{queryBlock, keyBlock};
+    for (Operation *op : ops) {
+      bool ok = true;
+      if (auto attention = dyn_cast<AttentionOp>(op))
+        ok = succeeded(tileAndFuseAttention(rewriter, attention, options));
+      else
+        ok = succeeded(tileAndFuseAttentionGrad(
+            rewriter, cast<AttentionGradOp>(op), options));
+      if (!ok) {
+        op->emitError("sqa-tile-and-fuse failed");
         return signalPassFailure();
       }
     }

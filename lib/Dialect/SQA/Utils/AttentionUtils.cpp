@@ -210,7 +210,8 @@ Value mlir::sqa::buildProbValueProduct(OpBuilder &b, Location loc,
 Value mlir::sqa::buildScaleAndMask(OpBuilder &b, Location loc,
                                    AttentionOpInterface op, Value scores,
                                    float scale, Value keyOffset,
-                                   Value querySeqLen, Value keySeqLen) {
+                                   Value querySeqLen, Value keySeqLen,
+                                   Value rowOffset) {
   bool masked = op.getMaskKind() != MaskKind::none || op.getWindow();
   AffineExpr d0, d1, d2, d3;
   bindDims(b.getContext(), d0, d1, d2, d3);
@@ -227,6 +228,8 @@ Value mlir::sqa::buildScaleAndMask(OpBuilder &b, Location loc,
           return;
         }
         Value row = linalg::IndexOp::create(nb, l, 2);
+        if (rowOffset)
+          row = arith::AddIOp::create(nb, l, row, rowOffset);
         Value key = arith::AddIOp::create(
             nb, l, linalg::IndexOp::create(nb, l, 3), keyOffset);
         KeyRange range =
@@ -240,6 +243,32 @@ Value mlir::sqa::buildScaleAndMask(OpBuilder &b, Location loc,
         linalg::YieldOp::create(
             nb, l,
             arith::SelectOp::create(nb, l, visible, scaled, negInf)
+                .getResult());
+      });
+}
+
+Value mlir::sqa::buildProbabilities(OpBuilder &b, Location loc, Value scores,
+                                    Value rowShift) {
+  AffineExpr d0, d1, d2, d3;
+  bindDims(b.getContext(), d0, d1, d2, d3);
+  return buildGeneric(
+      b, loc, rowShift, scores, 4, {{d0, d1, d2}, {d0, d1, d2, d3}}, 0,
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        auto f32Constant = [&](float value) -> Value {
+          return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(value));
+        };
+        Value negInf = f32Constant(-std::numeric_limits<float>::infinity());
+        Value masked = arith::OrIOp::create(
+            nb, l,
+            arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, args[1],
+                                  negInf),
+            arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, args[0],
+                                  negInf));
+        Value exp = math::ExpOp::create(
+            nb, l, arith::SubFOp::create(nb, l, args[1], args[0]));
+        linalg::YieldOp::create(
+            nb, l,
+            arith::SelectOp::create(nb, l, masked, f32Constant(0.0f), exp)
                 .getResult());
       });
 }

@@ -84,3 +84,66 @@ func.func @rsqa_window_lse(%q: tensor<?x2x?x8xf32>, %k: tensor<?x6x?x8xf32>, %v:
                        -> tensor<?x6x?x8xf32>, tensor<?x6x?xf32>
   return %r#0, %r#1 : tensor<?x6x?x8xf32>, tensor<?x6x?xf32>
 }
+
+// -----
+
+// The backward of GQA 4/2 (f16 in, f32 dq, f16 dk and dv), causal,
+// Sq = Skv = 256: FlashAttention-2's two parallel nests, no 256 x 256 value.
+// CHECK-DAG: #[[HEAD_OF_GROUP:.+]] = affine_map<(d0, d1) -> (d0 * 2 + d1)>
+// CHECK-DAG: #[[KV_OF_HEAD:.+]] = affine_map<(d0) -> (d0 floordiv 2)>
+// CHECK-LABEL: func.func @gqa_grad
+// CHECK-SAME: (%[[Q:[a-z0-9]+]]: {{.+}}, %[[K:[a-z0-9]+]]: {{.+}}, %[[V:[a-z0-9]+]]: {{.+}}, %[[O:[a-z0-9]+]]: {{.+}}, %[[DO:[a-z0-9]+]]: {{.+}}, %[[LSE:[a-z0-9]+]]: {{.+}}, %[[DQ:[a-z0-9]+]]: {{.+}}, %[[DK:[a-z0-9]+]]: {{.+}}, %[[DV:[a-z0-9]+]]: {{.+}})
+// CHECK-NOT: tensor<{{.*}}256x256
+// CHECK-DAG: %[[SCALE:.+]] = arith.constant 2.500000e-01 : f32
+// The preprocess: Dsum = rowsum(dO ∘ O), B x Ho x Sq.
+// CHECK: %[[DSUM:.+]] = linalg.generic {{.+}} ins(%[[DO]], %[[O]] : {{.+}}) outs(%{{.+}} : tensor<2x4x256xf32>)
+// dK and dV: parallel over (batch, key/value head, kv-block of 64).
+// CHECK: %[[KV:.+]]:2 = scf.forall (%[[B:.+]], %[[KVH:.+]], %[[KB:.+]]) in (2, 2, 4) shared_outs(%[[DKO:.+]] = %[[DK]], %[[DVO:.+]] = %[[DV]])
+// f16 gradients accumulate in f32 tiles of their own.
+// CHECK: linalg.fill {{.+}} -> tensor<1x1x?x16xf32>
+// Over the 2 output heads of the group, then the 8 q-blocks of 32 rows.
+// CHECK: scf.for %[[G:.+]] = %c0 to %c2 step %c1 iter_args
+// CHECK: %[[H:.+]] = affine.apply #[[HEAD_OF_GROUP]](%[[KVH]], %[[G]])
+// CHECK: scf.for %{{.+}} = %c0 to %c8 step %c1 iter_args
+// Only the q-blocks whose rows see a key of the kv-block (the causal
+// schedule skips the others).
+// CHECK: scf.if %{{.+}} -> (tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32>)
+// CHECK: tensor.extract_slice %[[Q]][%[[B]], %[[H]],
+// CHECK: tensor.extract_slice %[[LSE]][%[[B]], %[[H]],
+// CHECK: tensor.extract_slice %[[DSUM]][%[[B]], %[[H]],
+// Scores of one q-block x kv-block tile (32 x 64 but for ragged tails).
+// CHECK: linalg.generic {{.+}} outs(%{{.+}} : tensor<1x1x?x?xf32>)
+// CHECK: math.exp
+// CHECK: arith.subf
+// CHECK: scf.yield
+// dK is scaled (1/sqrt(16)) and both are written in f16 into their tiles.
+// CHECK: arith.mulf %{{.+}}, %[[SCALE]] : f32
+// CHECK: arith.truncf
+// CHECK: scf.forall.in_parallel
+// CHECK-NEXT: tensor.parallel_insert_slice %{{.+}} into %[[DKO]][%[[B]], %[[KVH]],
+// CHECK-NEXT: tensor.parallel_insert_slice %{{.+}} into %[[DVO]][%[[B]], %[[KVH]],
+// dQ: parallel over (batch, query head, q-block); the f32 tile of dq itself
+// is the accumulator.
+// CHECK: %[[QR:.+]] = scf.forall (%[[QB:.+]], %[[QHD:.+]], %{{.+}}) in (2, 4, 8) shared_outs(%[[DQO:.+]] = %[[DQ]])
+// CHECK: %[[DQT:.+]] = tensor.extract_slice %[[DQO]]
+// CHECK: linalg.fill {{.+}} outs(%[[DQT]] :
+// The one output head reading the query head (a loop of one iteration, which
+// canonicalization removes), its key/value head, and the kv-blocks the
+// forward visits.
+// CHECK: affine.apply #[[KV_OF_HEAD]](%[[QHD]])
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c1 iter_args
+// CHECK: scf.forall.in_parallel
+// CHECK-NEXT: tensor.parallel_insert_slice %{{.+}} into %[[DQO]][%[[QB]], %[[QHD]],
+// CHECK: return %[[QR]], %[[KV]]#0, %[[KV]]#1
+// CHECK-NOT: sqa.attention_grad
+func.func @gqa_grad(%q: tensor<2x4x256x16xf16>, %k: tensor<2x2x256x16xf16>, %v: tensor<2x2x256x16xf16>,
+                    %o: tensor<2x4x256x16xf16>, %do: tensor<2x4x256x16xf16>, %lse: tensor<2x4x256xf32>,
+                    %dq: tensor<2x4x256x16xf32>, %dk: tensor<2x2x256x16xf16>, %dv: tensor<2x2x256x16xf16>)
+    -> (tensor<2x4x256x16xf32>, tensor<2x2x256x16xf16>, tensor<2x2x256x16xf16>) {
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %o, %do, %lse : tensor<2x4x256x16xf16>, tensor<2x2x256x16xf16>,
+                                tensor<2x2x256x16xf16>, tensor<2x4x256x16xf16>, tensor<2x4x256x16xf16>, tensor<2x4x256xf32>)
+                            outs(%dq, %dk, %dv : tensor<2x4x256x16xf32>, tensor<2x2x256x16xf16>, tensor<2x2x256x16xf16>)
+                            mask = causal_bottom_right
+                            -> tensor<2x4x256x16xf32>, tensor<2x2x256x16xf16>, tensor<2x2x256x16xf16>
+  return %r#0, %r#1, %r#2 : tensor<2x4x256x16xf32>, tensor<2x2x256x16xf16>, tensor<2x2x256x16xf16>
+}

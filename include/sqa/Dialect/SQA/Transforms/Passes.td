@@ -6,7 +6,7 @@
 include "mlir/Pass/PassBase.td"
 
 def SQATileAndFusePass : Pass<"sqa-tile-and-fuse"> {
-  let summary = "Tile sqa.attention into the FlashAttention algorithm";
+  let summary = "Tile sqa.attention (and its backward) into the FlashAttention algorithms";
   let description = [{
     Rewrites every `sqa.attention` into FlashAttention's loop nest, in two
     steps that are also available as functions (Transforms.h):
@@ -27,8 +27,25 @@ def SQATileAndFusePass : Pass<"sqa-tile-and-fuse"> {
        then out = acc / l and lse = (m + log2 l) * ln 2 (0 and -inf for rows
        that see no key).
 
+    `sqa.attention_grad` becomes FlashAttention-2's backward
+    (`tileAndFuseAttentionGrad`): Dsum = rowsum(dO ∘ O) once, then
+
+        scf.forall (batch, key/value head, kv-block)       -> dK, dV tiles
+          scf.for (output heads reading the key/value head)
+            scf.for (q-blocks) scf.if (the forward visits this pair)
+              S = scale Q Kᵀ (masked), P = exp(S - lse), dP = dO Vᵀ,
+              dS = P ∘ (dP - Dsum);  dV += Pᵀ dO;  dK += dSᵀ Q
+        scf.forall (batch, query head, q-block)             -> dQ tiles
+          scf.for (output heads reading the query head)
+            scf.for (the kv-blocks the forward visits)
+              S, P, dP, dS as above;  dQ += dS K
+
+    with dK and dQ scaled at the end. dK and dV are held in f32 for the
+    whole group of query heads (no per-head copies, no atomics), dQ in a
+    second pass; every sum runs in a fixed order.
+
     #### Input invariant
-    `sqa.attention` on tensors.
+    `sqa.attention` and `sqa.attention_grad` on tensors.
 
     #### Output IR
     `scf.forall` (batch, head, q-block) { `scf.for` (kv blocks) { linalg
@@ -37,7 +54,10 @@ def SQATileAndFusePass : Pass<"sqa-tile-and-fuse"> {
     its last row, so kv blocks that the causal mask or the window hide
     entirely are never visited; ragged tails get smaller blocks. No value
     has Sq x Skv elements. Key/value heads are selected by index arithmetic
-    in the slices and indexing maps, never copied.
+    in the slices and indexing maps, never copied. For the backward, the
+    two `scf.forall` nests above, on the same block sizes and the forward's
+    kv-block schedule; its only whole-sequence temporary is Dsum
+    (B x Ho x Sq).
   }];
   let options = [
     Option<"queryBlock", "q-block", "int64_t", /*default=*/"64",

@@ -51,6 +51,28 @@ FailureOr<FlashAttentionLoops>
 tileAndFuseAttention(RewriterBase &rewriter, AttentionOp op,
                      const AttentionTilingOptions &options);
 
+/// The loops that tileAndFuseAttentionGrad creates.
+struct FlashAttentionGradLoops {
+  /// Parallel over (batch, key/value head, kv-block): dK and dV.
+  scf::ForallOp keyValueForall;
+  /// Parallel over (batch, query head, q-block): dQ.
+  scf::ForallOp queryForall;
+};
+
+/// Replaces `op` by FlashAttention-2's backward on tensors (no Sq x Skv
+/// value; see SQATileAndFusePass): the row sums Dsum = rowsum(dO ∘ O), then
+/// an scf.forall over (batch, key/value head, kv-block) whose tile holds dK
+/// and dV in f32 across every output head reading the key/value head and
+/// every q-block the forward's schedule (buildKeyBlockSchedule) pairs with
+/// the kv-block, then an scf.forall over (batch, query head, q-block) that
+/// accumulates dQ over the output heads reading the query head and the
+/// kv-blocks the forward visits. Each tile recomputes S, P = exp(S - lse)
+/// and dS = P ∘ (dO Vᵀ - Dsum); the sums run in a fixed order, without
+/// atomics, so gradients do not depend on scheduling. Returns the loops.
+FailureOr<FlashAttentionGradLoops>
+tileAndFuseAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
+                         const AttentionTilingOptions &options);
+
 /// Adds the pattern that rewrites attention written as linalg ops
 /// (contraction, optional scale, linalg.softmax, contraction) into
 /// sqa.attention; see SQARaiseAttentionPass for the matched form.

@@ -92,10 +92,19 @@ Value buildProbValueProduct(OpBuilder &b, Location loc, AttentionOpInterface op,
                             Value probs, Value value, Value acc);
 
 /// scores[b, h, i, j] = scale * scores[b, h, i, j] where key j + `keyOffset`
-/// is visible to row i (buildVisibleKeyRange), -inf elsewhere.
+/// is visible to row i + `rowOffset` (buildVisibleKeyRange; no `rowOffset`:
+/// 0), -inf elsewhere.
 Value buildScaleAndMask(OpBuilder &b, Location loc, AttentionOpInterface op,
                         Value scores, float scale, Value keyOffset,
-                        Value querySeqLen, Value keySeqLen);
+                        Value querySeqLen, Value keySeqLen,
+                        Value rowOffset = Value());
+
+/// P = exp(S - shift[b, h, i]) for masked f32 scores S [B, H, Sq, Skv], and 0
+/// where S or the row's shift is -inf: masked keys, and rows without keys,
+/// where S - shift would be NaN. The forward shifts by the row max, the
+/// backward by the forward's log-sum-exp.
+Value buildProbabilities(OpBuilder &b, Location loc, Value scores,
+                         Value rowShift);
 
 /// out[b, h, i, e] = acc[b, h, i, e] / rowSum[b, h, i], converted to the
 /// element type of `op`'s output and written into it; rows with rowSum = 0
