@@ -4,12 +4,13 @@ On CUDA tensors, `sqa_attention` gets the kernel of the call's
 configuration (heads, head dims, dtype, mask, window, scale) from memory, a
 precompiled kernel bundle on $SQA_KERNEL_PATH, or the compiler (which builds
 and caches a kernel library on disk where the sqa tools exist; see
-sqa.bundle), and launches it on the current stream.
+sqa.bundle), and launches it on the current stream. It is differentiable on
+CPU tensors: the backward runs sqa.attention_grad (the compiler's
+FlashAttention-2 backward) from the log-sum-exp that the forward saves; the GPU backward
+kernel does not exist yet, so a backward through CUDA tensors raises
+NotImplementedError.
 On CPU tensors it runs the same compiler's CPU lowering through `sqa-run`
 (FlashAttention tiling, JIT-compiled; for checking, not speed).
-
-Forward only: there is no backward pass yet, so a backward through the
-result raises NotImplementedError.
 """
 
 import numpy as np
@@ -18,7 +19,7 @@ from torch import nn
 
 from .bundle import find_kernel
 from .library import Tensor
-from .tools import run_on_cpu
+from .tools import run_grad_on_cpu, run_on_cpu
 from .variants import VARIANTS, AttentionConfig
 
 _DTYPES = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32"}
@@ -107,21 +108,36 @@ def _from_numpy(array, dtype):
     return torch.from_numpy(array)
 
 
-def _forward(q, k, v, out, cfg):
-    """Writes attention into the logical [B, Ho, Sq, Dv] view `out`."""
+def _forward(q, k, v, out, cfg, with_lse=False):
+    """Writes attention into the logical [B, Ho, Sq, Dv] view `out`; returns
+    the log-sum-exp ([B, Ho, Sq], f32) when `with_lse`."""
     if q.device.type == "cuda":
         with torch.cuda.device(q.device):
             library, kernel = find_kernel(cfg, _chip(q.device))
             stream = torch.cuda.current_stream(q.device).cuda_stream
             library.launch(kernel, [_descriptor(q), _descriptor(k), _descriptor(v),
                                     _descriptor(out)], stream)
-        return
-    result, _ = run_on_cpu(cfg, _to_numpy(q), _to_numpy(k), _to_numpy(v), lowering="tiled")
+        return None
+    result, lse = run_on_cpu(cfg.with_(with_lse=with_lse), _to_numpy(q), _to_numpy(k),
+                             _to_numpy(v), lowering="tiled")
     out.copy_(_from_numpy(result, out.dtype))
+    return torch.from_numpy(lse) if with_lse else None
+
+
+def _backward(q, k, v, out, dout, lse, cfg):
+    """(dq, dk, dv) on the CPU: sqa.attention_grad through the compiler's
+    FlashAttention-2 backward (the tiled lowering: no Sq x Skv value), with P
+    recomputed from the forward's lse."""
+    grads = run_grad_on_cpu(cfg, *(_to_numpy(t) for t in (q, k, v, out, dout)),
+                            lse.numpy(), grad_dtype=cfg.dtype, lowering="tiled")
+    return tuple(_from_numpy(g, q.dtype) for g in grads)
 
 
 class _Attention(torch.autograd.Function):
-    """The attention as an autograd node whose backward says it is missing."""
+    """The attention as an autograd node. When an input needs a gradient the
+    forward also computes the log-sum-exp and saves it, so the backward
+    recomputes the probabilities from it instead of rerunning the forward
+    (FlashAttention's design)."""
 
     @staticmethod
     def forward(ctx, q, k, v, cfg, layout):
@@ -129,12 +145,26 @@ class _Attention(torch.autograd.Function):
         ho, dv = cfg.num_output_heads, cfg.dv
         shape = (batch, ho, sq, dv) if layout == "bhsd" else (batch, sq, ho, dv)
         out = torch.empty(shape, dtype=q.dtype, device=q.device)
-        _forward(q, k, v, _logical(out, layout), cfg)
+        # The GPU backward kernel does not exist yet: on CUDA tensors the
+        # backward raises instead (an lse kernel is not requested for it).
+        needs_grad = any(ctx.needs_input_grad[:3]) and q.device.type == "cpu"
+        lse = _forward(q, k, v, _logical(out, layout), cfg, with_lse=needs_grad)
+        ctx.cfg, ctx.layout, ctx.device = cfg, layout, q.device
+        if needs_grad:
+            ctx.save_for_backward(q, k, v, out, lse)
         return out
 
     @staticmethod
-    def backward(ctx, grad):
-        raise NotImplementedError("sqa_attention has no backward pass yet (forward only)")
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dout):
+        if ctx.device.type != "cpu":
+            raise NotImplementedError(
+                "sqa_attention: the backward on CUDA tensors needs the GPU backward kernel, "
+                "which does not exist yet (on CPU tensors sqa_attention is differentiable)")
+        q, k, v, out, lse = ctx.saved_tensors
+        dout = _logical(dout.contiguous(), ctx.layout)
+        dq, dk, dv = _backward(q, k, v, _logical(out, ctx.layout), dout, lse, ctx.cfg)
+        return dq, dk, dv, None, None
 
 
 def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd"):
@@ -166,8 +196,9 @@ class SparseQueryAttention(nn.Module):
 
     Projections W_Q: d_model -> Hq*head_dim, W_K and W_V: d_model ->
     Hkv*head_dim, W_O: Ho*head_dim -> d_model with Ho = max(Hq, Hkv) (Hq
-    for SQA/GQA, Hkv for reverse SQA). The attention is `sqa_attention`.
-    Forward only (no backward pass yet).
+    for SQA/GQA, Hkv for reverse SQA). The attention is `sqa_attention`:
+    trainable on the CPU; on CUDA tensors forward only (no GPU backward kernel
+    yet).
     """
 
     def __init__(self, d_model, num_query_heads, num_kv_heads, head_dim, causal=False,

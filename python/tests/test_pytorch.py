@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sqa import VARIANTS, attention_reference  # noqa: E402
+from sqa import VARIANTS, attention_grad_reference, attention_reference  # noqa: E402
 from sqa.dtypes import ABS_TOLERANCE  # noqa: E402
 from sqa.pytorch import SparseQueryAttention, sqa_attention  # noqa: E402
 from gpu_cases import HEAD_DIM_CALLS, MODULE_CALL, VARIANT_CALLS  # noqa: E402
@@ -133,11 +133,126 @@ def test_errors():
         SparseQueryAttention(64, 3, 2, 16)
     with pytest.raises(ValueError, match="expected \\[batch, seq, 64\\]"):
         SparseQueryAttention(64, 4, 4, 16)(torch.randn(2, 8, 32))
-    # Forward only: the backward says so.
-    q.requires_grad_(True)
-    out = sqa_attention(q, k, v)
-    with pytest.raises(NotImplementedError, match="no backward pass"):
-        out.sum().backward()
+
+
+# (name, Hq, Hkv, Sq, Skv, D, dtype, causal, window, layout): every head
+# mapping of the paper and reverse SQA both ways, both causal alignments,
+# windows, Sq != Skv both ways (Sq > Skv bottom-right: rows without keys),
+# f32/f16/bf16 and the [B, S, H, D] layout.
+_GRAD_CASES = [
+    ("MHA", 16, 16, 9, 9, 16, torch.float32, False, None, "bhsd"),
+    ("GQA", 16, 4, 7, 12, 16, torch.float32, "bottom_right", None, "bhsd"),
+    ("MQA", 16, 1, 12, 7, 8, torch.float32, "bottom_right", None, "bhsd"),
+    ("SQA", 8, 4, 10, 10, 16, torch.float32, True, None, "bhsd"),
+    ("sSQA", 8, 8, 10, 13, 16, torch.float32, False, (3, 1), "bhsd"),
+    ("xSQA", 4, 4, 10, 10, 16, torch.float16, True, None, "bhsd"),
+    ("xSMQA", 4, 1, 9, 14, 16, torch.bfloat16, "bottom_right", None, "bhsd"),
+    ("lSQA", 12, 4, 8, 11, 16, torch.float32, False, None, "bshd"),
+    ("rSQA", 4, 8, 11, 8, 16, torch.float32, "bottom_right", (2, 0), "bhsd"),
+    ("rSQA-1/4", 1, 4, 9, 9, 16, torch.float32, True, None, "bshd"),
+]
+
+
+@pytest.mark.parametrize("case", _GRAD_CASES, ids=lambda c: c[0])
+def test_gradients_on_cpu(case):
+    """q.grad, k.grad, v.grad of sum(dout * out) against the float64 NumPy
+    gradients. Tolerance: twice numerics.grad_error_bound (the worst-case f32
+    error of each step of the backward, from the magnitudes) with the
+    forward's own tested tolerances as the errors of the out and lse it
+    saved (ABS_TOLERANCE * max(1, |out|) and 1e-4), plus 2 ulp of the
+    gradient's type relative to |ref|."""
+    from numerics import LSE_TOLERANCE, grad_error_bound
+    name, hq, hkv, sq, skv, d, dtype, causal, window, layout = case
+    q, k, v = _inputs(hq, hkv, sq, skv, d, dtype)
+    gen = torch.Generator().manual_seed(1)
+    dout = torch.randn(2, max(hq, hkv), sq, d, generator=gen).to(dtype)
+    leaves = [t.clone().requires_grad_(True) for t in (q, k, v)]
+    args = leaves if layout == "bhsd" else [t.transpose(1, 2) for t in leaves]
+    out = sqa_attention(*args, causal=causal, window=window, layout=layout)
+    (out if layout == "bhsd" else out.transpose(1, 2)).backward(dout)
+    as64 = lambda t: t.detach().to(torch.float64).numpy()
+    mask = _MASKS[causal]
+    refs = attention_grad_reference(as64(q), as64(k), as64(v), as64(dout), mask, window)
+    ref_out, ref_lse = attention_reference(as64(q), as64(k), as64(v), mask, window)
+    got_out = as64(out if layout == "bhsd" else out.transpose(1, 2))
+    bounds = grad_error_bound(as64(q), as64(k), as64(v), got_out, as64(dout), ref_lse, mask,
+                              window, 1.0 / np.sqrt(d),
+                              ABS_TOLERANCE[_NAMES[dtype]] * np.maximum(1.0, np.abs(ref_out)),
+                              LSE_TOLERANCE)
+    for leaf, ref, bound, what in zip(leaves, refs, bounds, "qkv"):
+        assert leaf.grad is not None and leaf.grad.dtype == dtype, what
+        got = as64(leaf.grad)
+        assert got.shape == ref.shape and np.all(np.isfinite(got)), what
+        tolerance = 2 * bound + ABS_TOLERANCE[_NAMES[dtype]] * np.abs(ref)
+        err = np.abs(got - ref)
+        assert np.all((err <= tolerance) | ((tolerance == 0) & (err == 0))), \
+            f"d{what}: worst {float((err / np.maximum(tolerance, 1e-300)).max()):.2f} x tolerance"
+
+
+def _torch_attention64(q, k, v, causal):
+    """Attention in float64 with plain torch ops (heads expanded, the mask as
+    a matrix): an independent path for autograd to differentiate."""
+    hq, hkv = q.shape[1], k.shape[1]
+    if hq >= hkv:
+        k, v = (t.repeat_interleave(hq // hkv, dim=1) for t in (k, v))
+    else:
+        q = q.repeat(1, hkv // hq, 1, 1)
+    scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+    if causal:
+        sq, skv = scores.shape[-2:]
+        visible = torch.ones(sq, skv, dtype=torch.bool).tril()
+        scores = scores.masked_fill(~visible, float("-inf"))
+    return scores.softmax(-1) @ v
+
+
+@pytest.mark.parametrize("name", ["xSQA", "rSQA"])
+def test_module_trains_on_cpu(name):
+    """A few SGD steps of a tiny SQA model: at each step the parameter
+    gradients match a float64 recomputation of the same model through plain
+    torch attention (1e-4 relative to the largest gradient: f32 forward and
+    backward over d_model 64), and the loss goes down."""
+    torch.manual_seed(0)
+    layer = SparseQueryAttention.from_variant(name, d_model=64, causal=True)
+    x = torch.randn(2, 12, 64)
+    target = torch.randn(2, 12, 64)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+    losses = []
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = ((layer(x) - target) ** 2).mean()
+        loss.backward()
+        losses.append(loss.item())
+        # The same parameters in float64, through torch's own attention.
+        params64 = {n: p.detach().double().requires_grad_(True)
+                    for n, p in layer.named_parameters()}
+        x64 = x.double()
+        batch, seq, _ = x.shape
+        heads = lambda t, h: t.view(batch, seq, h, layer.head_dim).transpose(1, 2)
+        q = heads(x64 @ params64["q_proj.weight"].T, layer.num_query_heads)
+        k = heads(x64 @ params64["k_proj.weight"].T, layer.num_kv_heads)
+        v = heads(x64 @ params64["v_proj.weight"].T, layer.num_kv_heads)
+        att = _torch_attention64(q, k, v, causal=True).transpose(1, 2).reshape(batch, seq, -1)
+        loss64 = ((att @ params64["o_proj.weight"].T - target.double()) ** 2).mean()
+        loss64.backward()
+        for n, p in layer.named_parameters():
+            ref = params64[n].grad
+            scale = ref.abs().max().item()
+            assert torch.allclose(p.grad.double(), ref, rtol=0, atol=1e-4 * scale), n
+        optimizer.step()
+    assert losses[-1] < losses[0]
+
+
+def test_backward_errors():
+    # A backward through CUDA tensors needs the GPU backward kernel.
+    if torch.cuda.is_available():
+        q, k, v = (t.requires_grad_(True) for t in _inputs(4, 4, 8, 8, 16, torch.float16,
+                                                            device="cuda"))
+        with pytest.raises(NotImplementedError, match="GPU backward kernel"):
+            sqa_attention(q, k, v).sum().backward()
+    # Without inputs that need gradients, nothing is saved and no lse is
+    # computed; the result does not require grad.
+    q, k, v = _inputs(4, 4, 8, 8, 16, torch.float32)
+    assert not sqa_attention(q, k, v).requires_grad
 
 
 def _sdpa_reference(q, k, v, causal, window):
