@@ -36,6 +36,8 @@
 
 #include "sqa/Conversion/GPULaunchToOpenMP/GPULaunchToOpenMP.h"
 
+#include "sqa/GPU/WarpTensorCore.h"
+
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
@@ -63,7 +65,6 @@ namespace sqa {
 
 using namespace mlir;
 
-static constexpr int64_t kLanesPerWarp = 32;
 /// Exchange slots per thread: the 8 values of an A fragment and the 4 of a B
 /// fragment of mma.m16n8k16.
 static constexpr int64_t kExchangeSlots = 12;
@@ -78,7 +79,7 @@ static LogicalResult checkEmulatable(Operation *op) {
         shuffle.getMode() != gpu::ShuffleMode::IDX)
       return op->emitOpError("cannot be emulated: only xor and idx shuffles "
                              "are supported");
-    if (getConstantIntValue(shuffle.getWidth()) != kLanesPerWarp)
+    if (getConstantIntValue(shuffle.getWidth()) != sqa::kThreadsPerWarp)
       return op->emitOpError(
           "cannot be emulated: the width must be the constant 32");
     Type valueType = shuffle.getValue().getType();
@@ -231,7 +232,7 @@ void LaunchEmulator::buildThreadPrologue(Value numThreads, bool hasCollectives,
                             call(kNumThreadsFn), numThreads),
       "sqa-gpu-launch-to-openmp: the OpenMP runtime gave fewer threads than "
       "the block has");
-  lane = arith::RemUIOp::create(b, loc, thread, index(kLanesPerWarp));
+  lane = arith::RemUIOp::create(b, loc, thread, index(sqa::kThreadsPerWarp));
   if (!copySites.empty()) {
     // Room for every copy site to be in flight many times over; overflowing
     // is a checked error, not a silent drop.
@@ -289,7 +290,7 @@ void LaunchEmulator::emulateShuffle(gpu::ShuffleOp op) {
   // Out of the warp: the value is unspecified and valid is false; read the
   // thread's own.
   Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, source,
-                                      index(kLanesPerWarp));
+                                      index(sqa::kThreadsPerWarp));
   source = arith::SelectOp::create(b, loc, valid, source, lane);
   Value result = memref::LoadOp::create(
       b, loc, buffer,
@@ -358,7 +359,7 @@ SmallVector<Value> LaunchEmulator::emulateMma(Type elementType,
   auto gather = [&](AffineMap map, Value matrix, int64_t values,
                     int64_t firstSlot) {
     scf::ForOp::create(
-        b, loc, index(0), index(kLanesPerWarp), index(1), ValueRange{},
+        b, loc, index(0), index(sqa::kThreadsPerWarp), index(1), ValueRange{},
         [&](OpBuilder &nb, Location nloc, Value sourceLane, ValueRange) {
           scf::ForOp::create(
               nb, nloc, index(0), index(values), index(1), ValueRange{},
@@ -632,7 +633,8 @@ LogicalResult LaunchEmulator::emulate() {
         b, loc,
         arith::CmpIOp::create(
             b, loc, arith::CmpIPredicate::eq,
-            arith::RemUIOp::create(b, loc, numThreads, index(kLanesPerWarp)),
+            arith::RemUIOp::create(b, loc, numThreads,
+                                   index(sqa::kThreadsPerWarp)),
             index(0)),
         "sqa-gpu-launch-to-openmp: warp-level ops need whole warps");
   SmallVector<Value> blockIds;

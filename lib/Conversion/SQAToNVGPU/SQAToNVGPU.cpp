@@ -10,13 +10,8 @@
 // accumulator as the A operand of the next product; both are the heart of
 // this kernel, so the fragments are laid out here by hand.
 //
-// Fragment layouts of mma.sync m16n8k16 (PTX ISA, "Matrix Fragments for
-// mma.m16n8k16"), for lane l, g = l / 4, t = l % 4:
-//   A (16 x 16, vector<4x2xT>): row i holds (g + 8 (i % 2), 2t + 8 (i / 2) + c)
-//   B (16 x 8,  vector<2x2xT>): row i holds (k = 2t + 8 i + c, n = g)
-//   C (16 x 8,  vector<2x2xf32>): row i holds (g + 8 i, 2t + c)
-// The C fragments of two adjacent n-tiles of S are exactly the A fragment of
-// P for the same 16 keys, which is why P never leaves the registers.
+// The warp-level pieces (fragment layouts, mma.sync, ldmatrix, cp.async
+// tiles, swizzle, quad reductions) come from sqa/GPU/WarpTensorCore.h.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +19,7 @@
 
 #include "sqa/Dialect/SQA/IR/SQAOps.h"
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
+#include "sqa/GPU/WarpTensorCore.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -51,9 +47,6 @@ namespace sqa {
 using namespace mlir;
 using namespace mlir::sqa;
 
-static constexpr int32_t kThreadsPerWarp = 32;
-/// Elements of a 16-bit type in one 16-byte cp.async chunk / ldmatrix row.
-static constexpr int64_t kChunk = 8;
 /// Static shared memory a kernel may use without opting in.
 static constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
 
@@ -67,7 +60,7 @@ mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
 
 int64_t mlir::sqa::getTensorCoreSharedMemoryBytes(
     AttentionOp op, const TensorCoreKernelOptions &options) {
-  int64_t rows = 16 * options.numWarps,
+  int64_t rows = kMmaM * options.numWarps,
           keys = getTensorCoreKeyBlock(op, options);
   int64_t elements = rows * op.getHeadDim() +
                      2 * keys * (op.getHeadDim() + op.getValueHeadDim());
@@ -114,8 +107,9 @@ public:
   FlashKernelBuilder(OpBuilder &b, Location loc, AttentionOp op,
                      const TensorCoreKernelOptions &options,
                      gpu::LaunchOp launch)
-      : b(b), loc(loc), op(op), launch(launch), numWarps(options.numWarps),
-        blockRows(16 * options.numWarps),
+      : b(b), loc(loc), op(op), launch(launch),
+        tc(b, loc, op.getQueryType().getElementType()),
+        numWarps(options.numWarps), blockRows(kMmaM * options.numWarps),
         keyBlock(getTensorCoreKeyBlock(op, options)), headDim(op.getHeadDim()),
         valueHeadDim(op.getValueHeadDim()),
         elementType(op.getQueryType().getElementType()), f32(b.getF32Type()) {}
@@ -144,179 +138,15 @@ private:
                                          head);
   }
 
-  /// The physical column of logical column `col` (a multiple of 8) of row
-  /// `row` in a shared tile with `width` columns: the 16-byte chunks of a
-  /// row are permuted by an XOR with bits of the row, so that 8 consecutive
-  /// rows read at the same logical chunk hit 8 different bank groups (128
-  /// bytes = 8 chunks per bank line). Written by hand because upstream's
-  /// nvgpu-optimize-shared-memory only rewrites memref.alloc buffers, not
-  /// workgroup attributions.
-  Value swizzle(Value row, Value col, int64_t width) {
-    int64_t chunks = width / kChunk;
-    int64_t rowsPerLine = std::max<int64_t>(1, 8 / chunks);
-    int64_t mask = std::min<int64_t>(chunks, 8) - 1;
-    Value bits =
-        arith::AndIOp::create(b, loc, div(row, rowsPerLine), index(mask));
-    Value chunk = arith::XOrIOp::create(b, loc, div(col, kChunk), bits);
-    return mul(chunk, kChunk);
-  }
-
-  /// Issues the cp.async copies of rows [rowStart, rowStart + rows) of
-  /// `source[batch, head]` (width columns) into `tile[stage...]`, spread over
-  /// all threads; rows at or past `seqLen` are zero-filled. Returns the
-  /// tokens.
-  SmallVector<Value> copyTile(Value source, Value batch, Value head,
-                              Value rowStart, Value seqLen, int64_t rows,
-                              int64_t width, Value tile,
-                              std::optional<Value> stage);
-
-  /// ldmatrix x4 of the 16 x 16 (or 2 x 8 x 16) block whose lane addresses
-  /// are (rowBase + laneRow, colBase + laneCol).
-  Value loadMatrix(Value tile, std::optional<Value> stage, Value row, Value col,
-                   int64_t width, bool transpose);
-
-  /// D = A * B + C on one m16n8k16 tile.
-  Value mma(Value a, Value bOperand, Value c);
-
-  /// Rows [first, first + 2) of a vector<4x2xT>, as a B operand.
-  Value takeRows(Value value, int64_t first) {
-    return vector::ExtractStridedSliceOp::create(
-        b, loc, value, ArrayRef<int64_t>{first, 0}, ArrayRef<int64_t>{2, 2},
-        ArrayRef<int64_t>{1, 1});
-  }
-
-  /// Max (or sum) of row `row` of the accumulator tiles `tiles` over this
-  /// thread's elements.
-  Value reduceRow(ArrayRef<Value> tiles, int64_t row, bool isMax);
-  /// Combines `value` over the four threads of a quad (one fragment row).
-  Value reduceQuad(Value value, bool isMax);
-  /// A vector<2x2xf32> with `row0` in row 0 and `row1` in row 1.
-  Value rowsVector(Value row0, Value row1) {
-    auto type = VectorType::get({2, 2}, f32);
-    return vector::FromElementsOp::create(b, loc, type,
-                                          ValueRange{row0, row0, row1, row1});
-  }
-
   OpBuilder &b;
   Location loc;
   AttentionOp op;
   gpu::LaunchOp launch;
+  WarpTensorCoreBuilder tc;
   int64_t numWarps, blockRows, keyBlock, headDim, valueHeadDim;
   Type elementType, f32;
 };
 } // namespace
-
-SmallVector<Value> FlashKernelBuilder::copyTile(Value source, Value batch,
-                                                Value head, Value rowStart,
-                                                Value seqLen, int64_t rows,
-                                                int64_t width, Value tile,
-                                                std::optional<Value> stage) {
-  int64_t chunksPerRow = width / kChunk;
-  int64_t numChunks = rows * chunksPerRow;
-  int64_t numThreads = numWarps * kThreadsPerWarp;
-  Value thread = launch.getThreadIds().x;
-  Value lastRow = arith::SubIOp::create(b, loc, seqLen, index(1));
-  SmallVector<Value> tokens;
-  // When there are fewer chunks than threads, several threads copy the same
-  // chunk: they write identical bytes, and no thread needs a guard (whose
-  // scf.if could not yield the copy's token).
-  for (int64_t i = 0, e = llvm::divideCeil(numChunks, numThreads); i < e; ++i) {
-    Value chunk = add(thread, i * numThreads);
-    if (numChunks % numThreads != 0)
-      chunk = rem(chunk, numChunks);
-    Value row = div(chunk, chunksPerRow);
-    Value col = mul(rem(chunk, chunksPerRow), kChunk);
-    Value sourceRow = add(rowStart, row);
-    Value inBounds = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                           sourceRow, seqLen);
-    // Rows past the end are not read (source size 0: cp.async zero-fills),
-    // but their address must still be inside the buffer.
-    sourceRow = arith::MinUIOp::create(b, loc, sourceRow, lastRow);
-    Value sourceElements =
-        arith::SelectOp::create(b, loc, inBounds, index(kChunk), index(0));
-    SmallVector<Value> dstIndices;
-    if (stage)
-      dstIndices.push_back(*stage);
-    dstIndices.append({row, swizzle(row, col, width)});
-    tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
-        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tile,
-        dstIndices, source, ValueRange{batch, head, sourceRow, col},
-        b.getIndexAttr(kChunk), sourceElements, b.getUnitAttr()));
-  }
-  return tokens;
-}
-
-Value FlashKernelBuilder::loadMatrix(Value tile, std::optional<Value> stage,
-                                     Value row, Value col, int64_t width,
-                                     bool transpose) {
-  SmallVector<Value> indices;
-  if (stage)
-    indices.push_back(*stage);
-  indices.append({row, swizzle(row, col, width)});
-  auto type = VectorType::get({4, 2}, elementType);
-  return nvgpu::LdMatrixOp::create(b, loc, type, tile, indices, transpose,
-                                   /*numTiles=*/4);
-}
-
-Value FlashKernelBuilder::mma(Value a, Value bOperand, Value c) {
-  if (elementType.isF16())
-    return nvgpu::MmaSyncOp::create(b, loc, a, bOperand, c,
-                                    b.getI64ArrayAttr({16, 8, 16}));
-  // bf16: nvvm.mma.sync on the registers as i32 pairs.
-  Type i32 = b.getI32Type();
-  auto registers = [&](Value fragment, int64_t count) {
-    SmallVector<Value> regs;
-    for (int64_t i = 0; i < count; ++i) {
-      Value pair = vector::ExtractOp::create(b, loc, fragment, i);
-      regs.push_back(LLVM::BitcastOp::create(b, loc, i32, pair));
-    }
-    return regs;
-  };
-  SmallVector<Value> accumulators;
-  for (int64_t i = 0; i < 4; ++i)
-    accumulators.push_back(
-        vector::ExtractOp::create(b, loc, c, ArrayRef<int64_t>{i / 2, i % 2}));
-  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(),
-                                                     SmallVector<Type>(4, f32));
-  Value result = NVVM::MmaOp::create(
-      b, loc, resultType, registers(a, 4), registers(bOperand, 2), accumulators,
-      ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
-      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
-      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                     NVVM::MMALayout::col});
-  SmallVector<Value> elements;
-  for (int64_t i = 0; i < 4; ++i)
-    elements.push_back(LLVM::ExtractValueOp::create(b, loc, result, i));
-  return vector::FromElementsOp::create(b, loc, c.getType(), elements);
-}
-
-Value FlashKernelBuilder::reduceRow(ArrayRef<Value> tiles, int64_t row,
-                                    bool isMax) {
-  Value acc;
-  for (Value tile : tiles) {
-    Value rowValues = vector::ExtractOp::create(b, loc, tile, row);
-    acc =
-        acc ? (isMax
-                   ? arith::MaxNumFOp::create(b, loc, acc, rowValues)
-                         .getResult()
-                   : arith::AddFOp::create(b, loc, acc, rowValues).getResult())
-            : rowValues;
-  }
-  return vector::ReductionOp::create(
-      b, loc,
-      isMax ? vector::CombiningKind::MAXNUMF : vector::CombiningKind::ADD, acc);
-}
-
-Value FlashKernelBuilder::reduceQuad(Value value, bool isMax) {
-  for (int32_t offset : {1, 2}) {
-    Value other = gpu::ShuffleOp::create(b, loc, value, offset, kThreadsPerWarp,
-                                         gpu::ShuffleMode::XOR)
-                      .getShuffleResult();
-    value = isMax ? arith::MaxNumFOp::create(b, loc, value, other).getResult()
-                  : arith::AddFOp::create(b, loc, value, other).getResult();
-  }
-  return value;
-}
 
 void FlashKernelBuilder::build() {
   MLIRContext *ctx = b.getContext();
@@ -347,8 +177,8 @@ void FlashKernelBuilder::build() {
   Value blockBegin = schedule.begin, blockEnd = schedule.end;
 
   // This thread's two rows (fragment rows g and g + 8 of its warp).
-  Value rowA = add(add(firstRow, mul(warp, 16)), group);
-  Value rowB = add(rowA, 8);
+  Value rowA = add(add(firstRow, mul(warp, kMmaM)), group);
+  Value rowB = add(rowA, kMmaM / 2);
   Type i32 = b.getI32Type();
   auto toI32 = [&](Value v) {
     return arith::IndexCastOp::create(b, loc, i32, v).getResult();
@@ -359,19 +189,26 @@ void FlashKernelBuilder::build() {
   };
 
   // Prologue: the Q tile and the first K/V stage.
+  int64_t numThreads = numWarps * kThreadsPerWarp;
+  auto copyTile = [&](Value source, Value head, Value rowStart, Value seqLen,
+                      int64_t rows, int64_t width, Value tile,
+                      std::optional<Value> stage) {
+    return tc.buildTileCopy({source, batch, head, rowStart, seqLen, rows, width,
+                             tile, stage, thread, numThreads});
+  };
   SmallVector<Value> queryTokens =
-      copyTile(query, batch, queryHead, firstRow, querySeqLen, blockRows,
-               headDim, sharedQ, std::nullopt);
+      copyTile(query, queryHead, firstRow, querySeqLen, blockRows, headDim,
+               sharedQ, std::nullopt);
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
   Value queryGroup =
       nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, queryTokens);
   auto copyKeyValueBlock = [&](Value block, Value stage) {
     Value start = mul(block, keyBlock);
-    SmallVector<Value> tokens = copyTile(key, batch, kvHead, start, keySeqLen,
+    SmallVector<Value> tokens = copyTile(key, kvHead, start, keySeqLen,
                                          keyBlock, headDim, sharedK, stage);
     llvm::append_range(tokens,
-                       copyTile(value, batch, kvHead, start, keySeqLen,
-                                keyBlock, valueHeadDim, sharedV, stage));
+                       copyTile(value, kvHead, start, keySeqLen, keyBlock,
+                                valueHeadDim, sharedV, stage));
     return nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, tokens)
         .getResult();
   };
@@ -388,24 +225,25 @@ void FlashKernelBuilder::build() {
 
   // Q fragments, kept in registers for the whole loop. Lanes 0-15 address
   // rows 0-15 at column 0 of a 16 x 16 block, lanes 16-31 column 8.
-  Value laneRow = rem(lane, 16);
-  Value laneCol = mul(div(lane, 16), kChunk);
+  Value laneRow = rem(lane, kMmaK);
+  Value laneCol = mul(div(lane, kMmaK), kChunkElements);
   SmallVector<Value> queryFragments;
-  for (int64_t k = 0; k < headDim / 16; ++k)
-    queryFragments.push_back(loadMatrix(sharedQ, std::nullopt,
-                                        add(mul(warp, 16), laneRow),
-                                        add(laneCol, k * 16), headDim,
-                                        /*transpose=*/false));
+  for (int64_t k = 0; k < headDim / kMmaK; ++k)
+    queryFragments.push_back(tc.buildLoadMatrixX4(
+        sharedQ, std::nullopt, add(mul(warp, kMmaM), laneRow),
+        add(laneCol, k * kMmaK), headDim,
+        /*transpose=*/false));
   // K blocks: lanes 8 i .. 8 i + 7 address matrix i = (n-tile i / 2, k half
   // i % 2).
-  Value keyLaneRow = add(mul(div(lane, 16), kChunk), rem(lane, 8));
-  Value keyLaneCol = mul(rem(div(lane, 8), 2), kChunk);
+  Value keyLaneRow =
+      add(mul(div(lane, 2 * kMmaN), kChunkElements), rem(lane, kMmaN));
+  Value keyLaneCol = mul(rem(div(lane, kMmaN), 2), kChunkElements);
 
   float scaleLog2 = op.getScaleOrDefault() * static_cast<float>(M_LOG2E);
   auto accType = VectorType::get({2, 2}, f32);
   Value zeroAcc = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(accType, b.getF32FloatAttr(0)));
-  int64_t numScoreTiles = keyBlock / 8, numOutTiles = valueHeadDim / 8;
+  int64_t numScoreTiles = keyBlock / kMmaN, numOutTiles = valueHeadDim / kMmaN;
 
   SmallVector<Value> inits = {f32Const(negInf), f32Const(negInf),
                               f32Const(0.0f), f32Const(0.0f)};
@@ -442,15 +280,17 @@ void FlashKernelBuilder::build() {
 
     // S = Q Kᵀ on (16 x keyBlock) per warp.
     SmallVector<Value> scores(numScoreTiles, zeroAcc);
-    for (int64_t k = 0; k < headDim / 16; ++k) {
+    for (int64_t k = 0; k < headDim / kMmaK; ++k) {
       for (int64_t n = 0; n < numScoreTiles; n += 2) {
         Value keyFragments =
-            loadMatrix(sharedK, stage, add(keyLaneRow, n * 8),
-                       add(keyLaneCol, k * 16), headDim, /*transpose=*/false);
-        scores[n] =
-            mma(queryFragments[k], takeRows(keyFragments, 0), scores[n]);
+            tc.buildLoadMatrixX4(sharedK, stage, add(keyLaneRow, n * kMmaN),
+                                 add(keyLaneCol, k * kMmaK), headDim,
+                                 /*transpose=*/false);
+        scores[n] = tc.buildMma(queryFragments[k],
+                                tc.buildBOperand(keyFragments, 0), scores[n]);
         scores[n + 1] =
-            mma(queryFragments[k], takeRows(keyFragments, 2), scores[n + 1]);
+            tc.buildMma(queryFragments[k], tc.buildBOperand(keyFragments, 1),
+                        scores[n + 1]);
       }
     }
 
@@ -484,7 +324,7 @@ void FlashKernelBuilder::build() {
           b, loc, DenseElementsAttr::get(accType, b.getF32FloatAttr(negInf)));
       SmallVector<Value> masked;
       for (int64_t n = 0; n < numScoreTiles; ++n) {
-        Value base = toI32(add(columnBase, n * 8));
+        Value base = toI32(add(columnBase, n * kMmaN));
         Value columns = arith::AddIOp::create(
             b, loc,
             vector::BroadcastOp::create(b, loc, columnOffsets.getType(), base),
@@ -506,7 +346,10 @@ void FlashKernelBuilder::build() {
     // P = exp2(S * c - m' * c) with c = scale * log2(e).
     auto updateRow = [&](Value oldMax, int64_t row, Value &correction) {
       Value newMax = arith::MaxNumFOp::create(
-          b, loc, oldMax, reduceQuad(reduceRow(scores, row, true), true));
+          b, loc, oldMax,
+          tc.buildQuadReduction(
+              tc.buildRowReduction(scores, row, RowReduction::Max),
+              RowReduction::Max));
       // A row that has seen no key yet keeps m' = -inf; subtracting 0
       // instead keeps exp2 away from -inf - -inf.
       Value isEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
@@ -540,34 +383,27 @@ void FlashKernelBuilder::build() {
       probs.push_back(
           vector::FromElementsOp::create(b, loc, accType, elements));
     }
-    Value newSumA = math::FmaOp::create(b, loc, sumA, correctionA,
-                                        reduceRow(probs, 0, false));
-    Value newSumB = math::FmaOp::create(b, loc, sumB, correctionB,
-                                        reduceRow(probs, 1, false));
-    Value correctionVec = rowsVector(correctionA, correctionB);
+    Value newSumA =
+        math::FmaOp::create(b, loc, sumA, correctionA,
+                            tc.buildRowReduction(probs, 0, RowReduction::Sum));
+    Value newSumB =
+        math::FmaOp::create(b, loc, sumB, correctionB,
+                            tc.buildRowReduction(probs, 1, RowReduction::Sum));
+    Value correctionVec = tc.buildRowPair(correctionA, correctionB);
     for (Value &tile : acc)
       tile = arith::MulFOp::create(b, loc, tile, correctionVec);
 
     // O += P V: the C fragments of S tiles 2j and 2j + 1 are the A fragment
     // of P for keys [16 j, 16 j + 16).
-    auto fragmentType = VectorType::get({2, 2}, elementType);
-    auto aType = VectorType::get({4, 2}, elementType);
-    Value zeroA = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(aType, b.getZeroAttr(elementType)));
-    for (int64_t k = 0; k < keyBlock / 16; ++k) {
-      Value low = arith::TruncFOp::create(b, loc, fragmentType, probs[2 * k]);
-      Value high =
-          arith::TruncFOp::create(b, loc, fragmentType, probs[2 * k + 1]);
-      Value a = vector::InsertStridedSliceOp::create(
-          b, loc, low, zeroA, ArrayRef<int64_t>{0, 0}, ArrayRef<int64_t>{1, 1});
-      a = vector::InsertStridedSliceOp::create(
-          b, loc, high, a, ArrayRef<int64_t>{2, 0}, ArrayRef<int64_t>{1, 1});
+    for (int64_t k = 0; k < keyBlock / kMmaK; ++k) {
+      Value a = tc.buildAccumulatorsAsA(probs[2 * k], probs[2 * k + 1]);
       for (int64_t n = 0; n < numOutTiles; n += 2) {
-        Value valueFragments =
-            loadMatrix(sharedV, stage, add(laneRow, k * 16),
-                       add(laneCol, n * 8), valueHeadDim, /*transpose=*/true);
-        acc[n] = mma(a, takeRows(valueFragments, 0), acc[n]);
-        acc[n + 1] = mma(a, takeRows(valueFragments, 2), acc[n + 1]);
+        Value valueFragments = tc.buildLoadMatrixX4(
+            sharedV, stage, add(laneRow, k * kMmaK), add(laneCol, n * kMmaN),
+            valueHeadDim, /*transpose=*/true);
+        acc[n] = tc.buildMma(a, tc.buildBOperand(valueFragments, 0), acc[n]);
+        acc[n + 1] =
+            tc.buildMma(a, tc.buildBOperand(valueFragments, 1), acc[n + 1]);
       }
     }
     // The next iteration's prefetch overwrites the stage read here.
@@ -580,8 +416,8 @@ void FlashKernelBuilder::build() {
   // Epilogue: out = O / l, with l summed over the quad; 0 where l = 0.
   Value rows[2] = {rowA, rowB};
   Value maxes[2] = {loop.getResult(0), loop.getResult(1)};
-  Value sums[2] = {reduceQuad(loop.getResult(2), false),
-                   reduceQuad(loop.getResult(3), false)};
+  Value sums[2] = {tc.buildQuadReduction(loop.getResult(2), RowReduction::Sum),
+                   tc.buildQuadReduction(loop.getResult(3), RowReduction::Sum)};
   Type outElementType = op.getOutputType().getElementType();
   for (int64_t r = 0; r < 2; ++r) {
     Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
@@ -606,7 +442,7 @@ void FlashKernelBuilder::build() {
       vector::StoreOp::create(
           b, loc, pair, out,
           ValueRange{batch, head, rows[r],
-                     add(mul(threadInGroup, 2), index(n * 8))});
+                     add(mul(threadInGroup, 2), index(n * kMmaN))});
     }
     if (lse) {
       Value isLeader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
@@ -626,7 +462,7 @@ void FlashKernelBuilder::build() {
 static void lowerToTensorCoreKernel(RewriterBase &rewriter, AttentionOp op,
                                     const TensorCoreKernelOptions &options) {
   Location loc = op.getLoc();
-  int64_t blockRows = 16 * options.numWarps;
+  int64_t blockRows = kMmaM * options.numWarps;
   int64_t keyBlock = getTensorCoreKeyBlock(op, options);
   Type elementType = op.getQueryType().getElementType();
   auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),

@@ -1,0 +1,136 @@
+//===- WarpTensorCore.h - Warp-level tensor-core building blocks -*- C++
+//-*-===//
+//
+// The pieces every sm_80 tensor-core kernel of this project is built from,
+// written at the level of one thread of a warp: the mma.sync m16n8k16 and
+// ldmatrix fragment layouts (stated here once), products into f32
+// accumulators held in registers, the reuse of accumulators as the A operand
+// of the next product, row reductions over a fragment and over the quad of
+// lanes that shares a row, and swizzled shared-memory tiles filled by cp.async
+// copies. The forward kernel (convert-sqa-to-nvgpu) is built on it; the
+// backward kernels are meant to be.
+//
+// Fragment layouts of mma.sync m16n8k16 (PTX ISA, "Matrix Fragments for
+// mma.m16n8k16"), for lane l of a warp, group g = l / 4 and thread in group
+// t = l % 4; element c in {0, 1} of each row of the fragment vector:
+//
+//   A (16 x 16, vector<4x2xT>):   row i holds (g + 8 (i % 2), 2t + 8 (i / 2) +
+//   c) B (16 x 8,  vector<2x2xT>):   row i holds (k = 2t + 8 i + c, n = g) C
+//   (16 x 8,  vector<2x2xf32>): row i holds (g + 8 i, 2t + c)
+//
+// So the C fragments of two adjacent n-tiles (columns [0, 8) and [8, 16)),
+// rounded to T, are exactly the A fragment of the 16 x 16 matrix they form:
+// an accumulator becomes the next product's A operand without leaving the
+// registers (FlashAttention's P V). Rows g and g + 8 of a C fragment are
+// spread over the 4 lanes of a quad, which a row reduction combines with two
+// xor shuffles.
+//
+// ldmatrix x4 loads four 8 x 8 matrices of 16-bit elements; lane 8 m + r
+// gives the address of row r of matrix m, and each lane receives, for
+// matrix m, the pair (row g, columns 2t, 2t + 1) (transposed: (rows 2t,
+// 2t + 1, column g)) as row m of a vector<4x2xT>. `loadMatrixX4` takes the
+// lane's row and column; the kernel chooses which 8 x 8 block each lane
+// group addresses.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SQA_GPU_WARPTENSORCORE_H
+#define SQA_GPU_WARPTENSORCORE_H
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <optional>
+
+namespace mlir {
+namespace sqa {
+
+/// Threads of a warp.
+constexpr int64_t kThreadsPerWarp = 32;
+/// The mma.sync shape: M x N x K = 16 x 8 x 16.
+constexpr int64_t kMmaM = 16;
+constexpr int64_t kMmaN = 8;
+constexpr int64_t kMmaK = 16;
+/// Elements of a 16-bit type in one 16-byte chunk: one cp.async copy, one
+/// ldmatrix row, and the unit of the shared-memory swizzle.
+constexpr int64_t kChunkElements = 8;
+
+/// What a row reduction combines.
+enum class RowReduction { Max, Sum };
+
+/// Builds warp-level tensor-core code for one element type (f16 or bf16) at
+/// the builder's insertion point. Index arithmetic is plain arith on
+/// `index`; canonicalization folds the constants.
+class WarpTensorCoreBuilder {
+public:
+  WarpTensorCoreBuilder(OpBuilder &b, Location loc, Type elementType);
+
+  /// vector<4x2xT>, vector<2x2xT> and vector<2x2xf32>.
+  VectorType getAType() const;
+  VectorType getBType() const;
+  VectorType getAccumulatorType() const;
+  /// A zero accumulator (one C fragment).
+  Value buildZeroAccumulator();
+
+  /// The physical column of logical column `col` (a multiple of 8) of row
+  /// `row` in a shared tile with `width` columns: the 16-byte chunks of a
+  /// row are permuted by an XOR with bits of the row, so that 8 consecutive
+  /// rows read at the same logical chunk hit 8 different bank groups (128
+  /// bytes = 8 chunks per bank line). Written by hand because upstream's
+  /// nvgpu-optimize-shared-memory only rewrites memref.alloc buffers, not
+  /// workgroup attributions.
+  Value buildSwizzledColumn(Value row, Value col, int64_t width);
+
+  /// One rows x width tile copy from `source[batch, head, rowStart + r, :]`
+  /// into the swizzled shared `tile` (at `stage` when the tile has a stage
+  /// dimension), spread over `numThreads` threads of which this one is
+  /// `thread`. Rows at or past `seqLen` are zero-filled (source size 0).
+  struct TileCopy {
+    Value source, batch, head, rowStart, seqLen;
+    int64_t rows, width;
+    Value tile;
+    std::optional<Value> stage;
+    Value thread;
+    int64_t numThreads;
+  };
+  /// Issues the 16-byte cp.async copies of `copy`; returns their tokens.
+  SmallVector<Value> buildTileCopy(const TileCopy &copy);
+
+  /// ldmatrix x4 (optionally transposed) from the swizzled `tile` (at
+  /// `stage`), this lane addressing logical (row, col); a vector<4x2xT>.
+  Value buildLoadMatrixX4(Value tile, std::optional<Value> stage, Value row,
+                          Value col, int64_t width, bool transpose);
+  /// Rows [2 half, 2 half + 2) of an ldmatrix x4 result: the B operand of
+  /// one n-tile.
+  Value buildBOperand(Value x4, int64_t half);
+
+  /// D = A B + C on one m16n8k16 tile with an f32 accumulator.
+  Value buildMma(Value a, Value bOperand, Value c);
+
+  /// The A operand of the 16 x 16 matrix whose columns [0, 8) and [8, 16)
+  /// are the f32 accumulators `low` and `high`, rounded to T (see the
+  /// layouts above).
+  Value buildAccumulatorsAsA(Value low, Value high);
+
+  /// Row `row` (0: g, 1: g + 8) of the accumulators `tiles`, reduced over
+  /// this thread's elements.
+  Value buildRowReduction(ArrayRef<Value> tiles, int64_t row,
+                          RowReduction kind);
+  /// `value` combined over the 4 lanes of this lane's quad (xor shuffles).
+  Value buildQuadReduction(Value value, RowReduction kind);
+  /// A vector<2x2xf32> with `row0` in row 0 and `row1` in row 1 (one value
+  /// per fragment row, e.g. to rescale an accumulator row by row).
+  Value buildRowPair(Value row0, Value row1);
+
+private:
+  Value index(int64_t value);
+
+  OpBuilder &b;
+  Location loc;
+  Type elementType;
+};
+
+} // namespace sqa
+} // namespace mlir
+
+#endif // SQA_GPU_WARPTENSORCORE_H

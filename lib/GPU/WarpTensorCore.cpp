@@ -1,0 +1,195 @@
+//===- WarpTensorCore.cpp - Warp-level tensor-core building blocks --------===//
+
+#include "sqa/GPU/WarpTensorCore.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::sqa;
+
+WarpTensorCoreBuilder::WarpTensorCoreBuilder(OpBuilder &b, Location loc,
+                                             Type elementType)
+    : b(b), loc(loc), elementType(elementType) {}
+
+Value WarpTensorCoreBuilder::index(int64_t value) {
+  return arith::ConstantIndexOp::create(b, loc, value);
+}
+
+VectorType WarpTensorCoreBuilder::getAType() const {
+  return VectorType::get({4, 2}, elementType);
+}
+
+VectorType WarpTensorCoreBuilder::getBType() const {
+  return VectorType::get({2, 2}, elementType);
+}
+
+VectorType WarpTensorCoreBuilder::getAccumulatorType() const {
+  return VectorType::get({2, 2}, Float32Type::get(elementType.getContext()));
+}
+
+Value WarpTensorCoreBuilder::buildZeroAccumulator() {
+  return arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(getAccumulatorType(), b.getF32FloatAttr(0)));
+}
+
+Value WarpTensorCoreBuilder::buildSwizzledColumn(Value row, Value col,
+                                                 int64_t width) {
+  int64_t chunks = width / kChunkElements;
+  int64_t rowsPerLine = std::max<int64_t>(1, 8 / chunks);
+  int64_t mask = std::min<int64_t>(chunks, 8) - 1;
+  Value bits = arith::AndIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, row, index(rowsPerLine)),
+      index(mask));
+  Value chunk = arith::XOrIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, col, index(kChunkElements)), bits);
+  return arith::MulIOp::create(b, loc, chunk, index(kChunkElements));
+}
+
+SmallVector<Value> WarpTensorCoreBuilder::buildTileCopy(const TileCopy &copy) {
+  int64_t chunksPerRow = copy.width / kChunkElements;
+  int64_t numChunks = copy.rows * chunksPerRow;
+  Value lastRow = arith::SubIOp::create(b, loc, copy.seqLen, index(1));
+  SmallVector<Value> tokens;
+  // When there are fewer chunks than threads, several threads copy the same
+  // chunk: they write identical bytes, and no thread needs a guard (whose
+  // scf.if could not yield the copy's token).
+  for (int64_t i = 0, e = llvm::divideCeil(numChunks, copy.numThreads); i < e;
+       ++i) {
+    Value chunk = copy.thread;
+    if (i)
+      chunk = arith::AddIOp::create(b, loc, chunk, index(i * copy.numThreads));
+    if (numChunks % copy.numThreads != 0)
+      chunk = arith::RemUIOp::create(b, loc, chunk, index(numChunks));
+    Value row = arith::DivUIOp::create(b, loc, chunk, index(chunksPerRow));
+    Value col = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, chunk, index(chunksPerRow)),
+        index(kChunkElements));
+    Value sourceRow = arith::AddIOp::create(b, loc, copy.rowStart, row);
+    Value inBounds = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           sourceRow, copy.seqLen);
+    // Rows past the end are not read (source size 0: cp.async zero-fills),
+    // but their address must still be inside the buffer.
+    sourceRow = arith::MinUIOp::create(b, loc, sourceRow, lastRow);
+    Value sourceElements = arith::SelectOp::create(
+        b, loc, inBounds, index(kChunkElements), index(0));
+    SmallVector<Value> dstIndices;
+    if (copy.stage)
+      dstIndices.push_back(*copy.stage);
+    dstIndices.append({row, buildSwizzledColumn(row, col, copy.width)});
+    tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), copy.tile,
+        dstIndices, copy.source,
+        ValueRange{copy.batch, copy.head, sourceRow, col},
+        b.getIndexAttr(kChunkElements), sourceElements, b.getUnitAttr()));
+  }
+  return tokens;
+}
+
+Value WarpTensorCoreBuilder::buildLoadMatrixX4(Value tile,
+                                               std::optional<Value> stage,
+                                               Value row, Value col,
+                                               int64_t width, bool transpose) {
+  SmallVector<Value> indices;
+  if (stage)
+    indices.push_back(*stage);
+  indices.append({row, buildSwizzledColumn(row, col, width)});
+  return nvgpu::LdMatrixOp::create(b, loc, getAType(), tile, indices, transpose,
+                                   /*numTiles=*/4);
+}
+
+Value WarpTensorCoreBuilder::buildBOperand(Value x4, int64_t half) {
+  return vector::ExtractStridedSliceOp::create(
+      b, loc, x4, ArrayRef<int64_t>{2 * half, 0}, ArrayRef<int64_t>{2, 2},
+      ArrayRef<int64_t>{1, 1});
+}
+
+Value WarpTensorCoreBuilder::buildMma(Value a, Value bOperand, Value c) {
+  if (elementType.isF16())
+    return nvgpu::MmaSyncOp::create(b, loc, a, bOperand, c,
+                                    b.getI64ArrayAttr({kMmaM, kMmaN, kMmaK}));
+  // bf16: nvgpu.mma.sync's lowering to NVVM does not handle bf16 operands in
+  // MLIR 22, so the product is nvvm.mma.sync on the registers as i32 pairs.
+  // This can go when convert-nvgpu-to-nvvm accepts bf16.
+  Type i32 = b.getI32Type();
+  Type f32 = b.getF32Type();
+  auto registers = [&](Value fragment, int64_t count) {
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < count; ++i) {
+      Value pair = vector::ExtractOp::create(b, loc, fragment, i);
+      regs.push_back(LLVM::BitcastOp::create(b, loc, i32, pair));
+    }
+    return regs;
+  };
+  SmallVector<Value> accumulators;
+  for (int64_t i = 0; i < 4; ++i)
+    accumulators.push_back(
+        vector::ExtractOp::create(b, loc, c, ArrayRef<int64_t>{i / 2, i % 2}));
+  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                     SmallVector<Type>(4, f32));
+  Value result = NVVM::MmaOp::create(
+      b, loc, resultType, registers(a, 4), registers(bOperand, 2), accumulators,
+      ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK}, std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  SmallVector<Value> elements;
+  for (int64_t i = 0; i < 4; ++i)
+    elements.push_back(LLVM::ExtractValueOp::create(b, loc, result, i));
+  return vector::FromElementsOp::create(b, loc, c.getType(), elements);
+}
+
+Value WarpTensorCoreBuilder::buildAccumulatorsAsA(Value low, Value high) {
+  VectorType fragmentType = getBType();
+  Value zeroA = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(getAType(), b.getZeroAttr(elementType)));
+  // Rows 0-1 of A are (g, g + 8) at columns 2t + c, rows 2-3 the same at
+  // 8 + 2t + c: the rows of `low`, then those of `high`.
+  Value a = vector::InsertStridedSliceOp::create(
+      b, loc, arith::TruncFOp::create(b, loc, fragmentType, low), zeroA,
+      ArrayRef<int64_t>{0, 0}, ArrayRef<int64_t>{1, 1});
+  return vector::InsertStridedSliceOp::create(
+      b, loc, arith::TruncFOp::create(b, loc, fragmentType, high), a,
+      ArrayRef<int64_t>{2, 0}, ArrayRef<int64_t>{1, 1});
+}
+
+Value WarpTensorCoreBuilder::buildRowReduction(ArrayRef<Value> tiles,
+                                               int64_t row, RowReduction kind) {
+  bool isMax = kind == RowReduction::Max;
+  Value acc;
+  for (Value tile : tiles) {
+    Value rowValues = vector::ExtractOp::create(b, loc, tile, row);
+    acc =
+        acc ? (isMax
+                   ? arith::MaxNumFOp::create(b, loc, acc, rowValues)
+                         .getResult()
+                   : arith::AddFOp::create(b, loc, acc, rowValues).getResult())
+            : rowValues;
+  }
+  return vector::ReductionOp::create(
+      b, loc,
+      isMax ? vector::CombiningKind::MAXNUMF : vector::CombiningKind::ADD, acc);
+}
+
+Value WarpTensorCoreBuilder::buildQuadReduction(Value value,
+                                                RowReduction kind) {
+  for (int32_t offset : {1, 2}) {
+    Value other = gpu::ShuffleOp::create(b, loc, value, offset, kThreadsPerWarp,
+                                         gpu::ShuffleMode::XOR)
+                      .getShuffleResult();
+    value = kind == RowReduction::Max
+                ? arith::MaxNumFOp::create(b, loc, value, other).getResult()
+                : arith::AddFOp::create(b, loc, value, other).getResult();
+  }
+  return value;
+}
+
+Value WarpTensorCoreBuilder::buildRowPair(Value row0, Value row1) {
+  return vector::FromElementsOp::create(b, loc, getAccumulatorType(),
+                                        ValueRange{row0, row0, row1, row1});
+}
