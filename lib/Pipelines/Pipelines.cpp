@@ -6,6 +6,8 @@
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -197,6 +199,125 @@ void mlir::sqa::buildGPUSerializationPipeline(
   pm.addPass(createGpuModuleToBinaryPass(binaryOptions));
 }
 
+extern "C" void LLVMInitializeNVPTXTargetInfo();
+extern "C" void LLVMInitializeNVPTXTargetMC();
+
+/// The oldest PTX ISA version (x 10) that can target sm_`number` (with
+/// `suffix` a or f), from the PTX ISA's "Target ISA notes"; 0 when this
+/// table does not know the chip.
+static unsigned getMinimumPTXVersion(unsigned number, StringRef suffix) {
+  if (suffix.empty()) {
+    switch (number) {
+    case 80:
+      return 70;
+    case 86:
+      return 71;
+    case 87:
+      return 74;
+    case 89:
+    case 90:
+      return 78;
+    case 100:
+    case 101:
+      return 86;
+    case 120:
+      return 87;
+    }
+    return 0;
+  }
+  if (suffix == "a") {
+    switch (number) {
+    case 90:
+      return 80;
+    case 100:
+    case 101:
+      return 86;
+    case 120:
+      return 87;
+    }
+  }
+  return 0;
+}
+
+LogicalResult
+mlir::sqa::verifyGPUTarget(const GPUPipelineOptions &options,
+                           function_ref<void(const Twine &)> emitError) {
+  StringRef chip = options.chip.getValue();
+  StringRef features = options.features.getValue();
+  // sm_<digits><optional suffix>.
+  StringRef rest = chip;
+  unsigned number = 0;
+  if (!rest.consume_front("sm_") || rest.consumeInteger(/*Radix=*/10, number)) {
+    emitError("chip '" + chip + "' must look like sm_80 (sm_NN, sm_NNa)");
+    return failure();
+  }
+  StringRef suffix = rest;
+  if (number < 80) {
+    emitError("chip '" + chip +
+              "' is too old: the kernels need sm_80 or newer (cp.async, "
+              "ldmatrix, bf16 mma.sync)");
+    return failure();
+  }
+
+  // What LLVM's NVPTX backend knows: an unknown chip or feature would only
+  // print a warning there and be ignored.
+  LLVMInitializeNVPTXTargetInfo();
+  LLVMInitializeNVPTXTargetMC();
+  std::string lookupError;
+  llvm::Triple triple("nvptx64-nvidia-cuda");
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, lookupError);
+  if (!target) {
+    emitError("LLVM has no NVPTX target: " + lookupError);
+    return failure();
+  }
+  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
+      target->createMCSubtargetInfo(triple, "", ""));
+  if (!subtarget || !subtarget->isCPUStringValid(chip)) {
+    emitError("chip '" + chip + "' is not a processor of LLVM's NVPTX target");
+    return failure();
+  }
+  unsigned ptxVersion = 0;
+  SmallVector<StringRef> items;
+  features.split(items, ',', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  for (StringRef item : items) {
+    StringRef name = item.trim();
+    if (!name.consume_front("+") && !name.consume_front("-")) {
+      emitError("feature '" + item + "' must start with + or - (e.g. +ptx80)");
+      return failure();
+    }
+    if (!llvm::any_of(subtarget->getAllProcessorFeatures(),
+                      [&](const llvm::SubtargetFeatureKV &feature) {
+                        return name == feature.Key;
+                      })) {
+      emitError("feature '" + item +
+                "' is not a feature of LLVM's NVPTX target (e.g. +ptx80)");
+      return failure();
+    }
+    unsigned version = 0;
+    if (item.trim().starts_with("+ptx") &&
+        !name.drop_front(3).getAsInteger(10, version))
+      ptxVersion = std::max(ptxVersion, version);
+  }
+  unsigned minimum = getMinimumPTXVersion(number, suffix);
+  if (minimum == 0) {
+    emitError("chip '" + chip +
+              "' has no known minimum PTX version here; supported: sm_80, "
+              "sm_86, sm_87, sm_89, sm_90, sm_90a, sm_100, sm_100a, sm_101, "
+              "sm_101a, sm_120, sm_120a");
+    return failure();
+  }
+  if (ptxVersion != 0 && ptxVersion < minimum) {
+    emitError(llvm::formatv("features '{0}' select PTX {1}.{2}, but chip '{3}' "
+                            "needs PTX {4}.{5} or newer (+ptx{6})",
+                            features, ptxVersion / 10, ptxVersion % 10, chip,
+                            minimum / 10, minimum % 10, minimum)
+                  .str());
+    return failure();
+  }
+  return success();
+}
+
 void mlir::sqa::buildGPUPipeline(OpPassManager &pm,
                                  const GPUPipelineOptions &options) {
   buildGPUOutliningPipeline(pm, options);
@@ -215,10 +336,16 @@ SmallVector<KernelObject> mlir::sqa::getKernelObjects(ModuleOp module) {
 }
 
 FailureOr<SmallVector<KernelObject>>
-mlir::sqa::compileGPUKernels(ModuleOp module,
-                             const GPUPipelineOptions &options) {
+mlir::sqa::compileGPUKernels(ModuleOp module, const GPUPipelineOptions &options,
+                             const PassManagerConfiguration &configure) {
+  if (failed(verifyGPUTarget(options, [&](const Twine &message) {
+        emitError(module.getLoc()) << message;
+      })))
+    return failure();
   PassManager pm(module.getContext());
   buildGPUPipeline(pm, options);
+  if (configure && failed(configure(pm)))
+    return failure();
   if (failed(pm.run(module)))
     return failure();
   return getKernelObjects(module);
@@ -229,9 +356,26 @@ void mlir::sqa::registerSQAPipelines() {
       "sqa-cpu-pipeline",
       "Lower sqa.attention to the LLVM dialect for the host CPU",
       buildCPUPipeline);
-  PassPipelineRegistration<GPUPipelineOptions>(
+  // Registered by hand rather than through PassPipelineRegistration so that
+  // a target the kernels cannot use is an error here, not an abort in LLVM.
+  registerPassPipeline(
       "sqa-gpu-pipeline",
       "Lower sqa.attention to NVVM GPU kernels in a gpu.binary, with host "
       "code in the LLVM dialect",
-      buildGPUPipeline);
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        GPUPipelineOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        LogicalResult verified = success();
+        if (failed(verifyGPUTarget(options, [&](const Twine &message) {
+              verified = errorHandler("sqa-gpu-pipeline: " + message);
+            })))
+          return failure();
+        buildGPUPipeline(pm, options);
+        return verified;
+      },
+      [](function_ref<void(const detail::PassOptions &)> optHandler) {
+        optHandler(GPUPipelineOptions());
+      });
 }

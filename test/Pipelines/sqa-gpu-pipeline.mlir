@@ -2,6 +2,12 @@
 // RUN: sqa-opt %s --sqa-gpu-pipeline="chip=sm_90 features=+ptx80 kernel=rowwise rows-per-block=64" | FileCheck %s --check-prefix=SM90
 // RUN: sqa-opt %s --sqa-gpu-pipeline="kernel=tensor-core warps=2" | FileCheck %s --check-prefix=WARPS2
 // RUN: sqa-opt %s --sqa-gpu-pipeline="min-blocks-per-sm=0" | FileCheck %s --check-prefix=NOBOUND
+// A target the kernels cannot use is an error of the pipeline's options, not
+// an abort in LLVM's instruction selection.
+// RUN: not sqa-opt %s --sqa-gpu-pipeline="chip=sm_70" 2>&1 | FileCheck %s --check-prefix=OLDCHIP
+// OLDCHIP: error: sqa-gpu-pipeline: chip 'sm_70' is too old: the kernels need sm_80 or newer
+// RUN: not sqa-opt %s --sqa-gpu-pipeline="chip=sm_90 features=+ptx70" 2>&1 | FileCheck %s --check-prefix=OLDPTX
+// OLDPTX: error: sqa-gpu-pipeline: features '+ptx70' select PTX 7.0, but chip 'sm_90' needs PTX 7.8 or newer (+ptx78)
 
 // The host function launches one kernel over a (row block, head, batch) grid
 // of 128-thread blocks (4 warps), and the kernel is PTX for sm_80 in a

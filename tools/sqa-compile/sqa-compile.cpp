@@ -17,10 +17,13 @@
 #include "sqa/Pipelines/Pipelines.h"
 #include "sqa/Target/KernelLibrary.h"
 
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -131,6 +134,15 @@ static std::string findPtxas() {
   return "";
 }
 
+/// Applies MLIR's pass manager options (IR printing, statistics, timing)
+/// from the command line to each pass manager the compilation runs.
+static LogicalResult configurePassManager(PassManager &pm) {
+  if (failed(applyPassManagerCLOptions(pm)))
+    return failure();
+  applyDefaultTimingPassManagerCLOptions(pm);
+  return success();
+}
+
 static int emitLibrary(ModuleOp module) {
   for (const std::string &spec : configs) {
     std::string error;
@@ -162,6 +174,7 @@ static int emitLibrary(ModuleOp module) {
   options.pipeline.kernel = kernel;
   options.pipeline.warps = warps;
   options.cubinChips.assign(cubinChips.begin(), cubinChips.end());
+  options.configurePassManager = configurePassManager;
   options.ptxasPath = findPtxas();
   if (!cubinChips.empty() && options.ptxasPath.empty())
     return fail("--cubin-chips needs ptxas (none found, or --ptxas=none)");
@@ -177,16 +190,29 @@ int main(int argc, char **argv) {
   llvm::InitLLVM y(argc, argv);
   sqa::registerAllPasses();
   cl::HideUnrelatedOptions(compileCategory);
+  // MLIR's debugging options, as sqa-opt has them: printing IR around passes,
+  // pass timing and statistics, and the IR printer's options.
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
   cl::ParseCommandLineOptions(
       argc, argv, "sqa-compile: compile sqa.attention to GPU kernels\n");
 
   // The target options end up in pass options and in the NVPTX backend;
   // reject malformed values here with a clear message.
-  if (!llvm::Regex("^sm_[0-9]+[a-z]?$").match(chip))
-    return fail("--chip must look like sm_80, not '" + chip + "'");
   if (!features.empty() &&
       !llvm::Regex("^\\+[a-z0-9]+(,\\+[a-z0-9]+)*$").match(features))
     return fail("--features must look like +ptx80, not '" + features + "'");
+  {
+    sqa::GPUPipelineOptions target;
+    target.chip = chip;
+    target.features = features;
+    std::string error;
+    if (failed(sqa::verifyGPUTarget(
+            target, [&](const Twine &message) { error = message.str(); })))
+      return fail("--chip/--features: " + error);
+  }
   if (optLevel < 0 || optLevel > 3)
     return fail("--opt-level must be between 0 and 3");
   if (rowsPerBlock < 1 || rowsPerBlock > 1024)
@@ -228,7 +254,7 @@ int main(int argc, char **argv) {
   options.format =
       emit == EmitKind::PTX ? sqa::KernelFormat::PTX : sqa::KernelFormat::Cubin;
   FailureOr<SmallVector<sqa::KernelObject>> kernels =
-      sqa::compileGPUKernels(*module, options);
+      sqa::compileGPUKernels(*module, options, configurePassManager);
   if (failed(kernels))
     return fail("compiling " + inputFilename + " for " + chip + " failed");
   if (kernels->empty())

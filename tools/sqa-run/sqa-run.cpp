@@ -19,12 +19,14 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/DebugStringHelper.h"
+#include "mlir/Support/Timing.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/ScopeExit.h"
@@ -206,6 +208,12 @@ int main(int argc, char **argv) {
   llvm::InitializeNativeTargetAsmPrinter();
   sqa::registerAllPasses();
   cl::HideUnrelatedOptions(runCategory);
+  // MLIR's debugging options, as sqa-opt has them: printing IR around passes,
+  // pass timing and statistics, and the IR printer's options.
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
   cl::ParseCommandLineOptions(
       argc, argv,
       "sqa-run: lower an .mlir file for the CPU, JIT-run one function on "
@@ -315,6 +323,10 @@ int main(int argc, char **argv) {
   options.queryBlock = queryBlock;
   options.keyBlock = keyBlock;
   sqa::buildCPUPipeline(pm, options);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return fail("invalid pass manager options (--mlir-print-ir-*, "
+                "--mlir-pass-statistics)");
+  applyDefaultTimingPassManagerCLOptions(pm);
   if (failed(pm.run(*module)))
     return fail("lowering " + inputFilename + " for the CPU failed");
 

@@ -9,7 +9,10 @@
 #define SQA_PIPELINES_PIPELINES_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
+
+#include <functional>
 
 #include <string>
 
@@ -156,10 +159,28 @@ struct KernelObject {
 /// The object of every gpu.binary in `module`.
 SmallVector<KernelObject> getKernelObjects(ModuleOp module);
 
+/// Checks, before anything is lowered, that the GPU pipeline can target
+/// `options.chip` with `options.features`: a plain or arch-specific sm_NN
+/// (sm_80 or newer: the kernels use cp.async, ldmatrix and bf16 mma.sync)
+/// that LLVM's NVPTX backend knows, features it knows, and a PTX version
+/// (+ptxNN) no older than the chip needs. Otherwise reports why through
+/// `emitError`, naming the option and what is allowed, and fails: LLVM
+/// itself would abort ("Cannot select", "PTX version ... does not support
+/// target") or silently ignore an unknown chip or feature.
+LogicalResult
+verifyGPUTarget(const GPUPipelineOptions &options,
+                function_ref<void(const Twine &message)> emitError);
+
+/// Configures a pass manager before it runs (a tool's IR printing, timing
+/// and statistics options, say); a failure stops the compilation.
+using PassManagerConfiguration = std::function<LogicalResult(PassManager &)>;
+
 /// Runs buildGPUPipeline on `module` and returns the object of every
 /// gpu.binary it produces. Failures are reported as diagnostics on `module`.
+/// `configure`, if given, is applied to the pass manager first.
 FailureOr<SmallVector<KernelObject>>
-compileGPUKernels(ModuleOp module, const GPUPipelineOptions &options);
+compileGPUKernels(ModuleOp module, const GPUPipelineOptions &options,
+                  const PassManagerConfiguration &configure = nullptr);
 
 /// Registers `sqa-cpu-pipeline` and `sqa-gpu-pipeline`.
 void registerSQAPipelines();

@@ -78,6 +78,8 @@ struct KernelLibraryOptions {
   /// pipeline's chip; empty: the pipeline's chip. The launcher loads the
   /// cubin of the device's architecture, else the PTX.
   SmallVector<std::string> cubinChips;
+  /// Applied to each pass manager before it runs, if given.
+  PassManagerConfiguration configurePassManager;
 };
 
 /// Compiles every function of `module` into one kernel of a library written

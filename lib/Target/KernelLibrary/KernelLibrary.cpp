@@ -13,6 +13,7 @@
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FileSystem.h"
@@ -61,10 +62,17 @@ mlir::sqa::parseAttentionConfig(StringRef spec, std::string &error) {
   };
   SmallVector<StringRef> items;
   fields.split(items, ',', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  llvm::StringSet<> seen;
   for (StringRef item : items) {
     auto [key, value] = item.split('=');
     key = key.trim();
     value = value.trim();
+    // A repeated field would silently take the last value.
+    if (!seen.insert(key).second) {
+      error =
+          "configuration '" + config.name + "' gives '" + key.str() + "' twice";
+      return failure();
+    }
     if (key == "hq" || key == "hkv" || key == "d" || key == "dv") {
       int64_t &field = key == "hq"    ? config.numQueryHeads
                        : key == "hkv" ? config.numKvHeads
@@ -841,6 +849,10 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
     return emitError(loc) << "kernel library name '" << lib
                           << "' is not a C identifier";
 
+  if (failed(verifyGPUTarget(options.pipeline, [&](const Twine &message) {
+        emitError(loc) << "kernel library: " << message;
+      })))
+    return failure();
   // Cubins run on their own major architecture only, so each chip gets one;
   // the PTX they are assembled from targets the pipeline's chip.
   SmallVector<std::string> cubinChips(options.cubinChips);
@@ -874,7 +886,9 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
 
   PassManager outlining(module.getContext());
   buildGPUOutliningPipeline(outlining, pipelineOptions);
-  if (failed(outlining.run(module)))
+  if ((options.configurePassManager &&
+       failed(options.configurePassManager(outlining))) ||
+      failed(outlining.run(module)))
     return failure();
   for (LibraryKernel &kernel : kernels) {
     auto host = module.lookupSymbol<func::FuncOp>(kernel.name);
@@ -884,7 +898,9 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
 
   PassManager serialization(module.getContext());
   buildGPUSerializationPipeline(serialization, pipelineOptions);
-  if (failed(serialization.run(module)))
+  if ((options.configurePassManager &&
+       failed(options.configurePassManager(serialization))) ||
+      failed(serialization.run(module)))
     return failure();
   llvm::StringMap<std::string> objects;
   for (KernelObject &object : getKernelObjects(module))
