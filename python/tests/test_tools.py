@@ -34,7 +34,7 @@ class ToolsTest(unittest.TestCase):
     def test_errors_are_tool_errors(self):
         with self.assertRaisesRegex(ToolError, "dtype '<f8' does not match f32"):
             run_on_cpu(variant("MHA"), *(np.zeros((1, 16, 2, 16)) for _ in range(3)))
-        with self.assertRaisesRegex(ToolError, "--chip must look like sm_80"):
+        with self.assertRaisesRegex(ToolError, "chip .gpu. must look like sm_80"):
             compile_to_ptx(variant("MHA"), chip="gpu")
 
 
