@@ -74,8 +74,10 @@ def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None,
         raise ValueError(f"sqa_attention: causal must be False, True (top-left, as SDPA's "
                          f"is_causal), 'top_left' or 'bottom_right', not {causal!r}")
     if window is not None:
-        if len(window) != 2 or any(int(w) != w or w < -1 for w in window):
-            raise ValueError(f"sqa_attention: window must be (left, right) with entries >= -1, not {window!r}")
+        if (not isinstance(window, (tuple, list)) or len(window) != 2
+                or any(not isinstance(w, int) or w < -1 for w in window)):
+            raise ValueError(f"sqa_attention: window must be a pair (left, right) of ints >= -1 "
+                             f"(-1: unbounded), not {window!r}")
         window = (int(window[0]), int(window[1]))
     return AttentionConfig(num_query_heads=hq, num_kv_heads=hkv, head_dim=d,
                            value_head_dim=v_shape[3], dtype=_DTYPES[dtype],
@@ -112,12 +114,17 @@ def _forward(q, k, v, out, cfg, with_lse=False):
     """Writes attention into the logical [B, Ho, Sq, Dv] view `out`; returns
     the log-sum-exp ([B, Ho, Sq], f32) when `with_lse`."""
     if q.device.type == "cuda":
+        cfg = cfg.with_(with_lse=with_lse)
+        tensors = [q, k, v, out]
+        lse = None
+        if with_lse:
+            lse = torch.empty(out.shape[:3], dtype=torch.float32, device=q.device)
+            tensors.append(lse)
         with torch.cuda.device(q.device):
             library, kernel = find_kernel(cfg, _chip(q.device))
             stream = torch.cuda.current_stream(q.device).cuda_stream
-            library.launch(kernel, [_descriptor(q), _descriptor(k), _descriptor(v),
-                                    _descriptor(out)], stream)
-        return None
+            library.launch(kernel, [_descriptor(t) for t in tensors], stream)
+        return lse
     result, lse = run_on_cpu(cfg.with_(with_lse=with_lse), _to_numpy(q), _to_numpy(k),
                              _to_numpy(v), lowering="tiled")
     out.copy_(_from_numpy(result, out.dtype))
@@ -140,7 +147,7 @@ class _Attention(torch.autograd.Function):
     (FlashAttention's design)."""
 
     @staticmethod
-    def forward(ctx, q, k, v, cfg, layout):
+    def forward(ctx, q, k, v, cfg, layout, return_lse):
         batch, _, sq, _ = q.shape
         ho, dv = cfg.num_output_heads, cfg.dv
         shape = (batch, ho, sq, dv) if layout == "bhsd" else (batch, sq, ho, dv)
@@ -148,15 +155,20 @@ class _Attention(torch.autograd.Function):
         # The GPU backward kernel does not exist yet: on CUDA tensors the
         # backward raises instead (an lse kernel is not requested for it).
         needs_grad = any(ctx.needs_input_grad[:3]) and q.device.type == "cpu"
-        lse = _forward(q, k, v, _logical(out, layout), cfg, with_lse=needs_grad)
+        lse = _forward(q, k, v, _logical(out, layout), cfg,
+                       with_lse=needs_grad or return_lse)
         ctx.cfg, ctx.layout, ctx.device = cfg, layout, q.device
         if needs_grad:
             ctx.save_for_backward(q, k, v, out, lse)
-        return out
+        if not return_lse:
+            return out
+        # The log-sum-exp is an output, not something to differentiate.
+        ctx.mark_non_differentiable(lse)
+        return out, lse
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, dout):
+    def backward(ctx, dout, *unused_lse_grad):
         if ctx.device.type != "cpu":
             raise NotImplementedError(
                 "sqa_attention: the backward on CUDA tensors needs the GPU backward kernel, "
@@ -164,10 +176,11 @@ class _Attention(torch.autograd.Function):
         q, k, v, out, lse = ctx.saved_tensors
         dout = _logical(dout.contiguous(), ctx.layout)
         dq, dk, dv = _backward(q, k, v, _logical(out, ctx.layout), dout, lse, ctx.cfg)
-        return dq, dk, dv, None, None
+        return dq, dk, dv, None, None, None
 
 
-def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd"):
+def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd",
+                  return_lse=False):
     """Attention with independent query and key/value head counts.
 
     q: [B, Hq, Sq, D], k: [B, Hkv, Skv, D], v: [B, Hkv, Skv, Dv] (layout
@@ -181,14 +194,68 @@ def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd")
     as SDPA's is_causal); "bottom_right" (j <= i + Skv - Sq, as
     FlashAttention). window: (left, right) keys around the bottom-right
     diagonal, -1 for unbounded. scale: default 1/sqrt(D). A row that sees
-    no key gives zeros.
+    no key gives zeros. return_lse: also return the log-sum-exp of each
+    row's scaled scores, [B, Ho, Sq] float32 (-inf for a row without keys),
+    as (out, lse).
     """
     if layout not in ("bhsd", "bshd"):
         raise ValueError(f"sqa_attention: layout must be 'bhsd' or 'bshd', not {layout!r}")
     _check_inputs(q, k, v, layout)
     ql, kl, vl = (_logical(t, layout) for t in (q, k, v))
     cfg = attention_config(ql.shape, kl.shape, vl.shape, ql.dtype, causal, scale, window)
-    return _Attention.apply(ql, kl, vl, cfg, layout)
+    return _Attention.apply(ql, kl, vl, cfg, layout, bool(return_lse))
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False):
+    """torch.nn.functional.scaled_dot_product_attention's signature on
+    [B, H, S, D] tensors, computed by sqa_attention: is_causal is the
+    top-left alignment, as SDPA's; key/value heads shared by groups of
+    query heads as SDPA's enable_gqa (they are accepted whatever
+    enable_gqa says), and also fewer query heads than key/value heads
+    (reverse SQA), which SDPA does not take. attn_mask (arbitrary masks) and
+    dropout_p > 0 raise NotImplementedError."""
+    if attn_mask is not None:
+        raise NotImplementedError(
+            "scaled_dot_product_attention: attn_mask is not supported (arbitrary masks); "
+            "use is_causal, or sqa_attention(causal=..., window=...)")
+    if dropout_p != 0.0:
+        raise NotImplementedError(
+            f"scaled_dot_product_attention: dropout_p={dropout_p!r} is not supported (only 0.0)")
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if isinstance(t, torch.Tensor) and t.dim() != 4:
+            raise ValueError(f"scaled_dot_product_attention: {name} must be [batch, heads, seq, "
+                             f"head_dim], got shape {tuple(t.shape)}")
+    if not isinstance(is_causal, bool):
+        raise ValueError(f"scaled_dot_product_attention: is_causal must be a bool, not {is_causal!r}")
+    return sqa_attention(query, key, value, causal=is_causal, scale=scale)
+
+
+def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
+                    window_size=(-1, -1), return_attn_probs=False):
+    """flash_attn.flash_attn_func's signature on [B, S, H, D] tensors,
+    computed by sqa_attention: causal is the bottom-right alignment and
+    window_size = (left, right) is relative to the bottom-right diagonal, as
+    FlashAttention >= 2.1; query heads may also be fewer than key/value heads
+    (reverse SQA). With return_attn_probs, returns (out, softmax_lse, None)
+    like FlashAttention (softmax_lse [B, H, Sq] float32; the dropout mask it
+    returns in third place does not exist here). dropout_p > 0 raises
+    NotImplementedError."""
+    if dropout_p != 0.0:
+        raise NotImplementedError(
+            f"flash_attn_func: dropout_p={dropout_p!r} is not supported (only 0.0)")
+    if (not isinstance(window_size, (tuple, list)) or len(window_size) != 2
+            or any(not isinstance(w, int) or w < -1 for w in window_size)):
+        raise ValueError(f"flash_attn_func: window_size must be a pair (left, right) of ints "
+                         f">= -1, not {window_size!r}")
+    window = None if tuple(window_size) == (-1, -1) else tuple(window_size)
+    result = sqa_attention(q, k, v, causal="bottom_right" if causal else False,
+                           scale=softmax_scale, window=window, layout="bshd",
+                           return_lse=bool(return_attn_probs))
+    if return_attn_probs:
+        out, lse = result
+        return out, lse, None
+    return result
 
 
 class SparseQueryAttention(nn.Module):

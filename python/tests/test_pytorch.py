@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 
 from sqa import VARIANTS, attention_grad_reference, attention_reference  # noqa: E402
 from sqa.dtypes import ABS_TOLERANCE  # noqa: E402
-from sqa.pytorch import SparseQueryAttention, sqa_attention  # noqa: E402
+from sqa.pytorch import (SparseQueryAttention, flash_attn_func,  # noqa: E402
+                         scaled_dot_product_attention, sqa_attention)
 from gpu_cases import HEAD_DIM_CALLS, MODULE_CALL, VARIANT_CALLS  # noqa: E402
 
 _NAMES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
@@ -109,6 +110,63 @@ def test_module_on_cpu(name):
     assert torch.allclose(y.to(torch.float64), ref, atol=1e-4, rtol=1e-4)
 
 
+def test_return_lse_on_cpu():
+    q, k, v = _inputs(8, 4, 12, 20, 16, torch.float32)
+    out, lse = sqa_attention(q, k, v, causal="bottom_right", return_lse=True)
+    _check(out, q, k, v, causal="bottom_right")
+    as64 = lambda t: t.detach().to(torch.float64).numpy()
+    _, ref_lse = attention_reference(as64(q), as64(k), as64(v), "causal_bottom_right")
+    assert lse.shape == (2, 8, 12) and lse.dtype == torch.float32
+    np.testing.assert_allclose(as64(lse), ref_lse, atol=1e-4)
+    # Rows without keys: lse = -inf (Sq > Skv, bottom-right).
+    _, lse = sqa_attention(*_inputs(4, 4, 9, 3, 16, torch.float32), causal="bottom_right",
+                           return_lse=True)
+    assert torch.isinf(lse[:, :, :6]).all() and (lse[:, :, :6] < 0).all()
+    # The output stays differentiable; the lse is not.
+    q.requires_grad_(True)
+    out, lse = sqa_attention(q, k, v, return_lse=True)
+    assert out.requires_grad and not lse.requires_grad
+    out.sum().backward()
+    assert q.grad is not None and torch.isfinite(q.grad).all()
+
+
+def test_sdpa_shaped_entry_point_on_cpu():
+    # GQA as SDPA's enable_gqa, the top-left is_causal, a scale; and reverse
+    # SQA, which SDPA does not take.
+    for hq, hkv in [(8, 2), (2, 8)]:
+        q, k, v = _inputs(hq, hkv, 11, 11, 16, torch.float32)
+        out = scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3, enable_gqa=True)
+        _check(out, q, k, v, causal=True, scale=0.3)
+    with pytest.raises(NotImplementedError, match="attn_mask"):
+        scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(11, 11, dtype=torch.bool))
+    with pytest.raises(NotImplementedError, match="dropout_p=0.1"):
+        scaled_dot_product_attention(q, k, v, dropout_p=0.1)
+    with pytest.raises(ValueError, match="query must be"):
+        scaled_dot_product_attention(q[0], k, v)
+    with pytest.raises(ValueError, match="is_causal must be a bool"):
+        scaled_dot_product_attention(q, k, v, is_causal="bottom_right")
+
+
+def test_flash_attn_shaped_entry_point_on_cpu():
+    # [B, S, H, D], bottom-right causal with Sq < Skv, a window, the lse.
+    q, k, v = _inputs(4, 2, 7, 15, 16, torch.float32)
+    bshd = [t.transpose(1, 2).contiguous() for t in (q, k, v)]
+    out = flash_attn_func(*bshd, causal=True)
+    assert out.shape == (2, 7, 4, 16)
+    _check(out.transpose(1, 2), q, k, v, causal="bottom_right")
+    out, lse, dropout_mask = flash_attn_func(*bshd, softmax_scale=0.5, window_size=(3, 1),
+                                             return_attn_probs=True)
+    _check(out.transpose(1, 2), q, k, v, window=(3, 1), scale=0.5)
+    as64 = lambda t: t.detach().to(torch.float64).numpy()
+    _, ref_lse = attention_reference(as64(q), as64(k), as64(v), "none", (3, 1), 0.5)
+    assert lse.shape == (2, 4, 7) and dropout_mask is None
+    np.testing.assert_allclose(as64(lse), ref_lse, atol=1e-4)
+    with pytest.raises(NotImplementedError, match="dropout_p"):
+        flash_attn_func(*bshd, dropout_p=0.5)
+    with pytest.raises(ValueError, match="window_size must be a pair"):
+        flash_attn_func(*bshd, window_size=4)
+
+
 def test_errors():
     q, k, v = _inputs(4, 4, 8, 8, 16, torch.float32)
     with pytest.raises(TypeError, match="dtype torch.int32"):
@@ -127,6 +185,8 @@ def test_errors():
         sqa_attention(q, k, v, causal="diagonal")
     with pytest.raises(ValueError, match="window must be"):
         sqa_attention(q, k, v, window=(-2, 0))
+    with pytest.raises(ValueError, match="window must be a pair"):
+        sqa_attention(q, k, v, window=4)
     with pytest.raises(ValueError, match="layout must be"):
         sqa_attention(q, k, v, layout="sbhd")
     with pytest.raises(ValueError, match="one of num_query_heads"):
