@@ -59,8 +59,9 @@ config.substitutions.append(
 
 # NumPy for the numerical tests, pytest for the Python package's tests (which
 # skip what needs torch or a GPU where those are missing), torch for the
-# scripts that derive kernel configurations as the PyTorch front end does.
-for module in ("numpy", "pytest", "torch"):
+# scripts that derive kernel configurations as the PyTorch front end does,
+# pip (with setuptools) to install the package.
+for module in ("numpy", "pytest", "torch", "pip"):
     try:
         subprocess.run([config.sqa_python, "-c", f"import {module}"],
                        check=True, capture_output=True)
