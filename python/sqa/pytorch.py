@@ -268,8 +268,11 @@ class SparseQueryAttention(nn.Module):
     yet).
     """
 
-    def __init__(self, d_model, num_query_heads, num_kv_heads, head_dim, causal=False,
+    def __init__(self, d_model, *, num_query_heads, num_kv_heads, head_dim, causal=False,
                  window=None, scale=None, bias=False, device=None, dtype=None):
+        # Head counts by keyword only: positional arguments in another
+        # library's order (rxlm's embed_dim, num_heads, num_groups, ...) must
+        # not be silently misread; see sqa.rxlm for that layer.
         super().__init__()
         if max(num_query_heads, num_kv_heads) % min(num_query_heads, num_kv_heads) != 0:
             raise ValueError(f"SparseQueryAttention: one of num_query_heads ({num_query_heads}) "
@@ -298,7 +301,8 @@ class SparseQueryAttention(nn.Module):
         if d_model % baseline_heads != 0:
             raise ValueError(f"d_model {d_model} is not a multiple of {baseline_heads} heads")
         hq, hkv = VARIANTS[name]
-        return cls(d_model, hq, hkv, d_model // baseline_heads, **kwargs)
+        return cls(d_model, num_query_heads=hq, num_kv_heads=hkv,
+                   head_dim=d_model // baseline_heads, **kwargs)
 
     def forward(self, x, memory=None):
         """x: [batch, seq, d_model]; keys and values come from `memory`

@@ -190,9 +190,13 @@ def test_errors():
     with pytest.raises(ValueError, match="layout must be"):
         sqa_attention(q, k, v, layout="sbhd")
     with pytest.raises(ValueError, match="one of num_query_heads"):
-        SparseQueryAttention(64, 3, 2, 16)
+        SparseQueryAttention(64, num_query_heads=3, num_kv_heads=2, head_dim=16)
     with pytest.raises(ValueError, match="expected \\[batch, seq, 64\\]"):
-        SparseQueryAttention(64, 4, 4, 16)(torch.randn(2, 8, 32))
+        SparseQueryAttention(64, num_query_heads=4, num_kv_heads=4, head_dim=16)(
+            torch.randn(2, 8, 32))
+    # Head counts by keyword only: rxlm's positional order cannot be misread.
+    with pytest.raises(TypeError):
+        SparseQueryAttention(128, 8, 4, 16)
 
 
 # (name, Hq, Hkv, Sq, Skv, D, dtype, causal, window, layout): every head
