@@ -1,7 +1,8 @@
 //===- RaiseAttention.cpp - linalg attention to sqa.attention -------------===//
 //
 // Recognises contraction -> (scale) -> linalg.softmax -> contraction on
-// [batch, heads, seq, head_dim] tensors and rewrites it into sqa.attention.
+// [batch, heads, seq, head_dim] tensors, or matmul / batch_matmul on
+// flattened heads, and rewrites it into sqa.attention.
 //
 //===----------------------------------------------------------------------===//
 
@@ -83,6 +84,55 @@ static HeadSource stripHeadBroadcast(Value value, AffineExpr head) {
   return {broadcast.getInput(), head.floorDiv(group)};
 }
 
+/// Undoes an optional elementwise scaling by a constant, T = S * c (a
+/// linalg.generic with identity maps and one use): returns (S, c), or
+/// (`scores`, 1) when there is none.
+static std::pair<Value, float> stripScaling(Value scores) {
+  auto scaling = scores.getDefiningOp<linalg::GenericOp>();
+  if (!scaling || scaling.getNumDpsInputs() != 1 || !scaling->hasOneUse() ||
+      !llvm::all_of(scaling.getIndexingMapsArray(),
+                    [](AffineMap m) { return m.isIdentity(); }))
+    return {scores, 1.0f};
+  Block *body = scaling.getBlock();
+  auto mul = dyn_cast<arith::MulFOp>(&body->front());
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  FloatAttr constant;
+  if (mul && body->getOperations().size() == 2 &&
+      yield.getOperand(0) == mul.getResult() &&
+      llvm::is_contained(mul->getOperands(), body->getArgument(0)) &&
+      (matchPattern(mul.getLhs(), m_Constant(&constant)) ||
+       matchPattern(mul.getRhs(), m_Constant(&constant))))
+    return {scaling.getDpsInputs()[0],
+            static_cast<float>(constant.getValueAsDouble())};
+  return {scores, 1.0f};
+}
+
+/// Creates sqa.attention on the given operands with `scale` and returns it
+/// if the op verifier accepts it; otherwise erases it and returns null. The
+/// verifier decides which shapes and element types are accepted; its
+/// diagnostics are dropped, since a form that sqa.attention cannot express
+/// is simply left alone.
+static AttentionOp buildVerifiedAttention(PatternRewriter &rewriter,
+                                          Location loc, Type resultType,
+                                          Value query, Value key, Value value,
+                                          Value init, float scale) {
+  auto attention = AttentionOp::create(
+      rewriter, loc, TypeRange{resultType}, query, key, value, ValueRange{init},
+      /*diagonal_offset=*/Value(), /*mask=*/nullptr,
+      /*window=*/nullptr, rewriter.getF32FloatAttr(scale));
+  bool verified = false;
+  {
+    ScopedDiagnosticHandler silence(rewriter.getContext(),
+                                    [](Diagnostic &) { return success(); });
+    verified = succeeded(attention.verifyInvariants()) &&
+               succeeded(attention.verify());
+  }
+  if (verified)
+    return attention;
+  rewriter.eraseOp(attention);
+  return nullptr;
+}
+
 namespace {
 struct RaiseAttentionPattern : OpRewritePattern<linalg::GenericOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -104,26 +154,7 @@ struct RaiseAttentionPattern : OpRewritePattern<linalg::GenericOp> {
       return rewriter.notifyMatchFailure(pv, "P is not a softmax over keys");
 
     // Optional scaling: T = S * c, elementwise.
-    float scale = 1.0f;
-    Value scores = softmax.getInput();
-    if (auto scaling = scores.getDefiningOp<linalg::GenericOp>();
-        scaling && scaling.getNumLoops() == 4 &&
-        scaling.getNumDpsInputs() == 1 && scaling->hasOneUse() &&
-        llvm::all_of(scaling.getIndexingMapsArray(),
-                     [](AffineMap m) { return m.isIdentity(); })) {
-      Block *body = scaling.getBlock();
-      auto mul = dyn_cast<arith::MulFOp>(&body->front());
-      auto yield = cast<linalg::YieldOp>(body->getTerminator());
-      FloatAttr constant;
-      if (mul && body->getOperations().size() == 2 &&
-          yield.getOperand(0) == mul.getResult() &&
-          llvm::is_contained(mul->getOperands(), body->getArgument(0)) &&
-          (matchPattern(mul.getLhs(), m_Constant(&constant)) ||
-           matchPattern(mul.getRhs(), m_Constant(&constant)))) {
-        scale = constant.getValueAsDouble();
-        scores = scaling.getDpsInputs()[0];
-      }
-    }
+    auto [scores, scale] = stripScaling(softmax.getInput());
 
     // S[b, h, i, j] += Q[b, qh(h), i, d] * K[b, kh(h), j, d]; loops
     // (b, h, i, j, d).
@@ -166,27 +197,193 @@ struct RaiseAttentionPattern : OpRewritePattern<linalg::GenericOp> {
     Location loc = pv.getLoc();
     Value init =
         pv.getDpsInits()[0].getDefiningOp<linalg::FillOp>().getDpsInits()[0];
-    auto attention = AttentionOp::create(
-        rewriter, loc, TypeRange{outType}, query, key.tensor, value.tensor,
-        ValueRange{init}, /*diagonal_offset=*/Value(), /*mask=*/nullptr,
-        /*window=*/nullptr, rewriter.getF32FloatAttr(scale));
-    // The op's verifier decides which shapes and element types are
-    // accepted; its diagnostics are dropped, since a linalg form that
-    // sqa.attention cannot express is simply left alone.
-    LogicalResult verified = success();
-    {
-      ScopedDiagnosticHandler silence(ctx,
-                                      [](Diagnostic &) { return success(); });
-      verified = succeeded(attention.verifyInvariants()) &&
-                         succeeded(attention.verify())
-                     ? success()
-                     : failure();
-    }
-    if (failed(verified)) {
-      rewriter.eraseOp(attention);
+    AttentionOp attention = buildVerifiedAttention(
+        rewriter, loc, outType, query, key.tensor, value.tensor, init, scale);
+    if (!attention)
       return rewriter.notifyMatchFailure(pv, "not a valid sqa.attention");
-    }
     rewriter.replaceOp(pv, attention.getResults());
+    return success();
+  }
+};
+
+/// Whether `op` is a linalg.matmul or linalg.batch_matmul accumulating into
+/// a zero fill, with its default indexing maps or, when `allowTransposedB`,
+/// with B read transposed (`transposedB` says which).
+static bool isZeroInitMatmul(linalg::LinalgOp op, bool allowTransposedB,
+                             bool &transposedB) {
+  if (!isa<linalg::MatmulOp, linalg::BatchMatmulOp>(op.getOperation()) ||
+      op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1)
+    return false;
+  auto fill = op.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+  if (!fill || !matchPattern(fill.value(), m_AnyZeroFloat()))
+    return false;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  SmallVector<AffineMap> expected =
+      isa<linalg::MatmulOp>(op.getOperation())
+          ? linalg::MatmulOp::getDefaultIndexingMaps(op.getContext())
+          : linalg::BatchMatmulOp::getDefaultIndexingMaps(op.getContext());
+  transposedB = false;
+  if (maps == expected)
+    return true;
+  if (!allowTransposedB || maps[0] != expected[0] || maps[2] != expected[2])
+    return false;
+  // B[.., k, n] read as B[.., n, k].
+  unsigned n = expected[1].getNumResults();
+  SmallVector<AffineExpr> swapped(expected[1].getResults());
+  std::swap(swapped[n - 2], swapped[n - 1]);
+  transposedB = maps[1] == AffineMap::get(expected[1].getNumDims(), 0, swapped,
+                                          op.getContext());
+  return transposedB;
+}
+
+/// The [batch, heads, seq, dim] tensor that a matmul operand `value` ([N, S,
+/// D] or [S, D]) flattens, with the head map of a key or value through a
+/// repeat_interleave broadcast: `value` is a collapse_shape merging the
+/// leading dims of a rank-4 tensor ([[0, 1], [2], [3]]), or of a
+/// head-broadcast rank-5 one ([[0, 1, 2], [3], [4]]). Null when it is
+/// neither.
+static HeadSource getHeadedSource(Value value) {
+  MLIRContext *ctx = value.getContext();
+  AffineExpr d1 = getAffineDimExpr(1, ctx);
+  auto collapse = value.getDefiningOp<tensor::CollapseShapeOp>();
+  if (!collapse)
+    return {Value(), d1};
+  auto sourceType = cast<RankedTensorType>(collapse.getSrc().getType());
+  SmallVector<ReassociationIndices> reassociation =
+      collapse.getReassociationIndices();
+  if (sourceType.getRank() == 4 &&
+      reassociation == SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}})
+    return stripHeadBroadcast(collapse.getSrc(), d1);
+  if (sourceType.getRank() != 5 ||
+      reassociation != SmallVector<ReassociationIndices>{{0, 1, 2}, {3}, {4}})
+    return {Value(), d1};
+  // [B, H, G, S, D] -> [B * H * G, S, D] of broadcast(source, dims = [2]).
+  auto broadcast = collapse.getSrc().getDefiningOp<linalg::BroadcastOp>();
+  int64_t group = sourceType.getDimSize(2);
+  if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{2} ||
+      ShapedType::isDynamic(group) || group <= 0)
+    return {Value(), d1};
+  return {broadcast.getInput(), d1.floorDiv(group)};
+}
+
+/// `value` ([N, S, D] or [S, D]) as a [N, 1, S, D] or [1, 1, S, D] tensor.
+static Value expandToOneHead(PatternRewriter &rewriter, Location loc,
+                             Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, value);
+  SmallVector<OpFoldResult> shape;
+  SmallVector<ReassociationIndices> reassociation;
+  if (type.getRank() == 3) {
+    shape = {sizes[0], rewriter.getIndexAttr(1), sizes[1], sizes[2]};
+    reassociation = {{0, 1}, {2}, {3}};
+  } else {
+    shape = {rewriter.getIndexAttr(1), rewriter.getIndexAttr(1), sizes[0],
+             sizes[1]};
+    reassociation = {{0, 1, 2}, {3}};
+  }
+  SmallVector<int64_t> staticShape;
+  SmallVector<Value> dynamicShape;
+  dispatchIndexOpFoldResults(shape, dynamicShape, staticShape);
+  return tensor::ExpandShapeOp::create(
+      rewriter, loc, RankedTensorType::get(staticShape, type.getElementType()),
+      value, reassociation, shape);
+}
+
+/// Raises the form front ends emit, on flattened heads: matmul or
+/// batch_matmul of Q and Kᵀ (K transposed by linalg.transpose or by the
+/// matmul's B map), an optional scale, linalg.softmax over keys, and a
+/// matmul or batch_matmul with V, each accumulating into a zero fill. The
+/// heads come back from the collapse_shape ops that flattened [batch, heads]
+/// (and the repeat_interleave broadcast of GQA); without them each matrix of
+/// the batch is one head.
+struct RaiseMatmulAttentionPattern
+    : OpInterfaceRewritePattern<linalg::LinalgOp> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::LinalgOp pv,
+                                PatternRewriter &rewriter) const override {
+    bool transposed = false;
+    if (!isZeroInitMatmul(pv, /*allowTransposedB=*/false, transposed))
+      return rewriter.notifyMatchFailure(pv, "not a zero-init matmul");
+    auto outType = cast<RankedTensorType>(pv->getResult(0).getType());
+    int64_t rank = outType.getRank();
+    auto softmax = pv.getDpsInputs()[0].getDefiningOp<linalg::SoftmaxOp>();
+    if (!softmax || static_cast<int64_t>(softmax.getDimension()) != rank - 1 ||
+        !softmax->hasOneUse())
+      return rewriter.notifyMatchFailure(pv, "P is not a softmax over keys");
+    auto [scores, scale] = stripScaling(softmax.getInput());
+    auto qk = scores.getDefiningOp<linalg::LinalgOp>();
+    if (!qk || !qk->hasOneUse() || qk->getName() != pv->getName() ||
+        !isZeroInitMatmul(qk, /*allowTransposedB=*/true, transposed))
+      return rewriter.notifyMatchFailure(pv, "S is not a zero-init Q x Kᵀ");
+    Value key = qk.getDpsInputs()[1];
+    if (!transposed) {
+      auto transpose = key.getDefiningOp<linalg::TransposeOp>();
+      SmallVector<int64_t> swap = rank == 3 ? SmallVector<int64_t>{0, 2, 1}
+                                            : SmallVector<int64_t>{1, 0};
+      if (!transpose || !transpose->hasOneUse() ||
+          transpose.getPermutation() != ArrayRef<int64_t>(swap))
+        return rewriter.notifyMatchFailure(pv, "Kᵀ is not a transpose of K");
+      key = transpose.getInput();
+    }
+    Value query = qk.getDpsInputs()[0], value = pv.getDpsInputs()[1];
+
+    // The heads: all three operands unflattened, or none.
+    Location loc = pv.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    AffineExpr d1 = getAffineDimExpr(1, ctx);
+    HeadSource q4 = getHeadedSource(query), k4 = getHeadedSource(key),
+               v4 = getHeadedSource(value);
+    bool headed = q4.tensor && k4.tensor && v4.tensor && q4.head == d1 &&
+                  k4.head == v4.head;
+    if (!headed && (q4.tensor || k4.tensor || v4.tensor))
+      return rewriter.notifyMatchFailure(pv, "heads flattened inconsistently");
+    if (!headed) {
+      q4 = {expandToOneHead(rewriter, loc, query), d1};
+      k4 = {expandToOneHead(rewriter, loc, key), d1};
+      v4 = {expandToOneHead(rewriter, loc, value), d1};
+    }
+    auto queryType = cast<RankedTensorType>(q4.tensor.getType());
+    auto keyType = cast<RankedTensorType>(k4.tensor.getType());
+    int64_t hq = queryType.getDimSize(1), hkv = keyType.getDimSize(1);
+    if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(hkv) || hkv <= 0 ||
+        hq % hkv != 0 || k4.head != (hq == hkv ? d1 : d1.floorDiv(hq / hkv)))
+      return rewriter.notifyMatchFailure(pv, "head mapping is not GQA");
+
+    // out [B, Hq, Sq, Dv] in the matmul's element type.
+    int64_t valueDim =
+        cast<RankedTensorType>(v4.tensor.getType()).getDimSize(3);
+    SmallVector<OpFoldResult> outSizes = {
+        tensor::getMixedSize(rewriter, loc, q4.tensor, 0),
+        rewriter.getIndexAttr(hq),
+        tensor::getMixedSize(rewriter, loc, q4.tensor, 2),
+        rewriter.getIndexAttr(valueDim)};
+    Value init = tensor::EmptyOp::create(rewriter, loc, outSizes,
+                                         outType.getElementType());
+    AttentionOp attention =
+        buildVerifiedAttention(rewriter, loc, init.getType(), q4.tensor,
+                               k4.tensor, v4.tensor, init, scale);
+    if (!attention)
+      return rewriter.notifyMatchFailure(pv, "not a valid sqa.attention");
+    Value result = attention.getResult(0);
+
+    // Where the [batch, heads] of the output are unflattened again, the
+    // attention replaces that expand_shape; elsewhere it is flattened back.
+    if (headed && pv->hasOneUse()) {
+      auto expand = dyn_cast<tensor::ExpandShapeOp>(*pv->getUsers().begin());
+      if (expand && expand.getResultType() == result.getType() &&
+          expand.getReassociationIndices() ==
+              SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}}) {
+        rewriter.replaceOp(expand, result);
+        rewriter.eraseOp(pv);
+        return success();
+      }
+    }
+    SmallVector<ReassociationIndices> flatten =
+        rank == 3 ? SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}}
+                  : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}};
+    rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(pv, outType, result,
+                                                         flatten);
     return success();
   }
 };
@@ -205,5 +402,6 @@ struct SQARaiseAttentionPass
 } // namespace
 
 void mlir::sqa::populateRaiseAttentionPatterns(RewritePatternSet &patterns) {
-  patterns.add<RaiseAttentionPattern>(patterns.getContext());
+  patterns.add<RaiseAttentionPattern, RaiseMatmulAttentionPattern>(
+      patterns.getContext());
 }

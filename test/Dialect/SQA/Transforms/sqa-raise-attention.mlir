@@ -218,3 +218,114 @@ func.func @zero_heads(%q: tensor<1x0x8x16xf32>, %s0: tensor<1x0x8x8xf32>, %o0: t
   } -> tensor<1x0x8x16xf32>
   return %o : tensor<1x0x8x16xf32>
 }
+
+// -----
+
+// Heads flattened into batch_matmul with nothing to unflatten them: each
+// matrix of the batch is one head of its own ([N, 1, S, D]); K transposed by
+// the matmul's B map; dynamic N.
+// CHECK-LABEL: func.func @bmm_one_head_per_batch
+// CHECK-SAME: (%[[Q:[^:]+]]: tensor<?x8x16xf32>, %[[K:[^:]+]]: tensor<?x10x16xf32>, %[[V:[^:]+]]: tensor<?x10x16xf32>
+// CHECK-DAG: %[[Q4:.+]] = tensor.expand_shape %[[Q]] {{\[\[}}0, 1], [2], [3]] output_shape [%{{.+}}, 1, 8, 16] : tensor<?x8x16xf32> into tensor<?x1x8x16xf32>
+// CHECK-DAG: %[[K4:.+]] = tensor.expand_shape %[[K]] {{\[\[}}0, 1], [2], [3]]
+// CHECK-DAG: %[[V4:.+]] = tensor.expand_shape %[[V]] {{\[\[}}0, 1], [2], [3]]
+// CHECK: %[[A:.+]] = sqa.attention ins(%[[Q4]], %[[K4]], %[[V4]] : tensor<?x1x8x16xf32>, tensor<?x1x10x16xf32>, tensor<?x1x10x16xf32>) outs(%{{.+}} : tensor<?x1x8x16xf32>) scale = 1.000000e+00
+// CHECK: %[[O:.+]] = tensor.collapse_shape %[[A]] {{\[\[}}0, 1], [2], [3]] : tensor<?x1x8x16xf32> into tensor<?x8x16xf32>
+// CHECK: return %[[O]]
+func.func @bmm_one_head_per_batch(%q: tensor<?x8x16xf32>, %k: tensor<?x10x16xf32>, %v: tensor<?x10x16xf32>, %dn: index) -> tensor<?x8x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %se = tensor.empty(%dn) : tensor<?x8x10xf32>
+  %sz = linalg.fill ins(%zero : f32) outs(%se : tensor<?x8x10xf32>) -> tensor<?x8x10xf32>
+  %s = linalg.batch_matmul indexing_maps = [affine_map<(b, m, n, k) -> (b, m, k)>, affine_map<(b, m, n, k) -> (b, n, k)>, affine_map<(b, m, n, k) -> (b, m, n)>] ins(%q, %k : tensor<?x8x16xf32>, tensor<?x10x16xf32>) outs(%sz : tensor<?x8x10xf32>) -> tensor<?x8x10xf32>
+  %pe = tensor.empty(%dn) : tensor<?x8x10xf32>
+  %p = linalg.softmax dimension(2) ins(%s : tensor<?x8x10xf32>) outs(%pe : tensor<?x8x10xf32>) -> tensor<?x8x10xf32>
+  %oe = tensor.empty(%dn) : tensor<?x8x16xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%oe : tensor<?x8x16xf32>) -> tensor<?x8x16xf32>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<?x8x10xf32>, tensor<?x10x16xf32>) outs(%oz : tensor<?x8x16xf32>) -> tensor<?x8x16xf32>
+  return %o : tensor<?x8x16xf32>
+}
+
+// -----
+
+// One head: linalg.matmul on [S, D] with a linalg.transpose of K.
+// CHECK-LABEL: func.func @matmul_single_head
+// CHECK: tensor.expand_shape %{{.+}} {{\[\[}}0, 1, 2], [3]] output_shape [1, 1, 6, 8] : tensor<6x8xf32> into tensor<1x1x6x8xf32>
+// CHECK: sqa.attention
+// CHECK-SAME: -> tensor<1x1x6x8xf32>
+// CHECK: tensor.collapse_shape %{{.+}} {{\[\[}}0, 1, 2], [3]] : tensor<1x1x6x8xf32> into tensor<6x8xf32>
+// CHECK-NOT: linalg.matmul
+func.func @matmul_single_head(%q: tensor<6x8xf32>, %k: tensor<7x8xf32>, %v: tensor<7x8xf32>) -> tensor<6x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %kte = tensor.empty() : tensor<8x7xf32>
+  %kt = linalg.transpose ins(%k : tensor<7x8xf32>) outs(%kte : tensor<8x7xf32>) permutation = [1, 0]
+  %se = tensor.empty() : tensor<6x7xf32>
+  %sz = linalg.fill ins(%zero : f32) outs(%se : tensor<6x7xf32>) -> tensor<6x7xf32>
+  %s = linalg.matmul ins(%q, %kt : tensor<6x8xf32>, tensor<8x7xf32>) outs(%sz : tensor<6x7xf32>) -> tensor<6x7xf32>
+  %pe = tensor.empty() : tensor<6x7xf32>
+  %p = linalg.softmax dimension(1) ins(%s : tensor<6x7xf32>) outs(%pe : tensor<6x7xf32>) -> tensor<6x7xf32>
+  %oe = tensor.empty() : tensor<6x8xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%oe : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %o = linalg.matmul ins(%p, %v : tensor<6x7xf32>, tensor<7x8xf32>) outs(%oz : tensor<6x8xf32>) -> tensor<6x8xf32>
+  return %o : tensor<6x8xf32>
+}
+
+// -----
+
+// Forms that are not attention in this sense are left alone: a softmax over
+// the wrong dimension, an accumulator that does not start at zero, a
+// transpose that is not of the last two dimensions.
+// CHECK-LABEL: func.func @bmm_softmax_over_rows
+// CHECK-NOT: sqa.attention
+// CHECK: linalg.softmax
+func.func @bmm_softmax_over_rows(%q: tensor<4x8x16xf32>, %k: tensor<4x8x16xf32>, %v: tensor<4x8x16xf32>) -> tensor<4x8x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %kte = tensor.empty() : tensor<4x16x8xf32>
+  %kt = linalg.transpose ins(%k : tensor<4x8x16xf32>) outs(%kte : tensor<4x16x8xf32>) permutation = [0, 2, 1]
+  %se = tensor.empty() : tensor<4x8x8xf32>
+  %sz = linalg.fill ins(%zero : f32) outs(%se : tensor<4x8x8xf32>) -> tensor<4x8x8xf32>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<4x8x16xf32>, tensor<4x16x8xf32>) outs(%sz : tensor<4x8x8xf32>) -> tensor<4x8x8xf32>
+  %pe = tensor.empty() : tensor<4x8x8xf32>
+  %p = linalg.softmax dimension(1) ins(%s : tensor<4x8x8xf32>) outs(%pe : tensor<4x8x8xf32>) -> tensor<4x8x8xf32>
+  %oe = tensor.empty() : tensor<4x8x16xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%oe : tensor<4x8x16xf32>) -> tensor<4x8x16xf32>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<4x8x8xf32>, tensor<4x8x16xf32>) outs(%oz : tensor<4x8x16xf32>) -> tensor<4x8x16xf32>
+  return %o : tensor<4x8x16xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @bmm_nonzero_init
+// CHECK-NOT: sqa.attention
+func.func @bmm_nonzero_init(%q: tensor<4x8x16xf32>, %k: tensor<4x8x16xf32>, %v: tensor<4x8x16xf32>) -> tensor<4x8x16xf32> {
+  %zero = arith.constant 1.0 : f32
+  %kte = tensor.empty() : tensor<4x16x8xf32>
+  %kt = linalg.transpose ins(%k : tensor<4x8x16xf32>) outs(%kte : tensor<4x16x8xf32>) permutation = [0, 2, 1]
+  %se = tensor.empty() : tensor<4x8x8xf32>
+  %sz = linalg.fill ins(%zero : f32) outs(%se : tensor<4x8x8xf32>) -> tensor<4x8x8xf32>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<4x8x16xf32>, tensor<4x16x8xf32>) outs(%sz : tensor<4x8x8xf32>) -> tensor<4x8x8xf32>
+  %pe = tensor.empty() : tensor<4x8x8xf32>
+  %p = linalg.softmax dimension(2) ins(%s : tensor<4x8x8xf32>) outs(%pe : tensor<4x8x8xf32>) -> tensor<4x8x8xf32>
+  %oe = tensor.empty() : tensor<4x8x16xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%oe : tensor<4x8x16xf32>) -> tensor<4x8x16xf32>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<4x8x8xf32>, tensor<4x8x16xf32>) outs(%oz : tensor<4x8x16xf32>) -> tensor<4x8x16xf32>
+  return %o : tensor<4x8x16xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @bmm_wrong_transpose
+// CHECK-NOT: sqa.attention
+func.func @bmm_wrong_transpose(%q: tensor<16x8x16xf32>, %k: tensor<16x16x16xf32>, %v: tensor<16x16x16xf32>) -> tensor<16x8x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %kte = tensor.empty() : tensor<16x16x16xf32>
+  %kt = linalg.transpose ins(%k : tensor<16x16x16xf32>) outs(%kte : tensor<16x16x16xf32>) permutation = [2, 1, 0]
+  %se = tensor.empty() : tensor<16x8x16xf32>
+  %sz = linalg.fill ins(%zero : f32) outs(%se : tensor<16x8x16xf32>) -> tensor<16x8x16xf32>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<16x8x16xf32>, tensor<16x16x16xf32>) outs(%sz : tensor<16x8x16xf32>) -> tensor<16x8x16xf32>
+  %pe = tensor.empty() : tensor<16x8x16xf32>
+  %p = linalg.softmax dimension(2) ins(%s : tensor<16x8x16xf32>) outs(%pe : tensor<16x8x16xf32>) -> tensor<16x8x16xf32>
+  %oe = tensor.empty() : tensor<16x8x16xf32>
+  %oz = linalg.fill ins(%zero : f32) outs(%oe : tensor<16x8x16xf32>) -> tensor<16x8x16xf32>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<16x8x16xf32>, tensor<16x16x16xf32>) outs(%oz : tensor<16x8x16xf32>) -> tensor<16x8x16xf32>
+  return %o : tensor<16x8x16xf32>
+}

@@ -96,6 +96,22 @@ def SQARaiseAttentionPass : Pass<"sqa-raise-attention"> {
     results must have no other users. The scale becomes the op's `scale`
     (1.0 without a scaling op). sqa.attention computes scores and softmax in
     f32, so raising an f16/bf16 softmax can only make it more precise.
+
+    Also matched, the form front ends emit on heads flattened into a batch:
+
+        %kt = linalg.transpose ins(%k) permutation = [0, 2, 1]
+        %s  = linalg.batch_matmul ins(%q, %kt) outs(linalg.fill 0.0)
+        %t  = linalg.generic  // optional: T = S * c
+        %p  = linalg.softmax dimension(2) ins(%t)
+        %o  = linalg.batch_matmul ins(%p, %v) outs(linalg.fill 0.0)
+
+    (or the batch_matmul's transposed B map instead of the transpose, or
+    linalg.matmul on one [seq, head_dim] matrix). When q, k and v are
+    `tensor.collapse_shape`s that merged [batch, heads] (k and v possibly
+    of a repeat_interleave broadcast, merging [batch, Hkv, G]), the op
+    works on the unflattened tensors and replaces the `tensor.expand_shape`
+    that unflattens the result, if any; otherwise each matrix of the batch
+    is one head ([N, 1, seq, head_dim] views).
   }];
   let dependentDialects = ["::mlir::sqa::SQADialect",
                            "::mlir::tensor::TensorDialect"];
