@@ -13,6 +13,9 @@ On CPU tensors it runs the same compiler's CPU lowering through `sqa-run`
 (FlashAttention tiling, JIT-compiled; for checking, not speed).
 """
 
+import warnings
+from typing import List, Optional, Tuple
+
 import numpy as np
 import torch
 from torch import nn
@@ -25,6 +28,28 @@ from .variants import VARIANTS, AttentionConfig
 _DTYPES = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32"}
 _CAUSAL = {False: "none", True: "causal_top_left", "top_left": "causal_top_left",
            "bottom_right": "causal_bottom_right"}
+
+
+# torch >= 2.4: the attention and its backward are torch.library custom ops
+# with fake (meta) implementations and a registered autograd formula, so
+# torch.compile, torch.export and meta tensors see them; older torch (Debian's
+# 1.13) uses the autograd.Function below.
+_CUSTOM_OPS = hasattr(torch.library, "custom_op") and hasattr(torch.library, "register_autograd")
+
+
+def _autocast_dtype(device_type):
+    """The dtype autocast runs matrix products in on `device_type`, or None
+    when autocast is off there."""
+    if device_type not in ("cuda", "cpu"):
+        return None
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        return (torch.get_autocast_dtype(device_type)
+                if torch.is_autocast_enabled(device_type) else None)
+    if device_type == "cuda" and torch.is_autocast_enabled():
+        return torch.get_autocast_gpu_dtype()
+    if device_type == "cpu" and torch.is_autocast_cpu_enabled():
+        return torch.get_autocast_cpu_dtype()
+    return None
 
 
 def _check_inputs(q, k, v, layout):
@@ -42,8 +67,10 @@ def _check_inputs(q, k, v, layout):
         raise TypeError(f"sqa_attention: q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
     if not (q.device == k.device == v.device):
         raise ValueError(f"sqa_attention: q, k, v must be on one device, got {q.device}, {k.device}, {v.device}")
-    if q.device.type not in ("cuda", "cpu"):
-        raise ValueError(f"sqa_attention: unsupported device {q.device} (CUDA or CPU)")
+    devices = ("cuda", "cpu", "meta") if _CUSTOM_OPS else ("cuda", "cpu")
+    if q.device.type not in devices:
+        raise ValueError(f"sqa_attention: unsupported device {q.device} "
+                         f"({', '.join(d.upper() if d != 'meta' else d for d in devices)})")
 
 
 def _logical(t, layout):
@@ -179,6 +206,96 @@ class _Attention(torch.autograd.Function):
         return dq, dk, dv, None, None, None
 
 
+def _layout_shape(batch, heads, seq, dim, layout):
+    return (batch, heads, seq, dim) if layout == "bhsd" else (batch, seq, heads, dim)
+
+
+def _op_config(q, k, v, mask, window, scale, layout):
+    """The AttentionConfig of a custom-op call (tensors in `layout`)."""
+    ql, kl, vl = (_logical(t, layout) for t in (q, k, v))
+    causal = {"none": False, "causal_top_left": "top_left",
+              "causal_bottom_right": "bottom_right"}[mask]
+    return ql, kl, vl, attention_config(ql.shape, kl.shape, vl.shape, ql.dtype, causal, scale,
+                                        None if window is None else tuple(window))
+
+
+def _register_custom_ops():
+    """Registers sqa::attention and sqa::attention_backward with
+    torch.library; False (and a warning) where that fails, so that the
+    autograd.Function path is used instead of breaking the import."""
+    @torch.library.custom_op("sqa::attention", mutates_args=())
+    def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: str,
+                      window: Optional[List[int]], scale: Optional[float], layout: str,
+                      with_lse: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+        """sqa_attention as a custom op: (out, lse); lse is empty unless
+        with_lse."""
+        ql, kl, vl, cfg = _op_config(q, k, v, mask, window, scale, layout)
+        batch, _, sq, _ = ql.shape
+        out = torch.empty(_layout_shape(batch, cfg.num_output_heads, sq, cfg.dv, layout),
+                          dtype=q.dtype, device=q.device)
+        lse = _forward(ql, kl, vl, _logical(out, layout), cfg, with_lse=with_lse)
+        if lse is None:
+            lse = torch.empty((0,), dtype=torch.float32, device=q.device)
+        return out, lse
+
+    @_attention_op.register_fake
+    def _attention_fake(q, k, v, mask, window, scale, layout, with_lse):
+        ql, kl, vl, cfg = _op_config(q, k, v, mask, window, scale, layout)
+        batch, _, sq, _ = ql.shape
+        out = q.new_empty(_layout_shape(batch, cfg.num_output_heads, sq, cfg.dv, layout))
+        lse_shape = (batch, cfg.num_output_heads, sq) if with_lse else (0,)
+        return out, q.new_empty(lse_shape, dtype=torch.float32)
+
+    @torch.library.custom_op("sqa::attention_backward", mutates_args=())
+    def _attention_backward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                               out: torch.Tensor, dout: torch.Tensor, lse: torch.Tensor,
+                               mask: str, window: Optional[List[int]], scale: Optional[float],
+                               layout: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(dq, dk, dv) of sqa::attention, in the layout of q, k, v."""
+        if q.device.type != "cpu":
+            raise NotImplementedError(
+                "sqa_attention: the backward on CUDA tensors needs the GPU backward kernel, "
+                "which does not exist yet (on CPU tensors sqa_attention is differentiable)")
+        ql, kl, vl, cfg = _op_config(q, k, v, mask, window, scale, layout)
+        grads = _backward(ql, kl, vl, _logical(out, layout), _logical(dout.contiguous(), layout),
+                          lse, cfg)
+        # Back to the layout of the inputs, as fresh tensors.
+        return tuple(g if layout == "bhsd" else g.transpose(1, 2).contiguous() for g in grads)
+
+    @_attention_backward_op.register_fake
+    def _attention_backward_fake(q, k, v, out, dout, lse, mask, window, scale, layout):
+        return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+
+    def _attention_setup_context(ctx, inputs, output):
+        q, k, v, mask, window, scale, layout, with_lse = inputs
+        out, lse = output
+        # The log-sum-exp is an output, not something to differentiate.
+        ctx.mark_non_differentiable(lse)
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.params = (mask, window, scale, layout)
+        ctx.with_lse = with_lse
+
+    def _attention_backward(ctx, dout, unused_lse_grad):
+        q, k, v, out, lse = ctx.saved_tensors
+        if not ctx.with_lse and q.device.type == "cpu":
+            raise RuntimeError("sqa_attention: the forward did not compute the log-sum-exp "
+                               "that the backward needs")
+        dq, dk, dv = torch.ops.sqa.attention_backward(q, k, v, out, dout, lse, *ctx.params)
+        return dq, dk, dv, None, None, None, None, None
+
+    _attention_op.register_autograd(_attention_backward, setup_context=_attention_setup_context)
+    return True
+
+
+if _CUSTOM_OPS:
+    try:
+        _CUSTOM_OPS = _register_custom_ops()
+    except Exception as err:  # a torch whose custom-op API differs
+        warnings.warn(f"sqa: torch.library registration failed ({err}); "
+                      "using an autograd.Function instead")
+        _CUSTOM_OPS = False
+
+
 def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd",
                   return_lse=False):
     """Attention with independent query and key/value head counts.
@@ -201,9 +318,23 @@ def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd",
     if layout not in ("bhsd", "bshd"):
         raise ValueError(f"sqa_attention: layout must be 'bhsd' or 'bshd', not {layout!r}")
     _check_inputs(q, k, v, layout)
+    # Under autocast, float32 inputs run in the autocast dtype (f16/bf16), as
+    # SDPA's do: the tensor-core kernels take those.
+    autocast = _autocast_dtype(q.device.type)
+    if q.dtype == torch.float32 and autocast in (torch.float16, torch.bfloat16):
+        q, k, v = (t.to(autocast) for t in (q, k, v))
     ql, kl, vl = (_logical(t, layout) for t in (q, k, v))
     cfg = attention_config(ql.shape, kl.shape, vl.shape, ql.dtype, causal, scale, window)
-    return _Attention.apply(ql, kl, vl, cfg, layout, bool(return_lse))
+    if not _CUSTOM_OPS:
+        return _Attention.apply(ql, kl, vl, cfg, layout, bool(return_lse))
+    # The lse is computed when returned, and on the CPU when a gradient may be
+    # needed (the GPU backward kernel does not exist yet).
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
+    with_lse = bool(return_lse) or (needs_grad and q.device.type == "cpu")
+    out, lse = torch.ops.sqa.attention(q, k, v, cfg.mask,
+                                       None if cfg.window is None else list(cfg.window),
+                                       cfg.scale, layout, with_lse)
+    return (out, lse) if return_lse else out
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from sqa import VARIANTS, attention_grad_reference, attention_reference  # noqa: E402
 from sqa.dtypes import ABS_TOLERANCE  # noqa: E402
-from sqa.pytorch import (SparseQueryAttention, flash_attn_func,  # noqa: E402
+from sqa.pytorch import (_CUSTOM_OPS, SparseQueryAttention, flash_attn_func,  # noqa: E402
                          scaled_dot_product_attention, sqa_attention)
 from gpu_cases import HEAD_DIM_CALLS, MODULE_CALL, VARIANT_CALLS  # noqa: E402
 
@@ -165,6 +165,60 @@ def test_flash_attn_shaped_entry_point_on_cpu():
         flash_attn_func(*bshd, dropout_p=0.5)
     with pytest.raises(ValueError, match="window_size must be a pair"):
         flash_attn_func(*bshd, window_size=4)
+
+
+def test_autocast_on_cpu():
+    # Under autocast, float32 inputs run in the autocast dtype, as SDPA's do
+    # (on CUDA that selects the tensor-core kernels).
+    q, k, v = _inputs(8, 2, 10, 10, 16, torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = sqa_attention(q, k, v, causal=True)
+    assert out.dtype == torch.bfloat16
+    rounded = [t.to(torch.bfloat16) for t in (q, k, v)]
+    _check(out, *rounded, causal=True)
+    with torch.autocast("cpu", enabled=False):
+        assert sqa_attention(q, k, v).dtype == torch.float32
+
+
+newtorch = pytest.mark.skipif(
+    not _CUSTOM_OPS,
+    reason=f"torch {torch.__version__} has no torch.library.custom_op/register_autograd "
+           "(torch >= 2.4): sqa_attention is an autograd.Function there")
+
+
+@newtorch
+def test_custom_op_passes_opcheck():
+    q, k, v = _inputs(4, 2, 6, 7, 16, torch.float32)
+    q, k, v = (t.requires_grad_(True) for t in (q, k, v))
+    torch.library.opcheck(torch.ops.sqa.attention.default,
+                          (q, k, v, "causal_bottom_right", None, None, "bhsd", True))
+
+
+@newtorch
+def test_meta_tensors():
+    q = torch.empty(2, 8, 5, 16, device="meta")
+    k = torch.empty(2, 4, 9, 16, device="meta")
+    out, lse = sqa_attention(q, k, k, causal=True, return_lse=True)
+    assert out.device.type == "meta" and out.shape == (2, 8, 5, 16)
+    assert lse.shape == (2, 8, 5) and lse.dtype == torch.float32
+    bshd = sqa_attention(q.transpose(1, 2), k.transpose(1, 2), k.transpose(1, 2), layout="bshd")
+    assert bshd.shape == (2, 5, 8, 16)
+
+
+@newtorch
+def test_torch_compile_and_export():
+    q, k, v = _inputs(4, 2, 8, 8, 16, torch.float32)
+    attend = lambda q, k, v: sqa_attention(q, k, v, causal=True) * 2.0
+    compiled = torch.compile(attend, fullgraph=True)
+    assert torch.allclose(compiled(q, k, v), attend(q, k, v))
+
+    class Layer(torch.nn.Module):
+        def forward(self, q, k, v):
+            return sqa_attention(q, k, v, window=(2, 0))
+
+    exported = torch.export.export(Layer(), (q, k, v))
+    assert "sqa.attention" in str(exported.graph)
+    assert torch.allclose(exported.module()(q, k, v), Layer()(q, k, v))
 
 
 def test_errors():
