@@ -264,13 +264,10 @@ int main(int argc, char **argv) {
     std::string path = kernels->size() == 1
                            ? outputFilename.getValue()
                            : getModuleOutputPath(kernel.moduleName);
-    std::string errorMessage;
-    std::unique_ptr<llvm::ToolOutputFile> output =
-        openOutputFile(path, &errorMessage);
-    if (!output)
-      return fail(errorMessage);
-    output->os() << kernel.object;
-    output->keep();
+    if (failed(sqa::writeCheckedFile(
+            UnknownLoc::get(&context), path,
+            [&](raw_ostream &os) { os << kernel.object; })))
+      return EXIT_FAILURE;
   }
   return EXIT_SUCCESS;
 }

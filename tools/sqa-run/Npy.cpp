@@ -3,6 +3,7 @@
 #include "Npy.h"
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -15,6 +16,17 @@ int64_t NpyArray::getNumElements() const {
   for (int64_t dim : shape)
     count *= dim;
   return count;
+}
+
+/// The byte size of `shape` x `elementSize`, or nullopt when it overflows
+/// int64 (a header can claim any dimensions).
+static std::optional<int64_t> getByteSize(llvm::ArrayRef<int64_t> shape,
+                                          int64_t elementSize) {
+  int64_t size = elementSize;
+  for (int64_t dim : shape)
+    if (llvm::MulOverflow(size, dim, size))
+      return std::nullopt;
+  return size;
 }
 
 static llvm::Error makeError(llvm::StringRef path, const llvm::Twine &message) {
@@ -90,6 +102,8 @@ llvm::Expected<NpyArray> npy::readNpy(llvm::StringRef path) {
   if (!shape || !shape->consume_front("("))
     return makeError(path, "header has no 'shape'");
   llvm::StringRef dims = shape->take_until([](char c) { return c == ')'; });
+  if (dims.size() == shape->size())
+    return makeError(path, "the header's shape tuple is not closed");
   llvm::SmallVector<llvm::StringRef> pieces;
   dims.split(pieces, ',', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
   for (llvm::StringRef piece : pieces) {
@@ -106,7 +120,10 @@ llvm::Expected<NpyArray> npy::readNpy(llvm::StringRef path) {
   if (elementSize == 0)
     return makeError(path, "unsupported dtype '" + array.descr +
                                "' (expected a little-endian type such as <f4)");
-  int64_t payloadSize = array.getNumElements() * elementSize;
+  std::optional<int64_t> byteSize = getByteSize(array.shape, elementSize);
+  if (!byteSize)
+    return makeError(path, "shape has more elements than fit in 64 bits");
+  int64_t payloadSize = *byteSize;
   llvm::StringRef payload = contents.drop_front(headerStart + headerLength);
   if (static_cast<int64_t>(payload.size()) != payloadSize)
     return makeError(path, "payload has " + llvm::Twine(payload.size()) +
@@ -140,7 +157,11 @@ llvm::Error npy::writeNpy(llvm::StringRef path, const NpyArray &array) {
   os << header;
   os.write(array.data.data(), array.data.size());
   os.close();
-  if (os.has_error())
-    return makeError(path, "write failed");
+  if (std::error_code error = os.error()) {
+    // Cleared so that the stream does not abort ("IO failure") when it is
+    // destroyed.
+    os.clear_error();
+    return makeError(path, "cannot write: " + error.message());
+  }
   return llvm::Error::success();
 }

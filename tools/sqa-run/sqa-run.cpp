@@ -12,6 +12,7 @@
 #include "Npy.h"
 
 #include "sqa/Dialect/SQA/IR/SQAOps.h"
+#include "sqa/Dialect/SQA/Transforms/Transforms.h"
 #include "sqa/InitAll.h"
 #include "sqa/Pipelines/Pipelines.h"
 
@@ -219,8 +220,11 @@ int main(int argc, char **argv) {
       "sqa-run: lower an .mlir file for the CPU, JIT-run one function on "
       ".npy inputs and write its results as .npy\n");
 
-  if (queryBlock <= 0 || keyBlock <= 0)
-    return fail("--q-block and --kv-block must be positive");
+  if (queryBlock <= 0 || keyBlock <= 0 ||
+      queryBlock > sqa::kMaxAttentionBlock ||
+      keyBlock > sqa::kMaxAttentionBlock)
+    return fail("--q-block and --kv-block must be in [1, " +
+                Twine(sqa::kMaxAttentionBlock) + "]");
   bool warpBlocks = lowering == sqa::AttentionLowering::GPUMapped ||
                     lowering == sqa::AttentionLowering::TensorCore;
   if (warpBlocks && (queryBlock % 16 != 0 || queryBlock > 256))

@@ -82,6 +82,12 @@ struct KernelLibraryOptions {
   PassManagerConfiguration configurePassManager;
 };
 
+/// Writes `path` with `write` through a checked stream: an output that
+/// cannot be opened or written (a missing directory, a full device) is an
+/// error at `loc`, never an abort, and leaves no partial file.
+LogicalResult writeCheckedFile(Location loc, StringRef path,
+                               function_ref<void(raw_ostream &)> write);
+
 /// Compiles every function of `module` into one kernel of a library written
 /// to `directory`. Each function must be an attention entry: it returns the
 /// results of one sqa.attention whose query, key and value are its

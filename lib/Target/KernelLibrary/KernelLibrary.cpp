@@ -37,6 +37,10 @@ bool mlir::sqa::isValidKernelLibraryName(StringRef name) {
          llvm::all_of(name, [](char c) { return llvm::isAlnum(c) || c == '_'; });
 }
 
+/// The largest head count and head dim a --config may ask for.
+static constexpr int64_t kMaxConfigHeads = 65535;
+static constexpr int64_t kMaxConfigHeadDim = 4096;
+
 static bool isElementTypeName(StringRef name) {
   return name == "f16" || name == "bf16" || name == "f32";
 }
@@ -133,6 +137,21 @@ mlir::sqa::parseAttentionConfig(StringRef spec, std::string &error) {
     error = "configuration '" + config.name +
             "' needs a positive 'dv' (or none: the head dim)";
     return failure();
+  }
+  // Bounds before any type is built from them: output heads are a grid
+  // dimension (at most 65535 blocks in CUDA), and a head dim beyond 4096 is
+  // no attention head (the row-wise kernel keeps one in registers).
+  for (auto [key, field, limit] :
+       {std::tuple<StringRef, int64_t, int64_t>{"hq", config.numQueryHeads,
+                                                kMaxConfigHeads},
+        {"hkv", config.numKvHeads, kMaxConfigHeads},
+        {"d", config.headDim, kMaxConfigHeadDim},
+        {"dv", config.valueHeadDim, kMaxConfigHeadDim}}) {
+    if (field > limit) {
+      error = "configuration '" + config.name + "': '" + key.str() + "' is " +
+              std::to_string(field) + ", more than " + std::to_string(limit);
+      return failure();
+    }
   }
   return config;
 }
@@ -532,14 +551,23 @@ static LogicalResult extractLaunch(func::FuncOp host, LibraryKernel &kernel) {
 // Files
 //===----------------------------------------------------------------------===//
 
-static LogicalResult writeFile(Location loc, StringRef path,
-                               function_ref<void(raw_ostream &)> write) {
+LogicalResult
+mlir::sqa::writeCheckedFile(Location loc, StringRef path,
+                            function_ref<void(raw_ostream &)> write) {
   std::string errorMessage;
   std::unique_ptr<llvm::ToolOutputFile> output =
       openOutputFile(path, &errorMessage);
   if (!output)
     return emitError(loc) << errorMessage;
   write(output->os());
+  output->os().close();
+  if (std::error_code error = output->os().error()) {
+    // Cleared so that the stream does not abort ("IO failure") when it is
+    // destroyed; the partial file is removed with it (not kept).
+    output->os().clear_error();
+    return emitError(loc) << "cannot write '" << path
+                          << "': " << error.message();
+  }
   output->keep();
   return success();
 }
@@ -917,8 +945,8 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
   for (LibraryKernel &kernel : kernels) {
     kernel.ptx = objects.lookup(kernel.kernelModule);
     std::string ptxPath = getPath(kernel.name + ".ptx");
-    if (failed(writeFile(loc, ptxPath,
-                         [&](raw_ostream &os) { os << kernel.ptx; })))
+    if (failed(writeCheckedFile(loc, ptxPath,
+                                [&](raw_ostream &os) { os << kernel.ptx; })))
       return failure();
     if (options.ptxasPath.empty())
       continue;
@@ -935,21 +963,22 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
     }
   }
 
-  if (failed(
-          writeFile(loc, getPath(lib + ".h"),
-                    [&](raw_ostream &os) { writeHeader(os, lib, kernels); })) ||
-      failed(writeFile(loc, getPath(lib + ".c"),
-                       [&](raw_ostream &os) {
-                         writeLauncher(os, lib, kernels, pipelineOptions.chip);
-                       })) ||
-      failed(writeFile(loc, getPath(lib + ".json"),
-                       [&](raw_ostream &os) {
-                         writeManifest(os, lib, kernels, options);
-                       })) ||
-      failed(
-          writeFile(loc, getPath(lib + "Config.cmake"), [&](raw_ostream &os) {
-            os << instantiateTemplate(kConfigTemplate, lib);
-          })))
+  if (failed(writeCheckedFile(
+          loc, getPath(lib + ".h"),
+          [&](raw_ostream &os) { writeHeader(os, lib, kernels); })) ||
+      failed(writeCheckedFile(loc, getPath(lib + ".c"),
+                              [&](raw_ostream &os) {
+                                writeLauncher(os, lib, kernels,
+                                              pipelineOptions.chip);
+                              })) ||
+      failed(writeCheckedFile(loc, getPath(lib + ".json"),
+                              [&](raw_ostream &os) {
+                                writeManifest(os, lib, kernels, options);
+                              })) ||
+      failed(writeCheckedFile(loc, getPath(lib + "Config.cmake"),
+                              [&](raw_ostream &os) {
+                                os << instantiateTemplate(kConfigTemplate, lib);
+                              })))
     return failure();
   return success();
 }

@@ -35,8 +35,8 @@ using namespace mlir::sqa;
 FailureOr<std::pair<scf::ForallOp, AttentionOp>>
 mlir::sqa::tileAttention(RewriterBase &rewriter, AttentionOp op,
                          int64_t queryBlock) {
-  if (queryBlock <= 0)
-    return rewriter.notifyMatchFailure(op, "q-block must be positive");
+  if (queryBlock <= 0 || queryBlock > kMaxAttentionBlock)
+    return rewriter.notifyMatchFailure(op, "q-block out of range");
   scf::SCFTilingOptions options;
   options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
   options.setTileSizes({rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),
@@ -55,8 +55,8 @@ mlir::sqa::tileAttention(RewriterBase &rewriter, AttentionOp op,
 FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
                                                     AttentionOp op,
                                                     int64_t keyBlock) {
-  if (keyBlock <= 0)
-    return rewriter.notifyMatchFailure(op, "kv-block must be positive");
+  if (keyBlock <= 0 || keyBlock > kMaxAttentionBlock)
+    return rewriter.notifyMatchFailure(op, "kv-block out of range");
   if (!op.hasPureTensorSemantics())
     return rewriter.notifyMatchFailure(op, "expected tensor operands");
 
@@ -254,9 +254,11 @@ struct SQATileAndFusePass
   using Base::Base;
 
   void runOnOperation() override {
-    if (queryBlock <= 0 || keyBlock <= 0) {
-      getOperation()->emitError("sqa-tile-and-fuse: q-block and kv-block "
-                                "must be positive");
+    if (queryBlock <= 0 || keyBlock <= 0 || queryBlock > kMaxAttentionBlock ||
+        keyBlock > kMaxAttentionBlock) {
+      getOperation()->emitError()
+          << "sqa-tile-and-fuse: q-block and kv-block must be in [1, "
+          << kMaxAttentionBlock << "]";
       return signalPassFailure();
     }
     SmallVector<Operation *> ops;

@@ -152,8 +152,10 @@ static Value buildHeadOf(OpBuilder &b, Location loc, AffineExpr expr,
 FailureOr<FlashAttentionGradLoops>
 mlir::sqa::tileAndFuseAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
                                     const AttentionTilingOptions &options) {
-  if (options.queryBlock <= 0 || options.keyBlock <= 0)
-    return rewriter.notifyMatchFailure(op, "blocks must be positive");
+  if (options.queryBlock <= 0 || options.keyBlock <= 0 ||
+      options.queryBlock > kMaxAttentionBlock ||
+      options.keyBlock > kMaxAttentionBlock)
+    return rewriter.notifyMatchFailure(op, "blocks out of range");
   if (!op.hasPureTensorSemantics())
     return rewriter.notifyMatchFailure(op, "expected tensor operands");
   OpBuilder::InsertionGuard guard(rewriter);

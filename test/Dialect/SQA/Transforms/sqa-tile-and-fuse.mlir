@@ -1,5 +1,6 @@
 // RUN: sqa-opt %s --sqa-tile-and-fuse="q-block=32 kv-block=64" --canonicalize --cse --split-input-file | FileCheck %s
 // RUN: not sqa-opt %s --sqa-tile-and-fuse="q-block=0" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADBLOCK
+// RUN: not sqa-opt %s --sqa-tile-and-fuse="kv-block=1099511627776" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADBLOCK
 
 // GQA 4/2, Sq = Skv = 256, causal: the FlashAttention loop nest.
 // CHECK-DAG: #[[KVHEAD:.+]] = affine_map<(d0) -> (d0 floordiv 2)>
@@ -47,7 +48,7 @@
 // CHECK: return %[[R]]
 // No value of Sq x Skv = 256 x 256 elements exists anywhere.
 // CHECK-NOT: 256x256
-// BADBLOCK: error: sqa-tile-and-fuse: q-block and kv-block must be positive
+// BADBLOCK: error: sqa-tile-and-fuse: q-block and kv-block must be in [1, 65536]
 func.func @gqa_causal(%q: tensor<2x4x256x16xf16>, %k: tensor<2x2x256x16xf16>, %v: tensor<2x2x256x16xf16>,
                       %o: tensor<2x4x256x16xf16>) -> tensor<2x4x256x16xf16> {
   %r = sqa.attention ins(%q, %k, %v : tensor<2x4x256x16xf16>, tensor<2x2x256x16xf16>, tensor<2x2x256x16xf16>)

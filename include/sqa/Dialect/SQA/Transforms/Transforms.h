@@ -16,7 +16,13 @@
 namespace mlir {
 namespace sqa {
 
-/// Block sizes of the FlashAttention loop nest.
+/// The largest q-block or kv-block the tilings accept: larger blocks are no
+/// tiling, and their tile sizes would overflow the containers that hold
+/// them.
+constexpr int64_t kMaxAttentionBlock = 65536;
+
+/// Block sizes of the FlashAttention loop nest, each in [1,
+/// kMaxAttentionBlock].
 struct AttentionTilingOptions {
   /// Query rows per parallel tile.
   int64_t queryBlock = 64;
