@@ -164,9 +164,11 @@ static int emitLibrary(ModuleOp module) {
     options.name =
         llvm::sys::path::filename(StringRef(outputFilename).rtrim('/'));
   if (!sqa::isValidKernelLibraryName(options.name))
-    return fail("the library name '" + options.name + "'" +
-                (libraryName.empty() ? " (the output directory's)" : "") +
-                " is not a C identifier; choose one with --library-name");
+    return fail(
+        "the library name '" + options.name + "'" +
+        (libraryName.empty() ? " (the output directory's)" : "") +
+        " is not a C identifier (or is one reserved to the implementation); "
+        "choose one with --library-name");
   options.pipeline.chip = chip;
   options.pipeline.features = features;
   options.pipeline.optLevel = optLevel;

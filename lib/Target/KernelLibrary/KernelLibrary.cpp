@@ -33,8 +33,13 @@ using namespace mlir::sqa;
 //===----------------------------------------------------------------------===//
 
 bool mlir::sqa::isValidKernelLibraryName(StringRef name) {
+  // A C identifier that is not reserved to the implementation (a leading
+  // underscore followed by an underscore or a capital).
   return !name.empty() && !llvm::isDigit(name.front()) &&
-         llvm::all_of(name, [](char c) { return llvm::isAlnum(c) || c == '_'; });
+         llvm::all_of(name,
+                      [](char c) { return llvm::isAlnum(c) || c == '_'; }) &&
+         !(name.size() > 1 && name[0] == '_' &&
+           (name[1] == '_' || llvm::isUpper(name[1])));
 }
 
 /// The largest head count and head dim a --config may ask for.
@@ -852,6 +857,70 @@ static void writeManifest(raw_ostream &os, StringRef lib,
   os << "\n";
 }
 
+/// Checks that the C the library generates compiles and means what it
+/// says: every kernel name is a C identifier; no kernel's function
+/// (<lib>_<kernel>) is one of the launcher's own identifiers or another
+/// kernel's images (derived from the templates and the generated arrays, not
+/// listed by hand); no two kernels' macros (<LIB>_<KERNEL>_...) coincide
+/// after upper-casing; and the header <lib>.h does not shadow a system
+/// header that the generated files include with <...>.
+static LogicalResult verifyGeneratedNames(Location loc, StringRef lib,
+                                          ArrayRef<LibraryKernel> kernels,
+                                          ArrayRef<std::string> cubinChips) {
+  std::string templates = instantiateTemplate(kLauncherTemplate, lib) +
+                          instantiateTemplate(kLibraryHeaderTemplate, lib);
+  llvm::StringSet<> reserved;
+  std::string prefix = (lib + "_").str();
+  for (size_t at = templates.find(prefix); at != std::string::npos;
+       at = templates.find(prefix, at + 1)) {
+    if (at > 0 &&
+        (llvm::isAlnum(templates[at - 1]) || templates[at - 1] == '_'))
+      continue;
+    size_t end = at + prefix.size();
+    while (end < templates.size() &&
+           (llvm::isAlnum(templates[end]) || templates[end] == '_'))
+      ++end;
+    reserved.insert(templates.substr(at, end - at));
+  }
+  for (const LibraryKernel &kernel : kernels) {
+    std::string images = prefix + kernel.name;
+    reserved.insert(images + "_ptx");
+    reserved.insert(images + "_cubins");
+    for (const std::string &chip : cubinChips)
+      reserved.insert(images + "_cubin_" + chip);
+  }
+  // Header names the generated files include with <...>.
+  for (size_t at = templates.find("#include <"); at != std::string::npos;
+       at = templates.find("#include <", at + 1)) {
+    StringRef header = StringRef(templates).drop_front(at + 10);
+    header = header.take_until([](char c) { return c == '>'; });
+    if (header == (lib + ".h").str())
+      return emitError(loc)
+             << "kernel library name '" << lib << "' would make " << header
+             << " shadow the system header the launcher "
+                "includes; choose another name";
+  }
+  llvm::StringMap<StringRef> macroOwners;
+  for (const LibraryKernel &kernel : kernels) {
+    if (!isValidKernelLibraryName(kernel.name))
+      return emitError(loc) << "kernel library: kernel name '" << kernel.name
+                            << "' is not a C identifier";
+    std::string function = prefix + kernel.name;
+    if (reserved.contains(function))
+      return emitError(loc) << "kernel library: kernel name '" << kernel.name
+                            << "' makes the function " << function
+                            << ", which the launcher already defines";
+    auto [it, inserted] =
+        macroOwners.try_emplace(StringRef(function).upper(), kernel.name);
+    if (!inserted)
+      return emitError(loc)
+             << "kernel library: kernel names '" << it->second << "' and '"
+             << kernel.name << "' make the same macros ("
+             << StringRef(function).upper() << "_...)";
+  }
+  return success();
+}
+
 /// Assembles `ptxPath` into `cubinPath` for `chip` with ptxas.
 static LogicalResult runPtxas(Location loc, StringRef ptxas, StringRef chip,
                               StringRef ptxPath, StringRef cubinPath) {
@@ -907,6 +976,8 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
   }
   if (kernels.empty())
     return emitError(loc) << "kernel library: no attention functions";
+  if (failed(verifyGeneratedNames(loc, lib, kernels, cubinChips)))
+    return failure();
 
   GPUPipelineOptions pipelineOptions;
   pipelineOptions.copyOptionValuesFrom(options.pipeline);
