@@ -18,6 +18,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/AsmState.h"
@@ -130,11 +131,14 @@ static std::string shapeToString(ArrayRef<int64_t> shape) {
 
 /// Checks the sizes that sqa.attention and sqa.attention_grad ops in `func`
 /// require to agree (batch, Sq, Skv) on the arguments that feed them
-/// directly: with dynamic sizes the verifier cannot, and a mismatch would
-/// read or write out of bounds.
+/// (directly or through tensor.cast): with dynamic sizes the verifier
+/// cannot, and a mismatch would read or write out of bounds.
 static LogicalResult checkAttentionSizes(func::FuncOp func,
                                          ArrayRef<npy::NpyArray> inputs) {
   auto shapeOf = [&](Value value) -> std::optional<ArrayRef<int64_t>> {
+    // tensor.cast keeps the sizes: look through it to the argument.
+    while (auto cast = value.getDefiningOp<tensor::CastOp>())
+      value = cast.getSource();
     auto arg = dyn_cast<BlockArgument>(value);
     if (!arg || arg.getOwner() != &func.getBody().front())
       return std::nullopt;

@@ -234,9 +234,32 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
   return keyLoop;
 }
 
+/// Replaces `op`, whose key sequence is statically empty, by what every row
+/// without a visible key gets: zeros, and lse = -inf. (Tiling it would make
+/// slices at offset 0 of a dimension of size 0, which tensor.extract_slice
+/// does not accept.)
+static void replaceWithoutKeys(RewriterBase &rewriter, AttentionOp op) {
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(op);
+  SmallVector<Value> results;
+  for (auto [index, init] : llvm::enumerate(op.getOutputs())) {
+    Type elementType = cast<ShapedType>(init.getType()).getElementType();
+    double value = index == 0 ? 0.0 : -std::numeric_limits<double>::infinity();
+    Value fill = arith::ConstantOp::create(
+        rewriter, op.getLoc(), rewriter.getFloatAttr(elementType, value));
+    results.push_back(
+        linalg::FillOp::create(rewriter, op.getLoc(), fill, init).getResult(0));
+  }
+  rewriter.replaceOp(op, results);
+}
+
 FailureOr<FlashAttentionLoops>
 mlir::sqa::tileAndFuseAttention(RewriterBase &rewriter, AttentionOp op,
                                 const AttentionTilingOptions &options) {
+  if (op.hasPureTensorSemantics() && op.getKeyType().getDimSize(2) == 0) {
+    replaceWithoutKeys(rewriter, op);
+    return FlashAttentionLoops{};
+  }
   FailureOr<std::pair<scf::ForallOp, AttentionOp>> tiled =
       tileAttention(rewriter, op, options.queryBlock);
   if (failed(tiled))

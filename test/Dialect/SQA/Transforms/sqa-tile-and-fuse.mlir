@@ -148,3 +148,23 @@ func.func @gqa_grad(%q: tensor<2x4x256x16xf16>, %k: tensor<2x2x256x16xf16>, %v: 
                             -> tensor<2x4x256x16xf32>, tensor<2x2x256x16xf16>, tensor<2x2x256x16xf16>
   return %r#0, %r#1, %r#2 : tensor<2x4x256x16xf32>, tensor<2x2x256x16xf16>, tensor<2x2x256x16xf16>
 }
+
+// -----
+
+// A statically empty key sequence: no row sees a key, so the op becomes what
+// such rows get (zeros, lse = -inf) instead of a loop nest over empty slices.
+
+// CHECK-LABEL: func.func @no_keys
+//  CHECK-DAG:   %[[ZERO:.+]] = arith.constant 0.000000e+00 : f16
+//  CHECK-DAG:   %[[NEGINF:.+]] = arith.constant 0xFF800000 : f32
+//      CHECK:   %[[OUT:.+]] = linalg.fill ins(%[[ZERO]] : f16) outs(%{{.+}} : tensor<1x4x8x16xf16>)
+//      CHECK:   %[[LSE:.+]] = linalg.fill ins(%[[NEGINF]] : f32) outs(%{{.+}} : tensor<1x4x8xf32>)
+//      CHECK:   return %[[OUT]], %[[LSE]]
+//  CHECK-NOT:   sqa.attention
+func.func @no_keys(%q: tensor<1x4x8x16xf16>, %k: tensor<1x2x0x16xf16>, %v: tensor<1x2x0x16xf16>,
+                   %o: tensor<1x4x8x16xf16>, %l: tensor<1x4x8xf32>) -> (tensor<1x4x8x16xf16>, tensor<1x4x8xf32>) {
+  %r:2 = sqa.attention ins(%q, %k, %v : tensor<1x4x8x16xf16>, tensor<1x2x0x16xf16>, tensor<1x2x0x16xf16>)
+                       outs(%o, %l : tensor<1x4x8x16xf16>, tensor<1x4x8xf32>) mask = causal_bottom_right
+                       -> tensor<1x4x8x16xf16>, tensor<1x4x8xf32>
+  return %r#0, %r#1 : tensor<1x4x8x16xf16>, tensor<1x4x8xf32>
+}

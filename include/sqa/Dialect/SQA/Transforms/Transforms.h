@@ -52,7 +52,9 @@ tileAttention(RewriterBase &rewriter, AttentionOp op, int64_t queryBlock);
 FailureOr<scf::ForOp> decomposeAttention(RewriterBase &rewriter, AttentionOp op,
                                          int64_t keyBlock);
 
-/// tileAttention followed by decomposeAttention on the tile.
+/// tileAttention followed by decomposeAttention on the tile. An op whose key
+/// sequence is statically empty becomes fills (zeros, lse = -inf) and no
+/// loops.
 FailureOr<FlashAttentionLoops>
 tileAndFuseAttention(RewriterBase &rewriter, AttentionOp op,
                      const AttentionTilingOptions &options);
