@@ -232,7 +232,7 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
   Value queryTile =
       readTile(sharedQ, std::nullopt, warpRow, kWarpRows, headDim);
 
-  float scaleLog2 = op.getScaleOrDefault() * static_cast<float>(M_LOG2E);
+  float scaleLog2 = op.getScaleLog2();
   AffineExpr m, n, k;
   bindDims(ctx, m, n, k);
   auto parallel = vector::IteratorType::parallel;

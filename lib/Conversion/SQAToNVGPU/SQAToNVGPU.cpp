@@ -239,7 +239,7 @@ void FlashKernelBuilder::build() {
       add(mul(div(lane, 2 * kMmaN), kChunkElements), rem(lane, kMmaN));
   Value keyLaneCol = mul(rem(div(lane, kMmaN), 2), kChunkElements);
 
-  float scaleLog2 = op.getScaleOrDefault() * static_cast<float>(M_LOG2E);
+  float scaleLog2 = op.getScaleLog2();
   auto accType = VectorType::get({2, 2}, f32);
   Value zeroAcc = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(accType, b.getF32FloatAttr(0)));

@@ -108,7 +108,7 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
 
   // Scores are kept in log2 units: folding log2(e) into the scale lets the
   // loop use exp2, which is one instruction on GPUs (ex2.approx).
-  float scaleLog2 = op.getScaleOrDefault() * static_cast<float>(M_LOG2E);
+  float scaleLog2 = op.getScaleLog2();
   Value query = buildRowRead(rewriter, loc, op.getQuery(), b, queryHead, i);
   auto queryVectorType = cast<VectorType>(query.getType());
   query = arith::MulFOp::create(

@@ -171,6 +171,15 @@ func.func @attention_c12_scale_negative(%q: tensor<2x4x8x16xf32>, %k: tensor<2x4
 
 // -----
 
+// scale * log2(e) overflows f32: every score would be infinite.
+func.func @attention_c12_scale_log2_overflow(%q: tensor<2x4x8x16xf32>, %k: tensor<2x4x8x16xf32>, %v: tensor<2x4x8x16xf32>, %o0: tensor<2x4x8x16xf32>) {
+  // expected-error @+1 {{expects scale * log2(e) to be finite in f32 (scale at most 2.358657e+38), but got 3.000000e+38}}
+  %r:1 = sqa.attention ins(%q, %k, %v : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) outs(%o0 : tensor<2x4x8x16xf32>) scale = 3.0e+38 -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
 func.func @attention_c12_scale_inf(%q: tensor<2x4x8x16xf32>, %k: tensor<2x4x8x16xf32>, %v: tensor<2x4x8x16xf32>, %o0: tensor<2x4x8x16xf32>) {
   // expected-error @+1 {{expects scale to be positive and finite, but got INF}}
   %r:1 = sqa.attention ins(%q, %k, %v : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) outs(%o0 : tensor<2x4x8x16xf32>) scale = 0x7F800000 -> tensor<2x4x8x16xf32>
@@ -426,4 +435,14 @@ func.func @attention_grad_c15_mixed_semantics(%q: tensor<2x8x8x16xf32>, %k: tens
   // expected-error @+1 {{expects all operands to be tensors or all to be memrefs, but got a mix}}
   sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : memref<2x8x8x16xf32>, memref<2x4x10x16xf32>, memref<2x4x10x16xf32>)
   return
+}
+
+// -----
+
+// Generic form whose segment sizes add up but give the output to the
+// diagonal offset.
+func.func @attention_segments_misassigned(%q: tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32> {
+  // expected-error @+1 {{operand #3 must be index, but got 'tensor<2x4x8x16xf32>'}}
+  %r = "sqa.attention"(%q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 1>}> : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32>
+  return %r : tensor<2x4x8x16xf32>
 }

@@ -61,6 +61,14 @@ static LogicalResult verifyMaskAndScale(Operation *op,
       return op->emitOpError("expects scale to be positive and finite, but "
                              "got ")
              << scale->convertToFloat();
+    // The lowerings take exponentials in base 2 with scale * log2(e) folded
+    // into one f32 constant; a scale that makes it infinite would give
+    // infinite scores (and NaN) for every input.
+    if (!std::isfinite(attention.getScaleLog2()))
+      return op->emitOpError("expects scale * log2(e) to be finite in f32 "
+                             "(scale at most ")
+             << std::numeric_limits<float>::max() / llvm::numbers::log2ef
+             << "), but got " << scale->convertToFloat();
   }
 
   // (C13) Window.

@@ -108,7 +108,7 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
 
   // Scores in log2 units: exp(x) = exp2(x * log2(e)), with log2(e) folded
   // into the scale.
-  float scaleLog2 = op.getScaleOrDefault() * static_cast<float>(M_LOG2E);
+  float scaleLog2 = op.getScaleLog2();
   int64_t numKvHeads = op.getNumKvHeads();
   auto keyLoop = scf::ForOp::create(
       rewriter, loc, startKey, endKey, blockSize,

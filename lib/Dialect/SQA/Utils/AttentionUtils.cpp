@@ -11,6 +11,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -41,6 +42,12 @@ KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
   std::optional<ArrayRef<int64_t>> window = op.getWindow();
   bool hasLeft = window && (*window)[0] >= 0;
   bool hasRight = window && (*window)[1] >= 0;
+  // No sequence reaches 2^61 positions, so a side at least that wide sees the
+  // same keys as a side of 2^61, and the sums below of such a side with a row
+  // and a diagonal offset (each under 2^61) stay inside i64. Without the
+  // clamp a side near INT64_MAX wraps around and hides every key.
+  constexpr int64_t kWidestSide = int64_t(1) << 61;
+  auto side = [&](unsigned i) { return std::min((*window)[i], kWidestSide); };
   if (mask == MaskKind::none && !hasLeft && !hasRight)
     return {zero, keySeqLen};
 
@@ -62,7 +69,7 @@ KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
     last = diagonal;
   if (hasRight) {
     Value windowLast =
-        arith::AddIOp::create(b, loc, diagonal, constant((*window)[1]));
+        arith::AddIOp::create(b, loc, diagonal, constant(side(1)));
     last = last ? arith::MinSIOp::create(b, loc, last, windowLast).getResult()
                 : windowLast;
   }
@@ -75,7 +82,7 @@ KeyRange mlir::sqa::buildVisibleKeyRange(OpBuilder &b, Location loc,
   Value begin = zero;
   if (hasLeft) {
     Value first =
-        arith::SubIOp::create(b, loc, diagonal, constant((*window)[0]));
+        arith::SubIOp::create(b, loc, diagonal, constant(side(0)));
     begin = arith::MaxSIOp::create(b, loc, first, zero);
   }
   return {begin, end};

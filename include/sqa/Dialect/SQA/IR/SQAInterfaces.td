@@ -55,6 +55,11 @@ def SQA_AttentionOpInterface : OpInterface<"AttentionOpInterface"> {
         return scale->convertToFloat();
       return 1.0f / ::std::sqrt(static_cast<float>(getHeadDim()));
     }
+    /// The scale in base 2: every lowering takes exp2(s * scale * log2(e))
+    /// with this one f32 constant, and (C12) keeps it finite.
+    float getScaleLog2() {
+      return getScaleOrDefault() * ::llvm::numbers::log2ef;
+    }
     /// Maps output head `outHead` to the query head it reads: itself, or
     /// `outHead mod Hq` for reverse SQA (the query heads tile the key/value
     /// heads).

@@ -10,6 +10,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/TilingInterface.h"
 #include "sqa/Dialect/SQA/IR/SQADialect.h"
+#include "llvm/Support/MathExtras.h"
 
 #include "sqa/Dialect/SQA/IR/SQAEnums.h.inc"
 

@@ -59,7 +59,8 @@ def SQA_AttentionOp : SQA_Op<"attention", [
     - `causal_top_left`: key j visible to query i iff j <= i.
     `window = [left, right]` further restricts row i to keys
     i + Skv - Sq - left <= j <= i + Skv - Sq + right (bottom-right
-    coordinates); -1 leaves a side unbounded. `scale` defaults to 1/sqrt(D).
+    coordinates); -1 leaves a side unbounded, and so does any side wider
+    than the sequences. `scale` defaults to 1/sqrt(D).
     A row with no visible key produces zeros and lse = -inf.
 
     `diagonal_offset(%d)` replaces the diagonal of the mask and window,
@@ -95,7 +96,7 @@ def SQA_AttentionOp : SQA_Op<"attention", [
     - (C10) lse has shape B x max(Hq, Hkv) x Sq.
     - (C11) there are one or two outputs; with tensor semantics the results
       have their types.
-    - (C12) scale is positive and finite.
+    - (C12) scale is positive and finite, and so is scale * log2(e) in f32.
     - (C13) window has two entries, each >= -1, and is not combined with
       `causal_top_left` (windows are in bottom-right coordinates).
     - (C14) `diagonal_offset` is given only with a causal mask or a window.
@@ -217,7 +218,7 @@ def SQA_AttentionGradOp : SQA_Op<"attention_grad", [
     - (C10) dq has the shape of query, dk of key and dv of value.
     - (C11) there are three outputs (dq, dk, dv); with tensor semantics the
       results have their types.
-    - (C12) scale is positive and finite.
+    - (C12) scale is positive and finite, and so is scale * log2(e) in f32.
     - (C13) window has two entries, each >= -1, and is not combined with
       `causal_top_left`.
     - (C14) `diagonal_offset` is given only with a causal mask or a window.
