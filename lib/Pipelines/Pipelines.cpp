@@ -150,7 +150,8 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
       // Sinking constants and memref.dim into the launch body leaves the
       // memrefs as the only kernel operands: the ABI of the kernel libraries.
       {"outline kernels",
-       "gpu-launch-sink-index-computations,gpu-kernel-outlining"},
+       "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
+       "gpu.module(sqa-check-ptx-symbols)"},
       {"occupancy", llvm::formatv("gpu.module(sqa-set-nvvm-launch-bounds{{"
                                   "min-blocks-per-sm={0}})",
                                   options.minBlocksPerSM.getValue())

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sqa/InitAll.h"
+#include "sqa/Tools/ParseGuard.h"
 #include "sqa/Pipelines/Pipelines.h"
 #include "sqa/Target/KernelLibrary.h"
 
@@ -237,7 +238,7 @@ int main(int argc, char **argv) {
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
   OwningOpRef<ModuleOp> module;
   if (!inputFilename.empty())
-    module = parseSourceFile<ModuleOp>(inputFilename, sourceMgr, &context);
+    module = sqa::parseSourceFileGuarded(inputFilename, sourceMgr, &context);
   else
     module = ModuleOp::create(UnknownLoc::get(&context));
   if (!module)

@@ -14,6 +14,7 @@
 #include "sqa/Dialect/SQA/IR/SQAOps.h"
 #include "sqa/Dialect/SQA/Transforms/Transforms.h"
 #include "sqa/InitAll.h"
+#include "sqa/Tools/ParseGuard.h"
 #include "sqa/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -245,7 +246,7 @@ int main(int argc, char **argv) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
   OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(inputFilename, sourceMgr, &context);
+      sqa::parseSourceFileGuarded(inputFilename, sourceMgr, &context);
   if (!module)
     return EXIT_FAILURE;
 

@@ -213,6 +213,26 @@ def SQAGPUMappedToCPUPass : Pass<"sqa-gpu-mapped-to-cpu"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def CheckPTXSymbolsPass
+    : Pass<"sqa-check-ptx-symbols", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Refuse GPU symbols that PTX cannot spell";
+  let description = [{
+    `gpu-kernel-outlining` names a kernel after the function that launches
+    it (`<function>_kernel`), and MLIR accepts any string as a symbol
+    (`@"my-kernel"`), but a PTX identifier is `[a-zA-Z][a-zA-Z0-9_$]*` or
+    `[_$%][a-zA-Z0-9_$]+`: on any other name the NVPTX backend aborts
+    ("Symbol name with unsupported characters"). This pass reports such a
+    name at the op that defines it (for a kernel, the launch it was outlined
+    from) instead.
+
+    #### Input invariant
+    A `gpu.module`, before translation to LLVM IR.
+
+    #### Output IR
+    Unchanged; the pass fails on a name that PTX cannot spell.
+  }];
+}
+
 def SetNVVMLaunchBoundsPass
     : Pass<"sqa-set-nvvm-launch-bounds", "::mlir::gpu::GPUModuleOp"> {
   let summary = "Give ptxas the register budget of N resident blocks per SM";

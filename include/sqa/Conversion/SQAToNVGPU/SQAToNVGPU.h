@@ -12,6 +12,7 @@ namespace sqa {
 
 #define GEN_PASS_DECL_CONVERTSQATONVGPUPASS
 #define GEN_PASS_DECL_SETNVVMLAUNCHBOUNDSPASS
+#define GEN_PASS_DECL_CHECKPTXSYMBOLSPASS
 #include "sqa/Conversion/Passes.h.inc"
 
 /// Tile sizes of the tensor-core kernel. Each warp owns 16 query rows (one

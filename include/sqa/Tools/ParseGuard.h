@@ -1,0 +1,55 @@
+//===- ParseGuard.h - Parsing that survives upstream parser crashes -*- C++ -*-//
+//
+// Some malformed inputs crash MLIR's own parser (README, "Inputs that crash
+// upstream MLIR"): a segfault or an abort inside a dialect's custom parser,
+// after it has printed its located parse error. The tools parse through these
+// functions, which run the parser under llvm::CrashRecoveryContext and turn
+// such a crash into an error and a failure, so that bad input never ends a
+// tool with a signal.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SQA_TOOLS_PARSEGUARD_H
+#define SQA_TOOLS_PARSEGUARD_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Support/LLVM.h"
+
+namespace llvm {
+class SourceMgr;
+class MemoryBufferRef;
+} // namespace llvm
+
+namespace mlir {
+class DialectRegistry;
+class MLIRContext;
+
+namespace sqa {
+
+/// Parses the main buffer of `sourceMgr` like parseSourceFile<ModuleOp>. If the
+/// parser crashes, reports an error at the start of the buffer and returns
+/// null; `context` must then not be used again (the crash may have left it
+/// half-updated), only destroyed or leaked.
+OwningOpRef<ModuleOp> parseSourceFileGuarded(llvm::SourceMgr &sourceMgr,
+                                             MLIRContext *context);
+
+/// The same for the file `filename` ("-": standard input), which it adds to
+/// `sourceMgr`; a file that cannot be read is an error too.
+OwningOpRef<ModuleOp> parseSourceFileGuarded(StringRef filename,
+                                             llvm::SourceMgr &sourceMgr,
+                                             MLIRContext *context);
+
+/// For drivers that parse themselves (MlirOptMain): parses `buffer` (each
+/// piece between `splitMarker` lines, when it is not empty) in a scratch
+/// context of `registry`, with its diagnostics held back. Returns failure, and
+/// prints the held-back diagnostics and an error, only if the parser crashes;
+/// an input that merely fails to parse is left to the driver.
+LogicalResult checkParserSurvives(llvm::MemoryBufferRef buffer,
+                                  const DialectRegistry &registry,
+                                  StringRef splitMarker);
+
+} // namespace sqa
+} // namespace mlir
+
+#endif // SQA_TOOLS_PARSEGUARD_H
