@@ -3,9 +3,10 @@
 
 Each case builds a module for one configuration (python/sqa/ir.py), random
 inputs quantized to the element type, runs `sqa-run` and checks every output
-element: |out - ref| <= tol * max(1, |ref|), with tol from
-sqa.dtypes.ABS_TOLERANCE for the output type, and lse within 1e-4 (f32
-scores). Prints one line per case and exits non-zero if any case fails.
+element: |out - ref| <= tol * max(1, |ref|) + cond, with tol from
+sqa.dtypes.ABS_TOLERANCE for the output type and cond the conditioning term
+of `conditioning_bound` (f32 scores of magnitude |s| are only known to
+|s| x 2^-24), and lse within 1e-4 (f32 scores). Prints one line per case and exits non-zero if any case fails.
 """
 
 import argparse
@@ -26,7 +27,41 @@ from sqa.variants import VARIANTS  # noqa: E402
 LSE_TOLERANCE = 1e-4
 
 
-def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None):
+def conditioning_bound(q, k, v, mask, window, scale):
+    """The part of the error that the conditioning of softmax makes, per
+    output element (float64 inputs, reference layouts).
+
+    Every lowering computes scores in f32 (in log2 units, scale*log2(e)
+    folded in). A score s_ij = scale * sum_d q_id k_jd is then known only to
+    about u * S_ij with u = 2^-24 and S_ij = |scale| * sum_d |q_id| |k_jd|:
+    its rounding and that of the scaling (u each), the subtraction of the
+    row max, which carries the same error (x2). exp makes these absolute
+    errors relative errors of the probabilities, up to 4u * S_i with
+    S_i = max_j S_ij over the row's visible keys, and out_id, a weighted mean
+    of the v_jd, moves by at most twice the largest relative weight change
+    times V_id = max_j |v_jd|: 8u * S_i * V_id. The accumulation of the dot
+    products in another order adds terms of the same kind that this covers
+    in every measured case. With unit-scale inputs and scale 1/sqrt(D) it is
+    below the f32 output tolerance; with large scores (scale 10, or f16
+    inputs of magnitude 60) it dominates, and no f32 implementation can do
+    better than its first factor. Returns (cond for out [B, Ho, Sq, Dv],
+    4u * S_i for lse [B, Ho, Sq]): lse = max + log(sum) carries the same
+    relative errors of the probabilities, in absolute terms."""
+    q, k, v = expand_heads(np.abs(q), np.abs(k), np.abs(v))
+    if scale is None:
+        scale = 1.0 / np.sqrt(q.shape[-1])
+    magnitude = np.einsum("bhid,bhjd->bhij", q, k) * abs(scale)
+    visible = visible_keys(q.shape[2], k.shape[2], mask, window)
+    row_scores = np.where(visible, magnitude, 0.0).max(axis=-1, initial=0.0)
+    row_values = np.where(visible[None, None, :, :, None], v[:, :, None, :, :], 0.0).max(
+        axis=3, initial=0.0)
+    return 8 * F32_UNIT * row_scores[..., None] * row_values, 4 * F32_UNIT * row_scores
+
+
+def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None, magnitude=1.0, spread=None):
+    """`magnitude` scales the random inputs; `spread`, when given, makes
+    every key the same random vector plus `spread` times noise, so that the
+    scores of a row are nearly tied."""
     rng = np.random.default_rng(seed)
     shapes = {
         "q": (batch, cfg.num_query_heads, sq, cfg.head_dim),
@@ -35,7 +70,10 @@ def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None):
     }
     stored, exact = {}, {}
     for name, shape in shapes.items():
-        stored[name], exact[name] = quantize(rng.standard_normal(shape), cfg.dtype)
+        values = magnitude * rng.standard_normal(shape)
+        if name == "k" and spread is not None:
+            values = magnitude * (rng.standard_normal(shape[-1]) + spread * rng.standard_normal(shape))
+        stored[name], exact[name] = quantize(values, cfg.dtype)
     ref_out, ref_lse = attention_reference(
         exact["q"], exact["k"], exact["v"], cfg.mask, cfg.window, cfg.scale)
 
@@ -61,19 +99,22 @@ def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None):
         # P is rounded to the input element type before P V, as the A operand
         # of the tensor-core product is: that rounding bounds the error too.
         tol = max(tol, ABS_TOLERANCE[cfg.dtype])
-    bound = tol * np.maximum(1.0, np.abs(ref_out))
+    cond, lse_cond = conditioning_bound(exact["q"], exact["k"], exact["v"], cfg.mask, cfg.window, cfg.scale)
+    bound = tol * np.maximum(1.0, np.abs(ref_out)) + cond
     excess = float((np.abs(out - ref_out) / bound).max(initial=0))
     err = float(np.abs(out - ref_out).max(initial=0))
     ok = excess <= 1.0
-    detail = f"max_err={err:.2e} tol={tol:.1e}*max(1,|ref|) worst={excess:.2f} of tol"
+    detail = (f"max_err={err:.2e} tol={tol:.1e}*max(1,|ref|)+cond (cond<={float(cond.max(initial=0)):.1e})"
+              f" worst={excess:.2f} of tol")
     if cfg.with_lse:
         lse = lse.astype(np.float64)
         both_inf = np.isneginf(lse) & np.isneginf(ref_lse)
         with np.errstate(invalid="ignore"):
             lse_err = np.where(both_inf, 0.0, np.abs(lse - ref_lse))
-        lse_err = float(np.nan_to_num(lse_err, nan=np.inf).max(initial=0))
-        ok = ok and lse_err <= LSE_TOLERANCE
-        detail += f" lse_err={lse_err:.2e}"
+        lse_err = np.nan_to_num(lse_err, nan=np.inf)
+        lse_excess = float((lse_err / (LSE_TOLERANCE + lse_cond)).max(initial=0))
+        ok = ok and lse_excess <= 1.0
+        detail += f" lse_err={float(lse_err.max(initial=0)):.2e} ({lse_excess:.2f} of tol)"
     return ok, detail
 
 
@@ -340,7 +381,21 @@ def suite_tensor_core():
     yield variant("xSMQA", head_dim=128, dtype="f16", with_lse=True), 1, 70, 33, (64, 32)
 
 
-SUITES = {"mapped": suite_mapped, "tensor-core": suite_tensor_core, "variants": suite_variants,
+def suite_conditioning():
+    """Large scores, where the conditioning term of the tolerance dominates:
+    f32 inputs with scale 10, f16 and bf16 inputs of magnitude 60 with nearly
+    tied scores (keys one vector plus 2% noise), and a causal f32 case with
+    scale 10. Each case carries its blocks (None: the lowering's default)
+    and the options of its inputs."""
+    yield variant("SQA", head_dim=16, dtype="f32", scale=10.0), 1, 33, 47, None, {}
+    yield (variant("xSQA", head_dim=64, dtype="f32", scale=10.0, mask="causal_bottom_right"),
+           1, 40, 40, None, {})
+    yield variant("GQA", head_dim=16, dtype="f16"), 1, 16, 16, None, {"magnitude": 60.0, "spread": 0.02}
+    yield (variant("rSQA", head_dim=32, dtype="bf16", with_lse=True), 1, 20, 33, None,
+           {"magnitude": 60.0, "spread": 0.02})
+
+
+SUITES = {"conditioning": suite_conditioning, "mapped": suite_mapped, "tensor-core": suite_tensor_core, "variants": suite_variants,
           "masks": suite_masks, "tiled": suite_tiled, "grad": suite_grad}
 
 
@@ -366,12 +421,13 @@ def main():
                                        blocks)
             detail = f"grads {grad_dtype}: {detail}"
         else:
-            cfg, batch, sq, skv, *case_blocks = case
+            cfg, batch, sq, skv, *extra = case
+            inputs = extra.pop() if extra and isinstance(extra[-1], dict) else {}
             blocks = (args.q_block or 64, args.kv_block or 64) \
                 if args.q_block or args.kv_block else None
-            if case_blocks:
-                blocks = case_blocks[0]
-            ok, detail = run_case(args.lowering, cfg, batch, sq, skv, seed, blocks)
+            if extra and extra[0] is not None:
+                blocks = extra[0]
+            ok, detail = run_case(args.lowering, cfg, batch, sq, skv, seed, blocks, **inputs)
         count += 1
         failures += not ok
         print(f"{'PASS' if ok else 'FAIL'} Hq={cfg.num_query_heads} "
