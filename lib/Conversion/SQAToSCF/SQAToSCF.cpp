@@ -106,15 +106,12 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
   Value queryHead = buildHeadIndex(rewriter, loc, op.getQueryHeadExpr(d0), h);
   Value kvHead = buildHeadIndex(rewriter, loc, op.getKvHeadExpr(d0), h);
 
-  // Scores are kept in log2 units: folding log2(e) into the scale lets the
-  // loop use exp2, which is one instruction on GPUs (ex2.approx).
-  float scaleLog2 = op.getScaleLog2();
+  // Scores and the running max stay unscaled; scale * log2(e) is folded into
+  // the exponent's fma, exp2(s * c - m * c), as in FlashAttention-2, so that
+  // exp2 (one instruction on GPUs, ex2.approx) needs no ln 2 and the query is
+  // not rounded once more by a pre-scaling.
+  Value scaleLog2 = f32Constant(rewriter, op.getScaleLog2());
   Value query = buildRowRead(rewriter, loc, op.getQuery(), b, queryHead, i);
-  auto queryVectorType = cast<VectorType>(query.getType());
-  query = arith::MulFOp::create(
-      rewriter, loc, query,
-      vector::BroadcastOp::create(rewriter, loc, queryVectorType,
-                                  f32Constant(rewriter, scaleLog2)));
 
   KeyRange keys =
       buildVisibleKeyRange(rewriter, loc, op, i, querySeqLen, keySeqLen);
@@ -134,13 +131,16 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
             nb, l, vector::CombiningKind::ADD,
             arith::MulFOp::create(nb, l, query, key));
         // Online softmax: rescale what was accumulated under the old max by
-        // exp2(oldMax - newMax). The first visible key has oldMax = -inf and
-        // a finite score, so the factor is exp2(-inf) = 0, never NaN.
+        // exp2((oldMax - newMax) * c). The first visible key has oldMax = -inf
+        // and a finite score, so the factor is exp2(-inf) = 0, never NaN.
         Value newMax = arith::MaxNumFOp::create(nb, l, runningMax, score);
-        Value correction = math::Exp2Op::create(
-            nb, l, arith::SubFOp::create(nb, l, runningMax, newMax));
-        Value prob = math::Exp2Op::create(
-            nb, l, arith::SubFOp::create(nb, l, score, newMax));
+        auto scaledDifference = [&](Value x) -> Value {
+          return arith::MulFOp::create(
+              nb, l, arith::SubFOp::create(nb, l, x, newMax), scaleLog2);
+        };
+        Value correction =
+            math::Exp2Op::create(nb, l, scaledDifference(runningMax));
+        Value prob = math::Exp2Op::create(nb, l, scaledDifference(score));
         Value newSum = math::FmaOp::create(nb, l, runningSum, correction, prob);
         Value value = buildRowRead(nb, l, op.getValue(), b, kvHead, j);
         Value scaledAcc = arith::MulFOp::create(
@@ -189,7 +189,9 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
   SmallVector<OpFoldResult> lseSizes(3, rewriter.getIndexAttr(1));
   SmallVector<OpFoldResult> lseStrides = lseSizes;
   if (Value lseArg = op.getLse() ? forallOp.getRegionIterArgs()[1] : Value()) {
-    Value lse = buildLogSumExpFromLog2(rewriter, loc, rowMax, rowSum);
+    Value lse = buildLogSumExpFromLog2(
+        rewriter, loc, arith::MulFOp::create(rewriter, loc, rowMax, scaleLog2),
+        rowSum);
     lseSlice = tensor::ExtractSliceOp::create(
         rewriter, loc, RankedTensorType::get({1, 1, 1}, f32), lseArg,
         lseOffsets, lseSizes, lseStrides);

@@ -5,6 +5,7 @@
 // CHECK-SAME: (%[[Q:.+]]: tensor<?x4x?x16xf16>, %[[K:.+]]: tensor<?x2x?x16xf16>, %[[V:.+]]: tensor<?x2x?x8xf16>, %[[O:.+]]: tensor<?x4x?x8xf16>, %[[L:.+]]: tensor<?x4x?xf32>)
 // CHECK-DAG: %[[NEGINF:.+]] = arith.constant 0xFF800000 : f32
 // CHECK-DAG: %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
+// CHECK-DAG: %[[C:.+]] = arith.constant 0.360673{{[0-9]*}} : f32
 // CHECK-DAG: %[[ZEROS:.+]] = arith.constant dense<0.000000e+00> : vector<8xf32>
 // CHECK-DAG: %[[B:.+]] = tensor.dim %[[Q]], %c0
 // CHECK-DAG: %[[SQ:.+]] = tensor.dim %[[Q]], %c2
@@ -13,21 +14,27 @@
 // CHECK: %[[R:.+]]:2 = scf.forall (%[[I:.+]], %[[H:.+]], %[[BI:.+]]) in (%[[SQ]], 4, %[[B]]) shared_outs(%[[OA:.+]] = %[[O]], %[[LA:.+]] = %[[L]])
 // CHECK: %[[KVH:.+]] = affine.apply #[[KVHEAD]](%[[H]])
 // CHECK: %[[QROW:.+]] = vector.transfer_read %[[Q]][%[[BI]], %[[H]], %[[I]], %c0]
-// The scale is 1/sqrt(16) * log2(e).
-// CHECK: arith.mulf %{{.+}}, %cst{{.*}} : vector<16xf32>
 // Causal: the loop stops at the diagonal, masked keys are never visited.
 // CHECK: %[[END:.+]] = arith.minsi %{{.+}}, %[[SKV]]
 // CHECK: %[[LOOP:.+]]:3 = scf.for %[[J:.+]] = %c0 to %[[END]] step %c1 iter_args(%[[M:.+]] = %[[NEGINF]], %[[SUM:.+]] = %[[ZERO]], %[[ACC:.+]] = %[[ZEROS]]) -> (f32, f32, vector<8xf32>)
 // CHECK: vector.transfer_read %[[K]][%[[BI]], %[[KVH]], %[[J]], %c0]
 // CHECK: %[[S:.+]] = vector.reduction <add>
 // CHECK: %[[NEWM:.+]] = arith.maxnumf %[[M]], %[[S]]
-// CHECK: %[[CORR:.+]] = math.exp2
-// CHECK: %[[P:.+]] = math.exp2
+// Scores stay unscaled; the exponents are (x - max) * scale * log2(e), with
+// the scale 1/sqrt(16) * log2(e): the subtraction is exact for nearly tied
+// scores, and the product rounds relatively.
+// CHECK: %[[DM:.+]] = arith.subf %[[M]], %[[NEWM]] : f32
+// CHECK: %[[CM:.+]] = arith.mulf %[[DM]], %[[C]] : f32
+// CHECK: %[[CORR:.+]] = math.exp2 %[[CM]]
+// CHECK: %[[DS:.+]] = arith.subf %[[S]], %[[NEWM]] : f32
+// CHECK: %[[CS:.+]] = arith.mulf %[[DS]], %[[C]] : f32
+// CHECK: %[[P:.+]] = math.exp2 %[[CS]]
 // CHECK: math.fma %[[SUM]], %[[CORR]], %[[P]]
 // CHECK: vector.transfer_read %[[V]][%[[BI]], %[[KVH]], %[[J]], %c0]
 // CHECK: vector.fma
 // CHECK: scf.yield %[[NEWM]]
 // CHECK: arith.truncf %{{.+}} : vector<8xf32> to vector<8xf16>
+// CHECK: arith.mulf %[[LOOP]]#0, %[[C]] : f32
 // CHECK: math.log2 %[[LOOP]]#1
 // CHECK: scf.forall.in_parallel
 // CHECK: tensor.parallel_insert_slice %{{.+}} into %[[OA]][%[[BI]], %[[H]], %[[I]], 0] [1, 1, 1, 8] [1, 1, 1, 1]
