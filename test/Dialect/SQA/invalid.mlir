@@ -407,6 +407,14 @@ func.func @attention_grad_c12_scale(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x
 
 // -----
 
+func.func @attention_grad_c12_scale_log2_overflow(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
+  // expected-error @+1 {{expects scale * log2(e) to be finite in f32 (scale at most 2.358657e+38), but got 3.000000e+38}}
+  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) scale = 3.0e+38 -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
+  return
+}
+
+// -----
+
 func.func @attention_grad_c13_window_entries(%q: tensor<2x8x8x16xf32>, %k: tensor<2x4x10x16xf32>, %v: tensor<2x4x10x16xf32>, %out: tensor<2x8x8x16xf32>, %dout: tensor<2x8x8x16xf32>, %lse: tensor<2x8x8xf32>, %dq: tensor<2x8x8x16xf32>, %dk: tensor<2x4x10x16xf32>, %dv: tensor<2x4x10x16xf32>) {
   // expected-error @+1 {{expects window sizes to be >= -1 (-1: unbounded), but got [-2, 0]}}
   %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8x16xf32>, tensor<2x8x8xf32>) outs(%dq, %dk, %dv : tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>) window = [-2, 0] -> tensor<2x8x8x16xf32>, tensor<2x4x10x16xf32>, tensor<2x4x10x16xf32>
