@@ -27,6 +27,7 @@ import os
 import pathlib
 import random
 import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -165,19 +166,20 @@ def mutate_mlir(rng, text, corpus):
     return "".join(tokens)
 
 
-def fuzz_opt(rng, tools, work, corpus, timeout):
+def prepare_opt(rng, tools, work, corpus):
     source = work / "input.mlir"
     source.write_text(mutate_mlir(rng, rng.choice(corpus), corpus))
-    passes = rng.choice(OPT_PIPELINES)
-    command = [tools["sqa-opt"], str(source)] + passes
-    rc, output = run(command, timeout)
-    require_located(output, str(source))
-    if rc == 0:
-        # What sqa-opt printed must parse and verify again.
-        rc2, output2 = run([tools["sqa-opt"], "-"], timeout, stdin=output.encode())
-        if rc2 != 0:
-            raise Finding("unverifiable output", output2[-3000:])
-    return command, [source]
+    command = [tools["sqa-opt"], str(source)] + rng.choice(OPT_PIPELINES)
+
+    def check(rc, output, timeout):
+        require_located(output, str(source))
+        if rc == 0:
+            # What sqa-opt printed must parse and verify again.
+            rc2, output2 = run([tools["sqa-opt"], "-"], timeout, stdin=output.encode())
+            if rc2 != 0:
+                raise Finding("unverifiable output", output2[:3000])
+
+    return command, [source], check
 
 
 # --- npy ----------------------------------------------------------------------
@@ -226,7 +228,7 @@ def mutate_npy(rng, shape):
     return npy_bytes(shape)
 
 
-def fuzz_npy(rng, tools, work, timeout):
+def prepare_npy(rng, tools, work, corpus):
     module = ROOT / "test/tools/sqa-run/Inputs/attention.mlir"
     shapes = [(1, 4, 3, 16), (1, 2, 5, 16), (1, 2, 5, 16), (1, 4, 3, 16)]
     files = []
@@ -240,8 +242,7 @@ def fuzz_npy(rng, tools, work, timeout):
     for path in files:
         command += ["-i", str(path)]
     command += ["-o", str(work / "out.npy")]
-    run(command, timeout)
-    return command, files
+    return command, files, None
 
 
 # --- config -------------------------------------------------------------------
@@ -275,29 +276,32 @@ def mutate_config(rng):
     return spec
 
 
-def fuzz_config(rng, tools, work, timeout):
+def prepare_config(rng, tools, work, corpus):
     out = work / "lib"
     shutil.rmtree(out, ignore_errors=True)
     command = [tools["sqa-compile"], "--emit", "library", "--ptxas", "none",
                "--config", mutate_config(rng), "-o", str(out)]
-    run(command, timeout)
-    return command, []
+    return command, [], None
+
+
+# Each target writes its inputs and returns (command, inputs, check): check,
+# when not None, judges the exit status and output of a run that did not
+# crash.
+TARGETS = {"opt": prepare_opt, "npy": prepare_npy, "config": prepare_config}
 
 
 # --- driver -------------------------------------------------------------------
 
 
 def record(crashes, number, finding, command, inputs):
+    """Copies a finding's inputs into its own directory, with the command
+    that reproduces it from there and what was found."""
     case = crashes / f"{number:04d}-{finding.kind.replace(' ', '-')}"
     case.mkdir(parents=True, exist_ok=True)
-    renamed = []
+    moved = {str(path): str(case / path.name) for path in inputs}
     for path in inputs:
         shutil.copy(path, case / path.name)
-        renamed.append(str(case / path.name))
-    text = " ".join(("'%s'" % c) if (" " in c or c == "") else c for c in command)
-    for path in inputs:
-        text = text.replace(str(path), str(case / path.name))
-    (case / "command").write_text(text + "\n")
+    (case / "command").write_text(" ".join(shlex.quote(moved.get(c, c)) for c in command) + "\n")
     (case / "finding").write_text(f"{finding.kind}\n{finding.detail}\n")
     return case
 
@@ -315,7 +319,7 @@ def main(argv=None):
 
     targets = [t for t in args.targets.split(",") if t]
     for target in targets:
-        if target not in ("opt", "npy", "config"):
+        if target not in TARGETS:
             parser.error(f"unknown target '{target}' (opt, npy, config)")
     if args.iterations <= 0 and args.seconds <= 0:
         parser.error("give --iterations or --seconds (or both)")
@@ -340,20 +344,14 @@ def main(argv=None):
                 # number: a finding reproduces without replaying the others.
                 rng = random.Random(f"{args.seed}/{target}/{counts[target]}")
                 counts[target] += 1
-                command, inputs = [], []
+                command, inputs, check = TARGETS[target](rng, tools, work, corpus)
                 try:
-                    if target == "opt":
-                        command, inputs = fuzz_opt(rng, tools, work, corpus, args.timeout)
-                    elif target == "npy":
-                        command, inputs = fuzz_npy(rng, tools, work, args.timeout)
-                    else:
-                        command, inputs = fuzz_config(rng, tools, work, args.timeout)
+                    rc, output = run(command, args.timeout)
+                    if check:
+                        check(rc, output, args.timeout)
                 except Finding as finding:
                     findings += finding.fatal
                     notes += not finding.fatal
-                    # The command and inputs of the failing run: rebuild them.
-                    rng = random.Random(f"{args.seed}/{target}/{counts[target] - 1}")
-                    command, inputs = replay(target, rng, tools, work, corpus)
                     case = record(crashes, findings + notes, finding, command, inputs)
                     print(f"{'FINDING' if finding.fatal else 'NOTE'} {finding.kind} "
                           f"({target}, seed {args.seed}, run {counts[target] - 1}): {case}", flush=True)
@@ -363,21 +361,6 @@ def main(argv=None):
     if not args.crashes and not findings + notes:
         shutil.rmtree(crashes, ignore_errors=True)
     return 1 if findings else 0
-
-
-def replay(target, rng, tools, work, corpus):
-    """Writes the inputs of a run again and returns its command (no run)."""
-    global run
-    saved = run
-    run = lambda command, timeout, stdin=None: (0, "")  # noqa: E731
-    try:
-        if target == "opt":
-            return fuzz_opt(rng, tools, work, corpus, 0)
-        if target == "npy":
-            return fuzz_npy(rng, tools, work, 0)
-        return fuzz_config(rng, tools, work, 0)
-    finally:
-        run = saved
 
 
 if __name__ == "__main__":

@@ -203,41 +203,46 @@ void mlir::sqa::buildGPUSerializationPipeline(
 extern "C" void LLVMInitializeNVPTXTargetInfo();
 extern "C" void LLVMInitializeNVPTXTargetMC();
 
-/// The oldest PTX ISA version (x 10) that can target sm_`number` (with
-/// `suffix` a or f), from the PTX ISA's "Target ISA notes"; 0 when this
-/// table does not know the chip.
+namespace {
+/// The oldest PTX ISA version (x 10) that can target a chip, from the PTX
+/// ISA's "Target ISA notes": for sm_`number`, and for its arch-specific
+/// variant sm_`number`a (0: the chip has none).
+struct ChipPTXVersion {
+  unsigned number;
+  unsigned plain;
+  unsigned archSpecific;
+};
+} // namespace
+
+static constexpr ChipPTXVersion kChipPTXVersions[] = {
+    {80, 70, 0},  {86, 71, 0},  {87, 74, 0},   {89, 78, 0},
+    {90, 78, 80}, {100, 86, 86}, {101, 86, 86}, {120, 87, 87},
+};
+
+/// The minimum PTX version of sm_`number``suffix`, 0 when the table above
+/// does not know the chip.
 static unsigned getMinimumPTXVersion(unsigned number, StringRef suffix) {
-  if (suffix.empty()) {
-    switch (number) {
-    case 80:
-      return 70;
-    case 86:
-      return 71;
-    case 87:
-      return 74;
-    case 89:
-    case 90:
-      return 78;
-    case 100:
-    case 101:
-      return 86;
-    case 120:
-      return 87;
-    }
-    return 0;
-  }
-  if (suffix == "a") {
-    switch (number) {
-    case 90:
-      return 80;
-    case 100:
-    case 101:
-      return 86;
-    case 120:
-      return 87;
-    }
+  for (const ChipPTXVersion &entry : kChipPTXVersions) {
+    if (entry.number != number)
+      continue;
+    if (suffix.empty())
+      return entry.plain;
+    return suffix == "a" ? entry.archSpecific : 0;
   }
   return 0;
+}
+
+/// The chips of kChipPTXVersions, for diagnostics: "sm_80, sm_86, ...".
+static std::string listKnownChips() {
+  std::string list;
+  llvm::raw_string_ostream os(list);
+  llvm::ListSeparator separator;
+  for (const ChipPTXVersion &entry : kChipPTXVersions) {
+    os << separator << "sm_" << entry.number;
+    if (entry.archSpecific)
+      os << separator << "sm_" << entry.number << "a";
+  }
+  return list;
 }
 
 LogicalResult
@@ -303,9 +308,8 @@ mlir::sqa::verifyGPUTarget(const GPUPipelineOptions &options,
   unsigned minimum = getMinimumPTXVersion(number, suffix);
   if (minimum == 0) {
     emitError("chip '" + chip +
-              "' has no known minimum PTX version here; supported: sm_80, "
-              "sm_86, sm_87, sm_89, sm_90, sm_90a, sm_100, sm_100a, sm_101, "
-              "sm_101a, sm_120, sm_120a");
+              "' has no known minimum PTX version here; supported: " +
+              listKnownChips());
     return failure();
   }
   if (ptxVersion != 0 && ptxVersion < minimum) {

@@ -99,7 +99,12 @@ LogicalResult mlir::sqa::checkParserSurvives(llvm::MemoryBufferRef buffer,
       if (loc)
         heldStream << ":" << loc.getLine() + line - 1 << ":"
                    << loc.getColumn();
-      heldStream << ": error: " << diag.str() << "\n";
+      heldStream << ": "
+                 << (diag.getSeverity() == DiagnosticSeverity::Error ? "error"
+                     : diag.getSeverity() == DiagnosticSeverity::Warning
+                         ? "warning"
+                         : "note")
+                 << ": " << diag.str() << "\n";
       return success();
     });
     OwningOpRef<ModuleOp> module;

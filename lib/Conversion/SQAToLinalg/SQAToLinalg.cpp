@@ -227,26 +227,17 @@ static SmallVector<Value> buildReferenceAttentionGrad(PatternRewriter &rewriter,
 }
 
 namespace {
-struct AttentionGradToLinalgPattern : OpRewritePattern<AttentionGradOp> {
-  using OpRewritePattern::OpRewritePattern;
+/// Replaces a tensor-semantics `OpTy` by what `build` makes of it.
+template <typename OpTy,
+          SmallVector<Value> (*build)(PatternRewriter &, OpTy)>
+struct ReferenceLoweringPattern : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
 
-  LogicalResult matchAndRewrite(AttentionGradOp op,
+  LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureTensorSemantics())
       return rewriter.notifyMatchFailure(op, "expected tensor operands");
-    rewriter.replaceOp(op, buildReferenceAttentionGrad(rewriter, op));
-    return success();
-  }
-};
-
-struct AttentionToLinalgPattern : OpRewritePattern<AttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
-
-  LogicalResult matchAndRewrite(AttentionOp op,
-                                PatternRewriter &rewriter) const override {
-    if (!op.hasPureTensorSemantics())
-      return rewriter.notifyMatchFailure(op, "expected tensor operands");
-    rewriter.replaceOp(op, buildReferenceAttention(rewriter, op));
+    rewriter.replaceOp(op, build(rewriter, op));
     return success();
   }
 };
@@ -270,6 +261,8 @@ struct ConvertSQAToLinalgPass
 
 void mlir::sqa::populateSQAToLinalgConversionPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<AttentionToLinalgPattern, AttentionGradToLinalgPattern>(
+  patterns.add<
+      ReferenceLoweringPattern<AttentionOp, buildReferenceAttention>,
+      ReferenceLoweringPattern<AttentionGradOp, buildReferenceAttentionGrad>>(
       patterns.getContext());
 }

@@ -149,6 +149,16 @@ static Value buildHeadOf(OpBuilder &b, Location loc, AffineExpr expr,
       b, loc, AffineMap::get(1, 0, expr, b.getContext()), head);
 }
 
+/// The output head `outer * stride + inner`: the heads that share one
+/// key/value head (stride Ho / Hkv) or one query head (stride Hq).
+static Value buildOutputHead(OpBuilder &b, Location loc, Value outer,
+                             int64_t stride, Value inner) {
+  AffineExpr o, i;
+  bindDims(b.getContext(), o, i);
+  return affine::AffineApplyOp::create(
+      b, loc, AffineMap::get(2, 0, o * stride + i), ValueRange{outer, inner});
+}
+
 FailureOr<FlashAttentionGradLoops>
 mlir::sqa::tileAndFuseAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
                                     const AttentionTilingOptions &options) {
@@ -277,12 +287,7 @@ mlir::sqa::tileAndFuseAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
         ValueRange{initAccumulator(keyGradTile),
                    initAccumulator(valueGradTile)},
         [&](OpBuilder &b, Location l, Value g, ValueRange accs) {
-          Value head = affine::AffineApplyOp::create(
-              b, l,
-              AffineMap::get(2, 0,
-                             getAffineDimExpr(0, context) * headsPerKv +
-                                 getAffineDimExpr(1, context)),
-              ValueRange{kvHead, g});
+          Value head = buildOutputHead(b, l, kvHead, headsPerKv, g);
           Value queryHead = buildHeadOf(b, l, op.getQueryHeadExpr(d0), head);
           auto rowLoop = scf::ForOp::create(
               b, l, zero, numRowBlocks, one, accs,
@@ -369,12 +374,7 @@ mlir::sqa::tileAndFuseAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
         arith::ConstantIndexOp::create(rewriter, loc, headsPerQuery), one,
         ValueRange{initAccumulator(queryGradTile)},
         [&](OpBuilder &b, Location l, Value r, ValueRange accs) {
-          Value head = affine::AffineApplyOp::create(
-              b, l,
-              AffineMap::get(2, 0,
-                             getAffineDimExpr(0, context) * numQueryHeads +
-                                 getAffineDimExpr(1, context)),
-              ValueRange{r, queryHead});
+          Value head = buildOutputHead(b, l, r, numQueryHeads, queryHead);
           Value kvHead = buildHeadOf(b, l, op.getKvHeadExpr(d0), head);
           auto keyLoop = scf::ForOp::create(
               b, l, schedule.begin, schedule.end, one, accs,
