@@ -193,3 +193,83 @@ Value WarpTensorCoreBuilder::buildRowPair(Value row0, Value row1) {
   return vector::FromElementsOp::create(b, loc, getAccumulatorType(),
                                         ValueRange{row0, row0, row1, row1});
 }
+
+WarpTensorCoreBuilder::LaneAddressing
+WarpTensorCoreBuilder::buildLaneAddressing(Value lane) {
+  auto div = [&](Value x, int64_t y) {
+    return arith::DivUIOp::create(b, loc, x, index(y)).getResult();
+  };
+  auto rem = [&](Value x, int64_t y) {
+    return arith::RemUIOp::create(b, loc, x, index(y)).getResult();
+  };
+  auto mul = [&](Value x, int64_t y) {
+    return arith::MulIOp::create(b, loc, x, index(y)).getResult();
+  };
+  LaneAddressing lanes;
+  lanes.rowOfA = rem(lane, kMmaK);
+  lanes.colOfA = mul(div(lane, kMmaK), kChunkElements);
+  lanes.rowOfB = arith::AddIOp::create(b, loc,
+                                       mul(div(lane, 2 * kMmaN), kChunkElements),
+                                       rem(lane, kMmaN));
+  lanes.colOfB = mul(rem(div(lane, kMmaN), 2), kChunkElements);
+  return lanes;
+}
+
+/// `base` + `offset`, or `base` when the offset is 0.
+static Value addOffset(OpBuilder &b, Location loc, Value base, int64_t offset) {
+  if (offset == 0)
+    return base;
+  return arith::AddIOp::create(b, loc, base,
+                               arith::ConstantIndexOp::create(b, loc, offset));
+}
+
+SmallVector<Value>
+WarpTensorCoreBuilder::buildLoadRowFragments(const SharedOperand &tile,
+                                             const LaneAddressing &lanes) {
+  Value row = arith::AddIOp::create(b, loc, tile.firstRow, lanes.rowOfA);
+  SmallVector<Value> fragments;
+  for (int64_t k = 0; k < tile.width / kMmaK; ++k)
+    fragments.push_back(buildLoadMatrixX4(
+        tile.tile, tile.stage, row, addOffset(b, loc, lanes.colOfA, k * kMmaK),
+        tile.width, /*transpose=*/false));
+  return fragments;
+}
+
+void WarpTensorCoreBuilder::buildProductWithTransposed(
+    ArrayRef<Value> a, const SharedOperand &tile, const LaneAddressing &lanes,
+    MutableArrayRef<Value> acc) {
+  assert(acc.size() % 2 == 0 && "n-tiles come in pairs");
+  assert(static_cast<int64_t>(a.size()) * kMmaK == tile.width &&
+         "one A fragment per 16 columns of B");
+  Value row = arith::AddIOp::create(b, loc, tile.firstRow, lanes.rowOfB);
+  for (auto [k, fragment] : llvm::enumerate(a)) {
+    for (size_t n = 0; n < acc.size(); n += 2) {
+      Value x4 = buildLoadMatrixX4(
+          tile.tile, tile.stage, addOffset(b, loc, row, n * kMmaN),
+          addOffset(b, loc, lanes.colOfB, k * kMmaK), tile.width,
+          /*transpose=*/false);
+      acc[n] = buildMma(fragment, buildBOperand(x4, 0), acc[n]);
+      acc[n + 1] = buildMma(fragment, buildBOperand(x4, 1), acc[n + 1]);
+    }
+  }
+}
+
+void WarpTensorCoreBuilder::buildProductFromAccumulators(
+    ArrayRef<Value> p, const SharedOperand &tile, const LaneAddressing &lanes,
+    MutableArrayRef<Value> acc) {
+  assert(p.size() % 2 == 0 && "two accumulators per k-step");
+  assert(static_cast<int64_t>(acc.size()) * kMmaN == tile.width &&
+         acc.size() % 2 == 0 && "one accumulator per 8 columns of B");
+  Value row = arith::AddIOp::create(b, loc, tile.firstRow, lanes.rowOfA);
+  for (size_t k = 0; k < p.size() / 2; ++k) {
+    Value a = buildAccumulatorsAsA(p[2 * k], p[2 * k + 1]);
+    for (size_t n = 0; n < acc.size(); n += 2) {
+      Value x4 = buildLoadMatrixX4(
+          tile.tile, tile.stage, addOffset(b, loc, row, k * kMmaK),
+          addOffset(b, loc, lanes.colOfA, n * kMmaN), tile.width,
+          /*transpose=*/true);
+      acc[n] = buildMma(a, buildBOperand(x4, 0), acc[n]);
+      acc[n + 1] = buildMma(a, buildBOperand(x4, 1), acc[n + 1]);
+    }
+  }
+}

@@ -122,6 +122,60 @@ public:
   /// per fragment row, e.g. to rescale an accumulator row by row).
   Value buildRowPair(Value row0, Value row1);
 
+  //===--------------------------------------------------------------------===//
+  // Tile products
+  //===--------------------------------------------------------------------===//
+  //
+  // Every product of the attention kernels, forward and backward, is one of
+  // two shapes on a warp's 16 rows, with f32 accumulators in registers:
+  //
+  //   C += A Bᵀ  A in registers (16 x K, K / 16 fragments), B the rows of a
+  //              shared tile (N x K): S = Q Kᵀ, dP = dO Vᵀ, Sᵀ = K Qᵀ,
+  //              dPᵀ = V dOᵀ. ldmatrix x4 of B gives two n-tiles of one
+  //              k-step.
+  //   C += P B   P an f32 accumulator over K columns (two C fragments per
+  //              k-step, rounded to T: buildAccumulatorsAsA), B the rows of a
+  //              shared tile (K x N), read transposed: O += P V, dQ += dS K,
+  //              dV += Pᵀ dO, dK += dSᵀ Q.
+
+  /// What the lanes of a warp address in the ldmatrix of each operand,
+  /// computed once per kernel from the lane id.
+  struct LaneAddressing {
+    /// A fragments (and P-form B, transposed): lanes 0-15 address rows 0-15
+    /// at column 0 of a 16 x 16 block, lanes 16-31 the same rows at column 8.
+    Value rowOfA, colOfA;
+    /// Bᵀ-form B: lanes 8 i .. 8 i + 7 address matrix i = (n-tile i / 2,
+    /// k half i % 2) of a 16 (n) x 16 (k) block.
+    Value rowOfB, colOfB;
+  };
+  LaneAddressing buildLaneAddressing(Value lane);
+
+  /// A shared tile read by a product: `width` columns, rows from `firstRow`
+  /// (at `stage` when the tile has a stage dimension).
+  struct SharedOperand {
+    Value tile;
+    std::optional<Value> stage;
+    Value firstRow;
+    int64_t width;
+  };
+  /// The A fragments of rows [firstRow, firstRow + 16) of `tile`, one per 16
+  /// columns.
+  SmallVector<Value> buildLoadRowFragments(const SharedOperand &tile,
+                                           const LaneAddressing &lanes);
+  /// acc[n] += A Bᵀ for the n-tiles n of `acc` (an even count): rows
+  /// [8 n, 8 n + 8) of `tile` from its first row, columns 16 k + [0, 16) for
+  /// fragment k of `a`.
+  void buildProductWithTransposed(ArrayRef<Value> a, const SharedOperand &tile,
+                                  const LaneAddressing &lanes,
+                                  MutableArrayRef<Value> acc);
+  /// acc[n] += P B with P the accumulators `p` (two per 16 rows of B) and B
+  /// rows [16 k, 16 k + 16) of `tile` from its first row, n-tiles over its
+  /// width.
+  void buildProductFromAccumulators(ArrayRef<Value> p,
+                                    const SharedOperand &tile,
+                                    const LaneAddressing &lanes,
+                                    MutableArrayRef<Value> acc);
+
 private:
   Value index(int64_t value);
 

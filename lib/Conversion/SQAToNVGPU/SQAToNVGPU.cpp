@@ -17,6 +17,8 @@
 
 #include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
 
+#include "FlashKernelCommon.h"
+
 #include "sqa/Dialect/SQA/IR/SQAOps.h"
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
 #include "sqa/GPU/WarpTensorCore.h"
@@ -46,9 +48,6 @@ namespace sqa {
 
 using namespace mlir;
 using namespace mlir::sqa;
-
-/// Static shared memory a kernel may use without opting in.
-static constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
 
 int64_t
 mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
@@ -179,14 +178,6 @@ void FlashKernelBuilder::build() {
   // This thread's two rows (fragment rows g and g + 8 of its warp).
   Value rowA = add(add(firstRow, mul(warp, kMmaM)), group);
   Value rowB = add(rowA, kMmaM / 2);
-  Type i32 = b.getI32Type();
-  auto toI32 = [&](Value v) {
-    return arith::IndexCastOp::create(b, loc, i32, v).getResult();
-  };
-  auto i32Rows = [&](Value row0, Value row1) {
-    return vector::FromElementsOp::create(b, loc, VectorType::get({2, 2}, i32),
-                                          ValueRange{row0, row0, row1, row1});
-  };
 
   // Prologue: the Q tile and the first K/V stage.
   int64_t numThreads = numWarps * kThreadsPerWarp;
@@ -223,21 +214,10 @@ void FlashKernelBuilder::build() {
   nvgpu::DeviceAsyncWaitOp::create(b, loc, queryGroup, b.getI32IntegerAttr(0));
   gpu::BarrierOp::create(b, loc);
 
-  // Q fragments, kept in registers for the whole loop. Lanes 0-15 address
-  // rows 0-15 at column 0 of a 16 x 16 block, lanes 16-31 column 8.
-  Value laneRow = rem(lane, kMmaK);
-  Value laneCol = mul(div(lane, kMmaK), kChunkElements);
-  SmallVector<Value> queryFragments;
-  for (int64_t k = 0; k < headDim / kMmaK; ++k)
-    queryFragments.push_back(tc.buildLoadMatrixX4(
-        sharedQ, std::nullopt, add(mul(warp, kMmaM), laneRow),
-        add(laneCol, k * kMmaK), headDim,
-        /*transpose=*/false));
-  // K blocks: lanes 8 i .. 8 i + 7 address matrix i = (n-tile i / 2, k half
-  // i % 2).
-  Value keyLaneRow =
-      add(mul(div(lane, 2 * kMmaN), kChunkElements), rem(lane, kMmaN));
-  Value keyLaneCol = mul(rem(div(lane, kMmaN), 2), kChunkElements);
+  // Q fragments, kept in registers for the whole loop.
+  WarpTensorCoreBuilder::LaneAddressing lanes = tc.buildLaneAddressing(lane);
+  SmallVector<Value> queryFragments = tc.buildLoadRowFragments(
+      {sharedQ, std::nullopt, mul(warp, kMmaM), headDim}, lanes);
 
   float scaleLog2 = op.getScaleLog2();
   auto accType = VectorType::get({2, 2}, f32);
@@ -280,19 +260,9 @@ void FlashKernelBuilder::build() {
 
     // S = Q Kᵀ on (16 x keyBlock) per warp.
     SmallVector<Value> scores(numScoreTiles, zeroAcc);
-    for (int64_t k = 0; k < headDim / kMmaK; ++k) {
-      for (int64_t n = 0; n < numScoreTiles; n += 2) {
-        Value keyFragments =
-            tc.buildLoadMatrixX4(sharedK, stage, add(keyLaneRow, n * kMmaN),
-                                 add(keyLaneCol, k * kMmaK), headDim,
-                                 /*transpose=*/false);
-        scores[n] = tc.buildMma(queryFragments[k],
-                                tc.buildBOperand(keyFragments, 0), scores[n]);
-        scores[n + 1] =
-            tc.buildMma(queryFragments[k], tc.buildBOperand(keyFragments, 1),
-                        scores[n + 1]);
-      }
-    }
+    tc.buildProductWithTransposed(queryFragments,
+                                  {sharedK, stage, index(0), headDim}, lanes,
+                                  scores);
 
     // Mask the keys of a partly visible block; blocks inside every row's
     // range skip this.
@@ -309,36 +279,11 @@ void FlashKernelBuilder::build() {
       b.setInsertionPointToStart(maskIf.elseBlock());
       // The rows' key ranges are recomputed here rather than kept live
       // through the loop: registers are the limit at D = 128.
-      KeyRange rangeA =
-          buildVisibleKeyRange(b, loc, op, rowA, querySeqLen, keySeqLen);
-      KeyRange rangeB =
-          buildVisibleKeyRange(b, loc, op, rowB, querySeqLen, keySeqLen);
-      Value beginVec = i32Rows(toI32(rangeA.begin), toI32(rangeB.begin));
-      Value endVec = i32Rows(toI32(rangeA.end), toI32(rangeB.end));
-      Value columnBase = add(blockStart, mul(threadInGroup, 2));
-      Value columnOffsets = arith::ConstantOp::create(
+      scf::YieldOp::create(
           b, loc,
-          DenseElementsAttr::get(VectorType::get({2, 2}, i32),
-                                 ArrayRef<int32_t>{0, 1, 0, 1}));
-      Value negInfVec = arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(accType, b.getF32FloatAttr(negInf)));
-      SmallVector<Value> masked;
-      for (int64_t n = 0; n < numScoreTiles; ++n) {
-        Value base = toI32(add(columnBase, n * kMmaN));
-        Value columns = arith::AddIOp::create(
-            b, loc,
-            vector::BroadcastOp::create(b, loc, columnOffsets.getType(), base),
-            columnOffsets);
-        Value visible = arith::AndIOp::create(
-            b, loc,
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, columns,
-                                  beginVec),
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, columns,
-                                  endVec));
-        masked.push_back(
-            arith::SelectOp::create(b, loc, visible, scores[n], negInfVec));
-      }
-      scf::YieldOp::create(b, loc, masked);
+          buildMaskedScores(b, loc, op, scores, rowA,
+                            add(blockStart, mul(threadInGroup, 2)),
+                            /*rowsAreQueries=*/true, querySeqLen, keySeqLen));
     }
     scores.assign(maskIf.getResults().begin(), maskIf.getResults().end());
 
@@ -395,17 +340,8 @@ void FlashKernelBuilder::build() {
 
     // O += P V: the C fragments of S tiles 2j and 2j + 1 are the A fragment
     // of P for keys [16 j, 16 j + 16).
-    for (int64_t k = 0; k < keyBlock / kMmaK; ++k) {
-      Value a = tc.buildAccumulatorsAsA(probs[2 * k], probs[2 * k + 1]);
-      for (int64_t n = 0; n < numOutTiles; n += 2) {
-        Value valueFragments = tc.buildLoadMatrixX4(
-            sharedV, stage, add(laneRow, k * kMmaK), add(laneCol, n * kMmaN),
-            valueHeadDim, /*transpose=*/true);
-        acc[n] = tc.buildMma(a, tc.buildBOperand(valueFragments, 0), acc[n]);
-        acc[n + 1] =
-            tc.buildMma(a, tc.buildBOperand(valueFragments, 1), acc[n + 1]);
-      }
-    }
+    tc.buildProductFromAccumulators(
+        probs, {sharedV, stage, index(0), valueHeadDim}, lanes, acc);
     // The next iteration's prefetch overwrites the stage read here.
     gpu::BarrierOp::create(b, loc);
     SmallVector<Value> yields = {newMaxA, newMaxB, newSumA, newSumB};
@@ -464,40 +400,18 @@ static void lowerToTensorCoreKernel(RewriterBase &rewriter, AttentionOp op,
   Location loc = op.getLoc();
   int64_t blockRows = kMmaM * options.numWarps;
   int64_t keyBlock = getTensorCoreKeyBlock(op, options);
-  Type elementType = op.getQueryType().getElementType();
-  auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
-                                              gpu::AddressSpace::Workgroup);
-  auto sharedType = [&](ArrayRef<int64_t> shape) {
-    return MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(),
-                           workgroup);
-  };
-  SmallVector<Type> attributions = {
-      sharedType({blockRows, op.getHeadDim()}),
-      sharedType({2, keyBlock, op.getHeadDim()}),
-      sharedType({2, keyBlock, op.getValueHeadDim()})};
-
   // Grid (q-blocks, output heads, batch), as FlashAttention-2.
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPoint(op);
-  Value querySeqLen = memref::DimOp::create(rewriter, loc, op.getQuery(), 2);
-  // (Sq + rows - 1) / rows in plain arith: the kernel libraries translate
-  // the host's grid computation to C.
-  Value queryBlocks = arith::DivSIOp::create(
-      rewriter, loc,
-      arith::AddIOp::create(
-          rewriter, loc, querySeqLen,
-          arith::ConstantIndexOp::create(rewriter, loc, blockRows - 1)),
-      arith::ConstantIndexOp::create(rewriter, loc, blockRows));
-  Value heads =
-      arith::ConstantIndexOp::create(rewriter, loc, op.getNumOutputHeads());
-  Value batch = memref::DimOp::create(rewriter, loc, op.getQuery(), 0);
-  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-  Value threads = arith::ConstantIndexOp::create(
-      rewriter, loc, options.numWarps * kThreadsPerWarp);
-  auto launch = gpu::LaunchOp::create(
-      rewriter, loc, queryBlocks, heads, batch, threads, one, one,
-      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
-      /*asyncDependencies=*/{}, attributions);
+  Value queryBlocks = buildBlockCount(
+      rewriter, loc, memref::DimOp::create(rewriter, loc, op.getQuery(), 2),
+      blockRows);
+  auto launch = createKernelLaunch(
+      rewriter, loc, op.getQuery(), queryBlocks, op.getNumOutputHeads(),
+      options.numWarps, op.getQueryType().getElementType(),
+      {{{blockRows, op.getHeadDim()}},
+       {{2, keyBlock, op.getHeadDim()}},
+       {{2, keyBlock, op.getValueHeadDim()}}});
   rewriter.setInsertionPointToStart(&launch.getBody().front());
   FlashKernelBuilder(rewriter, loc, op, options, launch).build();
   gpu::TerminatorOp::create(rewriter, loc);

@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
@@ -111,6 +112,73 @@ KeyBlockSchedule mlir::sqa::buildKeyBlockSchedule(
       constant(keyBlock));
   schedule.end = arith::MaxSIOp::create(b, loc, schedule.begin, endBlock);
   return schedule;
+}
+
+/// The first x in [0, count) with predicate(x), or count: a binary search,
+/// `predicate` false and then true over the range. Upstream has no such
+/// builder; scf.while keeps it a loop of log2(count) steps.
+static Value
+buildFirstTrue(OpBuilder &b, Location loc, Value count,
+               function_ref<Value(OpBuilder &, Location, Value)> predicate) {
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Type index = b.getIndexType();
+  auto loop = scf::WhileOp::create(
+      b, loc, TypeRange{index, index}, ValueRange{zero, count},
+      [&](OpBuilder &cb, Location cl, ValueRange args) {
+        Value more = arith::CmpIOp::create(cb, cl, arith::CmpIPredicate::ult,
+                                           args[0], args[1]);
+        scf::ConditionOp::create(cb, cl, more, args);
+      },
+      [&](OpBuilder &bb, Location bl, ValueRange args) {
+        Value lo = args[0], hi = args[1];
+        Value mid = arith::ShRUIOp::create(
+            bb, bl, arith::AddIOp::create(bb, bl, lo, hi),
+            arith::ConstantIndexOp::create(bb, bl, 1));
+        Value holds = predicate(bb, bl, mid);
+        Value next = arith::AddIOp::create(
+            bb, bl, mid, arith::ConstantIndexOp::create(bb, bl, 1));
+        scf::YieldOp::create(
+            bb, bl,
+            ValueRange{arith::SelectOp::create(bb, bl, holds, lo, next),
+                       arith::SelectOp::create(bb, bl, holds, mid, hi)});
+      });
+  return loop.getResult(0);
+}
+
+QueryBlockRange mlir::sqa::buildQueryBlockRange(OpBuilder &b, Location loc,
+                                           AttentionOpInterface op,
+                                           Value keyBlockIndex,
+                                           int64_t blockRows, int64_t keyBlock,
+                                           Value querySeqLen, Value keySeqLen) {
+  Value rows = arith::ConstantIndexOp::create(b, loc, blockRows);
+  Value count = arith::DivUIOp::create(
+      b, loc,
+      arith::AddIOp::create(
+          b, loc, querySeqLen,
+          arith::ConstantIndexOp::create(b, loc, blockRows - 1)),
+      rows);
+  auto schedule = [&](OpBuilder &nb, Location nl, Value block) {
+    return buildKeyBlockSchedule(nb, nl, op,
+                                 arith::MulIOp::create(nb, nl, block, rows),
+                                 blockRows, keyBlock, querySeqLen, keySeqLen);
+  };
+  QueryBlockRange range;
+  // Visited from the first q-block whose schedule ends after the block ...
+  range.begin = buildFirstTrue(b, loc, count, [&](OpBuilder &nb, Location nl,
+                                                  Value block) {
+    return arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ugt,
+                                 schedule(nb, nl, block).end, keyBlockIndex)
+        .getResult();
+  });
+  // ... up to the first whose schedule begins after it.
+  Value end = buildFirstTrue(b, loc, count, [&](OpBuilder &nb, Location nl,
+                                                Value block) {
+    return arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ugt,
+                                 schedule(nb, nl, block).begin, keyBlockIndex)
+        .getResult();
+  });
+  range.end = arith::MaxUIOp::create(b, loc, range.begin, end);
+  return range;
 }
 
 Value mlir::sqa::buildKeyBlockIsFullyVisible(OpBuilder &b, Location loc,

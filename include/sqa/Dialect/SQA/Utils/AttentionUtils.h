@@ -54,6 +54,22 @@ KeyBlockSchedule buildKeyBlockSchedule(OpBuilder &b, Location loc,
                                        int64_t blockRows, int64_t keyBlock,
                                        Value querySeqLen, Value keySeqLen);
 
+/// The other direction of the schedule, for the backward's dK/dV tiles: the
+/// q-blocks of `blockRows` rows whose schedule (buildKeyBlockSchedule with
+/// `keyBlock`) visits key block `keyBlockIndex`, as [begin, end) in
+/// [0, ceil(Sq / blockRows)). The schedule's bounds grow with the q-block,
+/// so these q-blocks are a range; it is found by two binary searches
+/// (scf.while) on buildKeyBlockSchedule itself, so that the backward visits
+/// exactly the (q-block, kv-block) pairs the forward does.
+struct QueryBlockRange {
+  Value begin;
+  Value end;
+};
+QueryBlockRange buildQueryBlockRange(OpBuilder &b, Location loc,
+                                AttentionOpInterface op, Value keyBlockIndex,
+                                int64_t blockRows, int64_t keyBlock,
+                                Value querySeqLen, Value keySeqLen);
+
 /// An i1 that is true when every key of the key block starting at
 /// `blockStart` is visible to every row of the block, so that its scores need
 /// no mask.

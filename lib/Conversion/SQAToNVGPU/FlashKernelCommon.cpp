@@ -1,0 +1,121 @@
+//===- FlashKernelCommon.cpp - Pieces of the tensor-core kernels ----------===//
+
+#include "FlashKernelCommon.h"
+
+#include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
+#include "sqa/GPU/WarpTensorCore.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::sqa;
+
+SmallVector<Value> mlir::sqa::buildMaskedScores(
+    OpBuilder &b, Location loc, AttentionOpInterface op, ArrayRef<Value> scores,
+    Value row, Value column, bool rowsAreQueries, Value querySeqLen,
+    Value keySeqLen) {
+  Type i32 = b.getI32Type();
+  auto i32Tile = VectorType::get({2, 2}, i32);
+  auto index = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  auto toI32 = [&](Value v) -> Value {
+    Type type = i32;
+    if (auto vectorType = dyn_cast<VectorType>(v.getType()))
+      type = vectorType.clone(i32);
+    return arith::IndexCastOp::create(b, loc, type, v);
+  };
+  // A tile-shaped i32 vector with one value per fragment row.
+  auto perRow = [&](Value row0, Value row1) -> Value {
+    return vector::FromElementsOp::create(b, loc, i32Tile,
+                                          ValueRange{row0, row0, row1, row1});
+  };
+  Value rowB = arith::AddIOp::create(b, loc, row, index(kMmaM / 2));
+  Value columnOffsets = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(i32Tile, ArrayRef<int32_t>{0, 1, 0, 1}));
+  auto tileColumns = [&](int64_t n) -> Value {
+    Value base = toI32(arith::AddIOp::create(b, loc, column, index(n * kMmaN)));
+    return arith::AddIOp::create(
+        b, loc, vector::BroadcastOp::create(b, loc, i32Tile, base),
+        columnOffsets);
+  };
+  auto negInf = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(
+          cast<VectorType>(scores.front().getType()),
+          b.getF32FloatAttr(-std::numeric_limits<float>::infinity())));
+  auto select = [&](Value keys, Value begin, Value end, Value tile) -> Value {
+    Value visible = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, keys, begin),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, keys, end));
+    return arith::SelectOp::create(b, loc, visible, tile, negInf);
+  };
+
+  SmallVector<Value> masked;
+  if (rowsAreQueries) {
+    // The two rows' key ranges, the same for every tile.
+    KeyRange rangeA =
+        buildVisibleKeyRange(b, loc, op, row, querySeqLen, keySeqLen);
+    KeyRange rangeB =
+        buildVisibleKeyRange(b, loc, op, rowB, querySeqLen, keySeqLen);
+    Value begin = perRow(toI32(rangeA.begin), toI32(rangeB.begin));
+    Value end = perRow(toI32(rangeA.end), toI32(rangeB.end));
+    for (auto [n, tile] : llvm::enumerate(scores))
+      masked.push_back(select(tileColumns(n), begin, end, tile));
+    return masked;
+  }
+  // Rows are keys; each tile's two query columns have ranges of their own,
+  // computed for both at once on a vector<2xindex>.
+  Value keys = perRow(toI32(row), toI32(rowB));
+  auto pairType = VectorType::get({2}, b.getIndexType());
+  for (auto [n, tile] : llvm::enumerate(scores)) {
+    Value first = arith::AddIOp::create(b, loc, column, index(n * kMmaN));
+    Value queries = vector::FromElementsOp::create(
+        b, loc, pairType,
+        ValueRange{first, arith::AddIOp::create(b, loc, first, index(1))});
+    KeyRange range =
+        buildVisibleKeyRange(b, loc, op, queries, querySeqLen, keySeqLen);
+    // vector<2xi32> to the tile: both rows see the same two columns.
+    Value begin = vector::BroadcastOp::create(b, loc, i32Tile, toI32(range.begin));
+    Value end = vector::BroadcastOp::create(b, loc, i32Tile, toI32(range.end));
+    masked.push_back(select(keys, begin, end, tile));
+  }
+  return masked;
+}
+
+Value mlir::sqa::buildBlockCount(OpBuilder &b, Location loc, Value size,
+                                 int64_t block) {
+  return arith::DivSIOp::create(
+      b, loc,
+      arith::AddIOp::create(b, loc, size,
+                            arith::ConstantIndexOp::create(b, loc, block - 1)),
+      arith::ConstantIndexOp::create(b, loc, block));
+}
+
+gpu::LaunchOp mlir::sqa::createKernelLaunch(RewriterBase &rewriter,
+                                            Location loc, Value query,
+                                            Value gridX, int64_t gridY,
+                                            int64_t numWarps, Type elementType,
+                                            ArrayRef<SharedTile> sharedTiles) {
+  auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+  SmallVector<Type> attributions;
+  for (const SharedTile &tile : sharedTiles)
+    attributions.push_back(MemRefType::get(
+        tile.shape, tile.isF32 ? rewriter.getF32Type() : elementType,
+        MemRefLayoutAttrInterface(), workgroup));
+  Value heads = arith::ConstantIndexOp::create(rewriter, loc, gridY);
+  Value batch = memref::DimOp::create(rewriter, loc, query, 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  Value threads =
+      arith::ConstantIndexOp::create(rewriter, loc, numWarps * kThreadsPerWarp);
+  return gpu::LaunchOp::create(rewriter, loc, gridX, heads, batch, threads, one,
+                               one, /*dynamicSharedMemorySize=*/nullptr,
+                               /*asyncTokenType=*/nullptr,
+                               /*asyncDependencies=*/{}, attributions);
+}
