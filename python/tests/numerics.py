@@ -133,7 +133,8 @@ def _fold_heads(g, hq, hkv, like):
     return g if hq < hkv else g.reshape(batch, hkv, hq // hkv, *g.shape[2:]).sum(axis=2)
 
 
-def grad_error_bound(q, k, v, out, dout, lse, mask, window, scale, out_error, lse_error):
+def grad_error_bound(q, k, v, out, dout, lse, mask, window, scale, out_error, lse_error,
+                     operand_unit=0.0):
     """A worst-case bound on |computed - exact| for each element of dq, dk
     and dv, by the standard forward error analysis of each step in f32
     (Higham: a length-n dot product errs by at most n u sum |a||b|, u = 2^-24),
@@ -150,6 +151,11 @@ def grad_error_bound(q, k, v, out, dout, lse, mask, window, scale, out_error, ls
       dQ = scale sum_j dS K   scale (sum_j edS |K| + (n + 1) u sum_j |dS||K|)
       dK = scale sum dS Q     likewise, n the keys or rows (and heads) summed
       dV = sum P dO           sum rP P |dO| + (n + 1) u sum P |dO|
+
+    The tensor-core kernels round P and dS to the input type before the
+    products that use them as operands (FlashAttention-2 does the same):
+    `operand_unit` (that type's unit roundoff u_T) adds u_T sum P |dO| to dV
+    and u_T scale sum |dS||K| (|Q|) to dQ (dK).
 
     It is pessimistic (errors add up as sqrt(n) in practice, not n) but
     scales with the conditioning of each element, which an absolute or
@@ -175,11 +181,13 @@ def grad_error_bound(q, k, v, out, dout, lse, mask, window, scale, out_error, ls
     e_ds = probs * (e_dp + e_dsum + r_p * np.abs(dp - dsum)) + 2 * u * np.abs(ds)
     n_keys, n_rows = k.shape[2] + max(hkv // hq, 1), q.shape[2] * max(hq // hkv, 1)
     dq = scale * (np.einsum("bhij,bhjd->bhid", e_ds, np.abs(ke))
-                  + (n_keys + 1) * u * np.einsum("bhij,bhjd->bhid", np.abs(ds), np.abs(ke)))
+                  + ((n_keys + 1) * u + operand_unit)
+                  * np.einsum("bhij,bhjd->bhid", np.abs(ds), np.abs(ke)))
     dk = scale * (np.einsum("bhij,bhid->bhjd", e_ds, np.abs(qe))
-                  + (n_rows + 1) * u * np.einsum("bhij,bhid->bhjd", np.abs(ds), np.abs(qe)))
+                  + ((n_rows + 1) * u + operand_unit)
+                  * np.einsum("bhij,bhid->bhjd", np.abs(ds), np.abs(qe)))
     dv = (np.einsum("bhij,bhie->bhje", r_p * probs, np.abs(dout))
-          + (n_rows + 1) * u * np.einsum("bhij,bhie->bhje", probs, np.abs(dout)))
+          + ((n_rows + 1) * u + operand_unit) * np.einsum("bhij,bhie->bhje", probs, np.abs(dout)))
     return (_fold_heads(dq, hq, hkv, "q"), _fold_heads(dk, hq, hkv, "k"),
             _fold_heads(dv, hq, hkv, "k"))
 
@@ -209,7 +217,8 @@ def run_grad_case(cfg, grad_dtype, batch, sq, skv, seed, lowering="reference", b
     bounds = grad_error_bound(exact["q"], exact["k"], exact["v"], exact["out"], exact["dout"],
                               lse32, cfg.mask, cfg.window, scale,
                               UNIT[cfg.output_dtype] * np.abs(exact["out"]),
-                              F32_UNIT * finite_lse)
+                              F32_UNIT * finite_lse,
+                              UNIT[cfg.dtype] if lowering == "tensor-core" else 0.0)
     try:
         grads = run_grad_on_cpu(cfg, stored["q"], stored["k"], stored["v"], stored["out"],
                                 stored["dout"], lse32, grad_dtype, lowering, blocks)
@@ -249,6 +258,35 @@ def suite_grad():
     yield variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right"), "bf16", 1, 16, 24
     yield variant("rSQA", head_dim=16, dtype="bf16", window=(5, 5)), "f32", 1, 15, 15
     yield variant("SQA", head_dim=16, dtype="f16", out_dtype="f32"), "f32", 1, 10, 12
+
+
+def suite_grad_tensor_core():
+    """The backward tensor-core kernels (convert-sqa-to-nvgpu on
+    sqa.attention_grad: the dK/dV and dQ kernels), lane by lane on OpenMP
+    threads: every variant, f16 and bf16, head dims 16 to 128, Dv != D, both
+    causal alignments, windows, Sq != Skv both ways (fully masked rows),
+    partial and skipped blocks, 1 to 4 warps, blocks 16 to 64, gradients in
+    f32 and in the input type. Each case carries (rows per block, kv-block):
+    the dQ kernel's warps x 16 rows and kv-block, the dK/dV kernel's warps x
+    16 keys and q-block (= kv-block)."""
+    dtypes = itertools.cycle(["f16", "bf16"])
+    for (name, mask), (sq, skv) in zip(
+            itertools.product(VARIANTS, ["none", "causal_bottom_right", "causal_top_left"]),
+            itertools.cycle([(21, 21), (9, 40), (40, 9)])):
+        dtype = next(dtypes)
+        yield variant(name, head_dim=16, dtype=dtype, mask=mask), "f32", 1, sq, skv, (16, 16)
+    yield variant("SQA", head_dim=32, dtype="f16", window=(8, 0)), "f16", 1, 45, 45, (32, 16)
+    yield (variant("xSQA", head_dim=32, dtype="bf16", window=(5, 3), scale=0.3),
+           "bf16", 2, 30, 37, (16, 32))
+    yield (variant("rSQA", head_dim=32, dtype="f16", mask="causal_bottom_right",
+                   window=(-1, 2)), "f32", 1, 33, 20, (32, 32))
+    yield variant("xSMQA", head_dim=64, value_head_dim=32, dtype="f16"), "f32", 1, 40, 23, (16, 16)
+    yield (variant("GQA", head_dim=32, value_head_dim=128, dtype="bf16",
+                   mask="causal_bottom_right"), "f32", 1, 20, 37, (16, 16))
+    yield variant("xSQA", head_dim=128, dtype="f16", window=(20, 0)), "f32", 1, 40, 40, (32, 16)
+    yield (variant("SQA", head_dim=128, dtype="bf16", mask="causal_bottom_right"),
+           "f32", 1, 70, 70, (32, 16))
+    yield variant("rSQA", head_dim=64, dtype="f16"), "f32", 1, 64, 64, (64, 32)
 
 
 def suite_variants():
@@ -396,7 +434,8 @@ def suite_conditioning():
 
 
 SUITES = {"conditioning": suite_conditioning, "mapped": suite_mapped, "tensor-core": suite_tensor_core, "variants": suite_variants,
-          "masks": suite_masks, "tiled": suite_tiled, "grad": suite_grad}
+          "masks": suite_masks, "tiled": suite_tiled, "grad": suite_grad,
+          "grad-tensor-core": suite_grad_tensor_core}
 
 
 def main():
@@ -413,10 +452,12 @@ def main():
     os.environ["SQA_BUILD_DIR"] = args.build
     for seed, case in enumerate(SUITES[args.suite]()):
         blocks = None
-        if args.suite == "grad":
-            cfg, grad_dtype, batch, sq, skv = case
+        if args.suite in ("grad", "grad-tensor-core"):
+            cfg, grad_dtype, batch, sq, skv, *extra = case
             blocks = (args.q_block or 64, args.kv_block or 64) \
                 if args.lowering == "tiled" else None
+            if extra:
+                blocks = extra[0]
             ok, detail = run_grad_case(cfg, grad_dtype, batch, sq, skv, seed, args.lowering,
                                        blocks)
             detail = f"grads {grad_dtype}: {detail}"

@@ -310,13 +310,14 @@ int main(int argc, char **argv) {
       return EXIT_FAILURE;
   if (failed(checkAttentionSizes(func, inputs)))
     return EXIT_FAILURE;
-  // The backward has the reference and the tiled lowerings, so far.
+  // The backward has the reference, tiled and tensor-core lowerings.
   if (lowering != sqa::AttentionLowering::Reference &&
-      lowering != sqa::AttentionLowering::Tiled) {
+      lowering != sqa::AttentionLowering::Tiled &&
+      lowering != sqa::AttentionLowering::TensorCore) {
     WalkResult grad = module->walk([](sqa::AttentionGradOp op) {
-      op.emitError() << "sqa.attention_grad has only the reference and the "
-                        "tiled lowerings so far: run it with "
-                        "--lowering=reference or --lowering=tiled";
+      op.emitError() << "sqa.attention_grad has the reference, tiled and "
+                        "tensor-core lowerings: run it with "
+                        "--lowering=reference, tiled or tensor-core";
       return WalkResult::interrupt();
     });
     if (grad.wasInterrupted())

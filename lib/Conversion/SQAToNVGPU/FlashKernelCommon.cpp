@@ -7,6 +7,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <limits>
@@ -14,10 +15,29 @@
 using namespace mlir;
 using namespace mlir::sqa;
 
-SmallVector<Value> mlir::sqa::buildMaskedScores(
-    OpBuilder &b, Location loc, AttentionOpInterface op, ArrayRef<Value> scores,
-    Value row, Value column, bool rowsAreQueries, Value querySeqLen,
-    Value keySeqLen) {
+std::string mlir::sqa::getTensorCoreOperandIncompatibility(
+    AttentionOpInterface op, const TensorCoreKernelOptions &options,
+    StringRef kernel) {
+  Type elementType = op.getQueryType().getElementType();
+  auto isHeadDim = [](int64_t dim) {
+    return dim == 16 || dim == 32 || dim == 64 || dim == 128;
+  };
+  if (!elementType.isF16() && !elementType.isBF16())
+    return ("the tensor-core " + kernel + " needs f16 or bf16 operands").str();
+  if (!isHeadDim(op.getHeadDim()) || !isHeadDim(op.getValueHeadDim()))
+    return ("the tensor-core " + kernel +
+            " supports head dims 16, 32, 64 and 128")
+        .str();
+  if (options.numWarps < 1 || options.numWarps > 16)
+    return ("the tensor-core " + kernel + " needs 1 to 16 warps").str();
+  return "";
+}
+
+/// The mask of buildMaskedScores, built where the block is partly visible.
+static SmallVector<Value>
+buildMask(OpBuilder &b, Location loc, AttentionOpInterface op,
+          ArrayRef<Value> scores, Value row, Value column, bool rowsAreQueries,
+          Value querySeqLen, Value keySeqLen) {
   Type i32 = b.getI32Type();
   auto i32Tile = VectorType::get({2, 2}, i32);
   auto index = [&](int64_t v) -> Value {
@@ -88,20 +108,31 @@ SmallVector<Value> mlir::sqa::buildMaskedScores(
   return masked;
 }
 
-Value mlir::sqa::buildBlockCount(OpBuilder &b, Location loc, Value size,
-                                 int64_t block) {
-  return arith::DivSIOp::create(
-      b, loc,
-      arith::AddIOp::create(b, loc, size,
-                            arith::ConstantIndexOp::create(b, loc, block - 1)),
-      arith::ConstantIndexOp::create(b, loc, block));
+SmallVector<Value> mlir::sqa::buildMaskedScores(
+    OpBuilder &b, Location loc, AttentionOpInterface op, ArrayRef<Value> scores,
+    Value fullyVisible, Value row, Value column, bool rowsAreQueries,
+    Value querySeqLen, Value keySeqLen) {
+  auto ifOp = scf::IfOp::create(b, loc, ValueRange(scores).getTypes(),
+                                fullyVisible, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  scf::YieldOp::create(b, loc, scores);
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  scf::YieldOp::create(b, loc,
+                       buildMask(b, loc, op, scores, row, column,
+                                 rowsAreQueries, querySeqLen, keySeqLen));
+  return SmallVector<Value>(ifOp.getResults());
 }
 
-gpu::LaunchOp mlir::sqa::createKernelLaunch(RewriterBase &rewriter,
-                                            Location loc, Value query,
-                                            Value gridX, int64_t gridY,
-                                            int64_t numWarps, Type elementType,
-                                            ArrayRef<SharedTile> sharedTiles) {
+void mlir::sqa::createKernelLaunch(RewriterBase &rewriter,
+                                  AttentionOpInterface op, Value blocked,
+                                  int64_t blockRows, int64_t gridY,
+                                  int64_t numWarps, Type elementType,
+                                  ArrayRef<SharedTile> sharedTiles,
+                                  function_ref<void(gpu::LaunchOp)> buildBody) {
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(op);
+  Location loc = op.getLoc();
   auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
                                               gpu::AddressSpace::Workgroup);
   SmallVector<Type> attributions;
@@ -109,13 +140,24 @@ gpu::LaunchOp mlir::sqa::createKernelLaunch(RewriterBase &rewriter,
     attributions.push_back(MemRefType::get(
         tile.shape, tile.isF32 ? rewriter.getF32Type() : elementType,
         MemRefLayoutAttrInterface(), workgroup));
-  Value heads = arith::ConstantIndexOp::create(rewriter, loc, gridY);
-  Value batch = memref::DimOp::create(rewriter, loc, query, 0);
-  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-  Value threads =
-      arith::ConstantIndexOp::create(rewriter, loc, numWarps * kThreadsPerWarp);
-  return gpu::LaunchOp::create(rewriter, loc, gridX, heads, batch, threads, one,
-                               one, /*dynamicSharedMemorySize=*/nullptr,
-                               /*asyncTokenType=*/nullptr,
-                               /*asyncDependencies=*/{}, attributions);
+  auto constant = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(rewriter, loc, v);
+  };
+  Value gridX = arith::DivSIOp::create(
+      rewriter, loc,
+      arith::AddIOp::create(rewriter, loc,
+                            memref::DimOp::create(rewriter, loc, blocked, 2),
+                            constant(blockRows - 1)),
+      constant(blockRows));
+  Value gridHeads = constant(gridY);
+  Value batch = memref::DimOp::create(rewriter, loc, op.getQuery(), 0);
+  Value one = constant(1);
+  Value threads = constant(numWarps * kThreadsPerWarp);
+  auto launch = gpu::LaunchOp::create(
+      rewriter, loc, gridX, gridHeads, batch, threads, one, one,
+      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+      /*asyncDependencies=*/{}, attributions);
+  rewriter.setInsertionPointToStart(&launch.getBody().front());
+  buildBody(launch);
+  gpu::TerminatorOp::create(rewriter, loc);
 }

@@ -10,8 +10,11 @@
 #ifndef LIB_CONVERSION_SQATONVGPU_FLASHKERNELCOMMON_H
 #define LIB_CONVERSION_SQATONVGPU_FLASHKERNELCOMMON_H
 
+#include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
 #include "sqa/Dialect/SQA/IR/SQAOps.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -21,38 +24,115 @@ namespace sqa {
 /// Static shared memory a kernel may use without opting in.
 constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
 
+/// Index and f32 arithmetic at a builder's insertion point, for the kernel
+/// builders. Index arithmetic is plain arith on `index` (unsigned division:
+/// every index in a kernel is non-negative); canonicalization folds the
+/// constants.
+class KernelArithmetic {
+protected:
+  KernelArithmetic(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+
+  Value index(int64_t value) {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  }
+  Value f32Const(float value) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value add(Value x, int64_t y) { return y ? add(x, index(y)) : x; }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value mul(Value x, int64_t y) { return mul(x, index(y)); }
+  Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
+  Value div(Value x, int64_t y) { return div(x, index(y)); }
+  Value rem(Value x, Value y) { return arith::RemUIOp::create(b, loc, x, y); }
+  Value rem(Value x, int64_t y) { return rem(x, index(y)); }
+  Value less(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
+  }
+  /// `head` through a one-dim head map of the op (output head to query or
+  /// key/value head).
+  Value applyHeadMap(AffineExpr expr, Value head) {
+    return affine::AffineApplyOp::create(b, loc, AffineMap::get(1, 0, expr),
+                                         head);
+  }
+
+  OpBuilder &b;
+  Location loc;
+};
+
+/// Why the tensor-core kernels (`kernel` names them in the message: "kernel"
+/// or "backward") cannot take `op`'s operands with `options`, or an empty
+/// string: f16 or bf16 query, key and value, head dims of whole 16-column
+/// k-steps whose swizzle the toolkit covers (16, 32, 64, 128), 1 to 16 warps.
+std::string getTensorCoreOperandIncompatibility(
+    AttentionOpInterface op, const TensorCoreKernelOptions &options,
+    StringRef kernel);
+/// Whether `block` is a block size the kernels tile: a multiple of 16 in
+/// [16, 256].
+inline bool isTensorCoreBlock(int64_t block) {
+  return block >= 16 && block % 16 == 0 && block <= 256;
+}
+
 /// The score tiles of one warp (16 rows, 8 columns per tile) with -inf
 /// where the query does not see the key (buildVisibleKeyRange). This thread
 /// holds rows `row` and `row` + 8 and, in tile n, columns `column` + 8 n and
 /// `column` + 8 n + 1. With `rowsAreQueries` rows index query rows and
 /// columns keys (S = Q Kᵀ); otherwise rows index keys and columns query rows
 /// (Sᵀ = K Qᵀ of the backward's dK/dV kernel).
+/// The mask is built under an scf.if on `fullyVisible` (the block's keys
+/// are all visible to all its rows), which yields `scores` unchanged.
 SmallVector<Value> buildMaskedScores(OpBuilder &b, Location loc,
                                      AttentionOpInterface op,
-                                     ArrayRef<Value> scores, Value row,
+                                     ArrayRef<Value> scores,
+                                     Value fullyVisible, Value row,
                                      Value column, bool rowsAreQueries,
                                      Value querySeqLen, Value keySeqLen);
 
-/// A gpu.launch of `numWarps` warps per block on the grid (`gridX`, `gridY`,
-/// batch of `query`), with one workgroup buffer per shape in `sharedTiles`
-/// (of `elementType`, or f32 where the shape is marked f32). The caller
-/// builds the body at the start of its block and then the terminator.
+/// A workgroup buffer of a kernel: its shape, of the kernel's element type
+/// or of f32.
 struct SharedTile {
   SmallVector<int64_t> shape;
   bool isF32 = false;
 };
-gpu::LaunchOp createKernelLaunch(RewriterBase &rewriter, Location loc,
-                                 Value query, Value gridX, int64_t gridY,
-                                 int64_t numWarps, Type elementType,
-                                 ArrayRef<SharedTile> sharedTiles);
 
-/// ceil(`size` / `block`) in plain arith: the kernel libraries translate the
+/// Creates, before `op`, a gpu.launch of `numWarps` warps per block on the
+/// grid (ceil(S / `blockRows`), `gridY`, batch), S being dim 2 of `blocked`
+/// and the batch dim 0 of `op`'s query, with one workgroup buffer per
+/// `sharedTiles` (of `elementType` unless marked f32). `buildBody` builds the
+/// kernel at the start of the launch body; the terminator follows. The
+/// grid's ceil division is plain arith: the kernel libraries translate the
 /// host's grid computation to C.
-Value buildBlockCount(OpBuilder &b, Location loc, Value size, int64_t block);
+void createKernelLaunch(RewriterBase &rewriter, AttentionOpInterface op,
+                        Value blocked, int64_t blockRows, int64_t gridY,
+                        int64_t numWarps, Type elementType,
+                        ArrayRef<SharedTile> sharedTiles,
+                        function_ref<void(gpu::LaunchOp)> buildBody);
+
+/// The rewrite of every buffer-semantics op of type OpTy that the
+/// tensor-core kernels support (getTensorCoreIncompatibility) by `lower`.
+template <typename OpTy,
+          void (*lower)(RewriterBase &, OpTy, const TensorCoreKernelOptions &)>
+struct TensorCoreKernelPattern : OpRewritePattern<OpTy> {
+  TensorCoreKernelPattern(MLIRContext *context,
+                          const TensorCoreKernelOptions &options)
+      : OpRewritePattern<OpTy>(context), options(options) {}
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "expected memref operands");
+    std::string reason = getTensorCoreIncompatibility(op, options);
+    if (!reason.empty())
+      return rewriter.notifyMatchFailure(op, reason);
+    lower(rewriter, op, options);
+    return success();
+  }
+
+  TensorCoreKernelOptions options;
+};
 
 /// Lowers the buffer-semantics sqa.attention_grad ops of a pass to the
 /// backward kernels (FlashAttentionGrad.cpp).
-struct TensorCoreKernelOptions;
 void populateAttentionGradToNVGPUPatterns(
     RewritePatternSet &patterns, const TensorCoreKernelOptions &options);
 

@@ -77,18 +77,11 @@ LogicalResult mlir::sqa::verifyTensorCoreKernelOptions(
 
 std::string mlir::sqa::getTensorCoreIncompatibility(
     AttentionOp op, const TensorCoreKernelOptions &options) {
-  Type elementType = op.getQueryType().getElementType();
-  if (!elementType.isF16() && !elementType.isBF16())
-    return "the tensor-core kernel needs f16 or bf16 operands";
-  auto isSupportedDim = [](int64_t dim) {
-    return dim == 16 || dim == 32 || dim == 64 || dim == 128;
-  };
-  if (!isSupportedDim(op.getHeadDim()) || !isSupportedDim(op.getValueHeadDim()))
-    return "the tensor-core kernel supports head dims 16, 32, 64 and 128";
-  if (options.numWarps < 1 || options.numWarps > 16)
-    return "the tensor-core kernel needs 1 to 16 warps";
-  int64_t keys = getTensorCoreKeyBlock(op, options);
-  if (keys < 16 || keys % 16 != 0 || keys > 256)
+  std::string reason =
+      getTensorCoreOperandIncompatibility(op, options, "kernel");
+  if (!reason.empty())
+    return reason;
+  if (!isTensorCoreBlock(getTensorCoreKeyBlock(op, options)))
     return "the kv-block of the tensor-core kernel must be a multiple of 16 "
            "in [16, 256]";
   if (getTensorCoreSharedMemoryBytes(op, options) > kMaxStaticSharedMemory)
@@ -101,12 +94,12 @@ namespace {
 /// Builds the body of one FlashAttention-2 kernel inside a gpu.launch. Index
 /// arithmetic is plain arith on `index`; canonicalization folds the
 /// constants.
-class FlashKernelBuilder {
+class FlashKernelBuilder : KernelArithmetic {
 public:
   FlashKernelBuilder(OpBuilder &b, Location loc, AttentionOp op,
                      const TensorCoreKernelOptions &options,
                      gpu::LaunchOp launch)
-      : b(b), loc(loc), op(op), launch(launch),
+      : KernelArithmetic(b, loc), op(op), launch(launch),
         tc(b, loc, op.getQueryType().getElementType()),
         numWarps(options.numWarps), blockRows(kMmaM * options.numWarps),
         keyBlock(getTensorCoreKeyBlock(op, options)), headDim(op.getHeadDim()),
@@ -116,29 +109,6 @@ public:
   void build();
 
 private:
-  Value index(int64_t value) {
-    return arith::ConstantIndexOp::create(b, loc, value);
-  }
-  Value f32Const(float value) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value div(Value x, int64_t y) {
-    return arith::DivUIOp::create(b, loc, x, index(y));
-  }
-  Value rem(Value x, int64_t y) {
-    return arith::RemUIOp::create(b, loc, x, index(y));
-  }
-  Value add(Value x, int64_t y) { return y ? add(x, index(y)) : x; }
-  Value mul(Value x, int64_t y) { return mul(x, index(y)); }
-  Value applyHeadMap(AffineExpr expr, Value head) {
-    return affine::AffineApplyOp::create(b, loc, AffineMap::get(1, 0, expr),
-                                         head);
-  }
-
-  OpBuilder &b;
-  Location loc;
   AttentionOp op;
   gpu::LaunchOp launch;
   WarpTensorCoreBuilder tc;
@@ -266,26 +236,14 @@ void FlashKernelBuilder::build() {
 
     // Mask the keys of a partly visible block; blocks inside every row's
     // range skip this.
+    // The rows' key ranges are recomputed in the mask rather than kept live
+    // through the loop: registers are the limit at D = 128.
     Value blockStart = mul(block, keyBlock);
-    Value fullyVisible =
-        buildKeyBlockIsFullyVisible(b, loc, schedule, blockStart, keyBlock);
-    auto maskIf = scf::IfOp::create(
-        b, loc, TypeRange(SmallVector<Type>(numScoreTiles, accType)),
-        fullyVisible, /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard ifGuard(b);
-      b.setInsertionPointToStart(maskIf.thenBlock());
-      scf::YieldOp::create(b, loc, scores);
-      b.setInsertionPointToStart(maskIf.elseBlock());
-      // The rows' key ranges are recomputed here rather than kept live
-      // through the loop: registers are the limit at D = 128.
-      scf::YieldOp::create(
-          b, loc,
-          buildMaskedScores(b, loc, op, scores, rowA,
-                            add(blockStart, mul(threadInGroup, 2)),
-                            /*rowsAreQueries=*/true, querySeqLen, keySeqLen));
-    }
-    scores.assign(maskIf.getResults().begin(), maskIf.getResults().end());
+    scores = buildMaskedScores(
+        b, loc, op, scores,
+        buildKeyBlockIsFullyVisible(b, loc, schedule, blockStart, keyBlock),
+        rowA, add(blockStart, mul(threadInGroup, 2)), /*rowsAreQueries=*/true,
+        querySeqLen, keySeqLen);
 
     // Online softmax, scores in raw units: m' = max(m, rowmax(S)),
     // P = exp2(S * c - m' * c) with c = scale * log2(e).
@@ -401,43 +359,20 @@ static void lowerToTensorCoreKernel(RewriterBase &rewriter, AttentionOp op,
   int64_t blockRows = kMmaM * options.numWarps;
   int64_t keyBlock = getTensorCoreKeyBlock(op, options);
   // Grid (q-blocks, output heads, batch), as FlashAttention-2.
-  OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPoint(op);
-  Value queryBlocks = buildBlockCount(
-      rewriter, loc, memref::DimOp::create(rewriter, loc, op.getQuery(), 2),
-      blockRows);
-  auto launch = createKernelLaunch(
-      rewriter, loc, op.getQuery(), queryBlocks, op.getNumOutputHeads(),
-      options.numWarps, op.getQueryType().getElementType(),
-      {{{blockRows, op.getHeadDim()}},
-       {{2, keyBlock, op.getHeadDim()}},
-       {{2, keyBlock, op.getValueHeadDim()}}});
-  rewriter.setInsertionPointToStart(&launch.getBody().front());
-  FlashKernelBuilder(rewriter, loc, op, options, launch).build();
-  gpu::TerminatorOp::create(rewriter, loc);
+  createKernelLaunch(rewriter, op, op.getQuery(), blockRows,
+                     op.getNumOutputHeads(), options.numWarps,
+                     op.getQueryType().getElementType(),
+                     {{{blockRows, op.getHeadDim()}},
+                      {{2, keyBlock, op.getHeadDim()}},
+                      {{2, keyBlock, op.getValueHeadDim()}}},
+                     [&](gpu::LaunchOp launch) {
+                       FlashKernelBuilder(rewriter, loc, op, options, launch)
+                           .build();
+                     });
   rewriter.eraseOp(op);
 }
 
 namespace {
-struct AttentionToNVGPUPattern : OpRewritePattern<AttentionOp> {
-  AttentionToNVGPUPattern(MLIRContext *context,
-                          const TensorCoreKernelOptions &options)
-      : OpRewritePattern(context), options(options) {}
-
-  LogicalResult matchAndRewrite(AttentionOp op,
-                                PatternRewriter &rewriter) const override {
-    if (!op.hasPureBufferSemantics())
-      return rewriter.notifyMatchFailure(op, "expected memref operands");
-    std::string reason = getTensorCoreIncompatibility(op, options);
-    if (!reason.empty())
-      return rewriter.notifyMatchFailure(op, reason);
-    lowerToTensorCoreKernel(rewriter, op, options);
-    return success();
-  }
-
-  TensorCoreKernelOptions options;
-};
-
 struct ConvertSQAToNVGPUPass
     : sqa::impl::ConvertSQAToNVGPUPassBase<ConvertSQAToNVGPUPass> {
   using Base::Base;
@@ -451,13 +386,19 @@ struct ConvertSQAToNVGPUPass
       return signalPassFailure();
     // In strict mode, every op must have a kernel.
     if (strict) {
-      WalkResult walk = getOperation()->walk([&](AttentionOp op) {
-        std::string reason = op.hasPureBufferSemantics()
-                                 ? getTensorCoreIncompatibility(op, options)
-                                 : "the op must be bufferized first";
+      WalkResult walk = getOperation()->walk([&](Operation *op) {
+        std::string reason;
+        if (auto attention = dyn_cast<AttentionOp>(op))
+          reason = attention.hasPureBufferSemantics()
+                       ? getTensorCoreIncompatibility(attention, options)
+                       : "the op must be bufferized first";
+        else if (auto grad = dyn_cast<AttentionGradOp>(op))
+          reason = grad.hasPureBufferSemantics()
+                       ? getTensorCoreIncompatibility(grad, options)
+                       : "the op must be bufferized first";
         if (reason.empty())
           return WalkResult::advance();
-        op.emitOpError("has no tensor-core kernel: ") << reason;
+        op->emitOpError("has no tensor-core kernel: ") << reason;
         return WalkResult::interrupt();
       });
       if (walk.wasInterrupted())
@@ -474,5 +415,7 @@ struct ConvertSQAToNVGPUPass
 
 void mlir::sqa::populateSQAToNVGPUConversionPatterns(
     RewritePatternSet &patterns, const TensorCoreKernelOptions &options) {
-  patterns.add<AttentionToNVGPUPattern>(patterns.getContext(), options);
+  patterns.add<TensorCoreKernelPattern<AttentionOp, lowerToTensorCoreKernel>>(
+      patterns.getContext(), options);
+  populateAttentionGradToNVGPUPatterns(patterns, options);
 }

@@ -221,13 +221,29 @@ struct ConvertSQAToSCFPass
     populateSQAToSCFConversionPatterns(patterns);
     ConversionTarget target(getContext());
     target.addIllegalDialect<SQADialect>();
+    TensorCoreKernelOptions tensorCore;
+    tensorCore.numWarps = tensorCoreWarps;
     if (tensorCoreWarps > 0) {
-      TensorCoreKernelOptions tensorCore;
-      tensorCore.numWarps = tensorCoreWarps;
       target.addDynamicallyLegalOp<AttentionOp>([=](AttentionOp op) {
         return getTensorCoreIncompatibility(op, tensorCore).empty();
       });
     }
+    // The backward has no row-wise kernel: it is left to the tensor-core
+    // kernels, or refused here with the reason.
+    WalkResult grads = getOperation()->walk([&](AttentionGradOp op) {
+      std::string reason =
+          tensorCoreWarps > 0
+              ? getTensorCoreIncompatibility(op, tensorCore)
+              : std::string("the row-wise kernels have no backward");
+      if (reason.empty())
+        return WalkResult::advance();
+      op.emitOpError("has no GPU kernel: ")
+          << reason << " (the backward runs on the tensor-core kernels)";
+      return WalkResult::interrupt();
+    });
+    if (grads.wasInterrupted())
+      return signalPassFailure();
+    target.addLegalOp<AttentionGradOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

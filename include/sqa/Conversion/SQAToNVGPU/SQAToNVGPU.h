@@ -46,6 +46,43 @@ getTensorCoreIncompatibility(AttentionOp op,
 int64_t getTensorCoreSharedMemoryBytes(AttentionOp op,
                                        const TensorCoreKernelOptions &options);
 
+/// The tiles of the two backward kernels of sqa.attention_grad, chosen once
+/// per op by getTensorCoreGradSchedule and read by everything that builds or
+/// sizes them.
+struct TensorCoreGradSchedule {
+  /// dK/dV kernel: warps per block (16 keys each) and the query rows it
+  /// streams through per step.
+  int64_t keyWarps = 0, queryBlock = 0;
+  /// dQ kernel: warps per block (16 query rows each) and the keys it streams
+  /// through per step.
+  int64_t queryWarps = 0, keyBlock = 0;
+  /// Whether the dK/dV kernel keeps its K and V fragments in registers over
+  /// the loop (small head dims) rather than reloading them from shared
+  /// memory at each step.
+  bool holdKeyValueFragments = false;
+
+  /// Shared memory of each kernel in bytes.
+  int64_t getKeyValueKernelSharedBytes(int64_t headDim,
+                                       int64_t valueHeadDim) const;
+  int64_t getQueryKernelSharedBytes(int64_t headDim,
+                                    int64_t valueHeadDim) const;
+};
+
+/// The schedule of the backward kernels for `op`: `options.numWarps` warps
+/// in both, and kv-block (dQ) and q-block (dK/dV) of `options.keyBlock`, or
+/// by default 64 (32 for the dQ kernel when a head dim is 128), halved (q-block
+/// first, then warps) until the tiles fit in 48 KiB of static shared memory.
+TensorCoreGradSchedule
+getTensorCoreGradSchedule(AttentionGradOp op,
+                          const TensorCoreKernelOptions &options);
+
+/// Why `op` cannot use the backward tensor-core kernels with `options`, or
+/// an empty string: f16/bf16 query, key, value, out and dout, D and Dv in
+/// {16, 32, 64, 128}, and tiles that fit in static shared memory.
+std::string
+getTensorCoreIncompatibility(AttentionGradOp op,
+                             const TensorCoreKernelOptions &options);
+
 void populateSQAToNVGPUConversionPatterns(
     RewritePatternSet &patterns, const TensorCoreKernelOptions &options);
 
