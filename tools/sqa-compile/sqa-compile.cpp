@@ -89,8 +89,9 @@ static cl::opt<EmitKind> emit(
 static cl::list<std::string> configs(
     "config",
     cl::desc("A library kernel: NAME:hq=N,hkv=N,d=N[,dv=N][,dtype=f16|bf16|"
-             "f32][,out=f32][,mask=KIND][,window=L:R][,scale=F][,lse] "
-             "(repeatable; --emit library)"),
+             "f32][,out=f32][,mask=KIND][,window=L:R][,scale=F][,lse]"
+             "[,grad[=T]] (repeatable; --emit library; grad: the backward, "
+             "gradients of type T, default dtype)"),
     cl::value_desc("spec"), cl::cat(compileCategory));
 static cl::opt<std::string>
     libraryName("library-name",
@@ -157,7 +158,8 @@ static int emitLibrary(ModuleOp module) {
     Location loc = FileLineColLoc::get(
         StringAttr::get(module.getContext(), "--config=" + spec), 1, 1);
     if (failed(sqa::buildAttentionFunc(module, *config, loc)))
-      return fail("--config '" + spec + "' is not a valid sqa.attention");
+      return fail("--config '" + spec +
+                  "' is not a valid sqa.attention or sqa.attention_grad");
   }
   sqa::KernelLibraryOptions options;
   options.name = libraryName;

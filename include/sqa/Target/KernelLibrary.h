@@ -48,17 +48,22 @@ struct AttentionConfig {
   std::optional<std::array<int64_t, 2>> window;
   std::optional<float> scale;
   bool withLse = false;
+  /// Non-empty: the entry is the backward of this attention
+  /// (sqa.attention_grad), with gradients of this element type.
+  std::string gradType;
 };
 
 /// Parses `NAME:hq=N,hkv=N,d=N[,dv=N][,dtype=T][,out=T][,mask=KIND]
-/// [,window=L:R][,scale=F][,lse]`. On failure, `error` says why.
+/// [,window=L:R][,scale=F][,lse][,grad[=T]]`. On failure, `error` says why.
 FailureOr<AttentionConfig> parseAttentionConfig(StringRef spec,
                                                 std::string &error);
 
 /// Builds `func.func @name(%q, %k, %v, %out[, %lse]) -> results` around one
 /// sqa.attention on tensors with dynamic batch and sequence lengths, at the
-/// end of `module`, with location `loc`. Fails, with the op verifier's
-/// diagnostic, when the configuration is not a valid sqa.attention.
+/// end of `module`, with location `loc`; for a backward configuration
+/// (`grad`), `func.func @name(%q, %k, %v, %out, %dout, %lse, %dq, %dk, %dv)
+/// -> (dq, dk, dv)` around one sqa.attention_grad. Fails, with the op
+/// verifier's diagnostic, when the configuration is not a valid op.
 FailureOr<func::FuncOp> buildAttentionFunc(ModuleOp module,
                                            const AttentionConfig &config,
                                            Location loc);

@@ -89,7 +89,7 @@ mlir::sqa::getTensorCoreGradSchedule(AttentionGradOp op,
     schedule.keyBlock = schedule.queryBlock = options.keyBlock;
     return schedule;
   }
-  schedule.keyBlock = headDim >= 128 || valueHeadDim >= 128 ? 32 : 64;
+  schedule.keyBlock = headDim >= 128 || valueHeadDim >= 128 ? 16 : 64;
   schedule.queryBlock = 64;
   auto tooLarge = [&] {
     return schedule.getKeyValueKernelSharedBytes(headDim, valueHeadDim) >

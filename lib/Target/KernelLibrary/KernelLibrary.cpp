@@ -121,12 +121,28 @@ mlir::sqa::parseAttentionConfig(StringRef spec, std::string &error) {
       config.scale = static_cast<float>(scale);
     } else if (key == "lse" && value.empty()) {
       config.withLse = true;
+    } else if (key == "grad") {
+      // The gradients' type; `grad` alone: the inputs' (set below).
+      if (!value.empty() && !isElementTypeName(value)) {
+        error = "'grad' expects f16, bf16 or f32 (or no value), not '" +
+                value.str() + "'";
+        return failure();
+      }
+      config.gradType = value.empty() ? "same" : value.str();
     } else {
       error = "unknown configuration field '" + item.str() +
               "' (expected hq, hkv, d, dv, dtype, out, mask, window, "
-              "scale, lse)";
+              "scale, lse, grad)";
       return failure();
     }
+  }
+  if (config.gradType == "same")
+    config.gradType = config.elementType;
+  if (!config.gradType.empty() && config.withLse) {
+    error = "configuration '" + config.name +
+            "': 'grad' (the backward) takes the forward's lse as an input; "
+            "'lse' is for forward entries";
+    return failure();
   }
   for (auto [key, field] :
        {std::pair<StringRef, int64_t>{"hq", config.numQueryHeads},
@@ -181,21 +197,56 @@ mlir::sqa::buildAttentionFunc(ModuleOp module, const AttentionConfig &config,
   int64_t valueHeadDim =
       config.valueHeadDim ? config.valueHeadDim : config.headDim;
   int64_t numOutputHeads = std::max(config.numQueryHeads, config.numKvHeads);
-  SmallVector<Type> argTypes = {
-      RankedTensorType::get({dyn, config.numQueryHeads, dyn, config.headDim},
-                            elementType),
-      RankedTensorType::get({dyn, config.numKvHeads, dyn, config.headDim},
-                            elementType),
-      RankedTensorType::get({dyn, config.numKvHeads, dyn, valueHeadDim},
-                            elementType),
-      RankedTensorType::get({dyn, numOutputHeads, dyn, valueHeadDim},
-                            outputType)};
-  if (config.withLse)
-    argTypes.push_back(RankedTensorType::get({dyn, numOutputHeads, dyn},
-                                             Float32Type::get(context)));
-  ArrayRef<Type> resultTypes = ArrayRef<Type>(argTypes).drop_front(3);
-
+  auto tensorType = [&](int64_t heads, int64_t dim, Type type) -> Type {
+    return RankedTensorType::get({dyn, heads, dyn, dim}, type);
+  };
+  Type queryType =
+      tensorType(config.numQueryHeads, config.headDim, elementType);
+  Type keyType = tensorType(config.numKvHeads, config.headDim, elementType);
+  Type valueType = tensorType(config.numKvHeads, valueHeadDim, elementType);
+  Type outType = tensorType(numOutputHeads, valueHeadDim, outputType);
+  Type lseType =
+      RankedTensorType::get({dyn, numOutputHeads, dyn}, Float32Type::get(context));
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  auto maskAttr = config.mask == MaskKind::none
+                      ? MaskKindAttr()
+                      : MaskKindAttr::get(context, config.mask);
+  auto windowAttr = config.window ? builder.getDenseI64ArrayAttr(*config.window)
+                                  : DenseI64ArrayAttr();
+  auto scaleAttr =
+      config.scale ? builder.getF32FloatAttr(*config.scale) : FloatAttr();
+
+  if (!config.gradType.empty()) {
+    // The backward: q, k, v, out, dout, lse in; dq, dk, dv out.
+    Type gradType = getElementType(context, config.gradType);
+    SmallVector<Type> argTypes = {
+        queryType, keyType, valueType, outType, outType, lseType,
+        tensorType(config.numQueryHeads, config.headDim, gradType),
+        tensorType(config.numKvHeads, config.headDim, gradType),
+        tensorType(config.numKvHeads, valueHeadDim, gradType)};
+    ArrayRef<Type> resultTypes = ArrayRef<Type>(argTypes).drop_front(6);
+    auto func = func::FuncOp::create(
+        builder, loc, config.name,
+        builder.getFunctionType(argTypes, resultTypes));
+    Block *body = func.addEntryBlock();
+    builder.setInsertionPointToStart(body);
+    ValueRange args = body->getArguments();
+    auto grad = AttentionGradOp::create(
+        builder, loc, resultTypes, args[0], args[1], args[2], args[3], args[4],
+        args[5], args.drop_front(6), /*diagonal_offset=*/Value(), maskAttr,
+        windowAttr, scaleAttr);
+    func::ReturnOp::create(builder, loc, grad.getResults());
+    if (failed(verify(grad))) {
+      func.erase();
+      return failure();
+    }
+    return func;
+  }
+
+  SmallVector<Type> argTypes = {queryType, keyType, valueType, outType};
+  if (config.withLse)
+    argTypes.push_back(lseType);
+  ArrayRef<Type> resultTypes = ArrayRef<Type>(argTypes).drop_front(3);
   auto func = func::FuncOp::create(
       builder, loc, config.name,
       builder.getFunctionType(argTypes, resultTypes));
@@ -204,13 +255,7 @@ mlir::sqa::buildAttentionFunc(ModuleOp module, const AttentionConfig &config,
   auto attention = AttentionOp::create(
       builder, loc, resultTypes, body->getArgument(0), body->getArgument(1),
       body->getArgument(2), body->getArguments().drop_front(3),
-      /*diagonal_offset=*/Value(),
-      config.mask == MaskKind::none
-          ? MaskKindAttr()
-          : MaskKindAttr::get(context, config.mask),
-      config.window ? builder.getDenseI64ArrayAttr(*config.window)
-                    : DenseI64ArrayAttr(),
-      config.scale ? builder.getF32FloatAttr(*config.scale) : FloatAttr());
+      /*diagonal_offset=*/Value(), maskAttr, windowAttr, scaleAttr);
   func::ReturnOp::create(builder, loc, attention.getResults());
   if (failed(verify(attention))) {
     func.erase();
@@ -224,21 +269,8 @@ mlir::sqa::buildAttentionFunc(ModuleOp module, const AttentionConfig &config,
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// What one kernel of the library computes and how it is launched.
-struct LibraryKernel {
-  /// The entry function's name: the kernel's name in the library.
-  std::string name;
-  /// The tensors' names and types, in the order of the launch function's
-  /// parameters (query, key, value, out[, lse]).
-  SmallVector<std::string> tensorNames;
-  SmallVector<MemRefType> tensorTypes;
-  /// Description of the attention, for the header and the manifest.
-  int64_t numQueryHeads, numKvHeads, numOutputHeads, headDim, valueHeadDim;
-  std::string elementType, outputType, mask;
-  std::optional<std::array<int64_t, 2>> window;
-  float scale;
-  /// C statements that compute the launch configuration from the shapes.
-  SmallVector<std::string> setup;
+/// One kernel launch of a library entry, in the order the entry makes them.
+struct LibraryLaunch {
   std::array<std::string, 3> grid, block;
   std::string dynamicSharedMemory = "0";
   /// For each kernel operand, the tensor (entry argument) it is.
@@ -247,6 +279,43 @@ struct LibraryKernel {
   std::string ptx;
   /// (chip, cubin) for each architecture ptxas assembled the PTX for.
   SmallVector<std::pair<std::string, std::string>> cubins;
+  /// The launch's index among the images of the whole library.
+  int64_t imageIndex = 0;
+};
+
+/// What one entry (launch function) of the library computes and how it
+/// launches its kernels: one for a forward, two for a backward.
+struct LibraryKernel {
+  /// The entry function's name: the kernel's name in the library.
+  std::string name;
+  /// Whether the entry is a backward (sqa.attention_grad).
+  bool isBackward = false;
+  /// The tensors' names and types, in the order of the launch function's
+  /// parameters (query, key, value, out[, lse]; or query, key, value, out,
+  /// dout, lse, dq, dk, dv), and how many of them lead as inputs.
+  SmallVector<std::string> tensorNames;
+  SmallVector<MemRefType> tensorTypes;
+  unsigned numInputs = 3;
+  /// Description of the attention, for the header and the manifest.
+  int64_t numQueryHeads, numKvHeads, numOutputHeads, headDim, valueHeadDim;
+  std::string elementType, outputType, mask;
+  std::optional<std::array<int64_t, 2>> window;
+  float scale;
+  /// C statements that compute the launch configurations from the shapes.
+  SmallVector<std::string> setup;
+  SmallVector<LibraryLaunch, 1> launches;
+
+  /// The file and symbol stem of launch `index`'s images: the entry's name,
+  /// with the launch's index when it makes several.
+  std::string getImageStem(size_t index) const {
+    return launches.size() == 1 ? name : name + "_" + std::to_string(index);
+  }
+  /// Whether the tensor `index`'s dim 2 is the key/value sequence length
+  /// (else the query's).
+  bool isKeySized(unsigned index) const {
+    StringRef tensor = tensorNames[index];
+    return tensor == "k" || tensor == "v" || tensor == "dk" || tensor == "dv";
+  }
 };
 } // namespace
 
@@ -259,57 +328,65 @@ static std::string getTypeName(Type type) {
 }
 
 /// Replaces the attention entry `func` by its library form: memref arguments
-/// (query, key, value, out[, lse]) with dynamic strides and a unit innermost
-/// stride, read and written in place; records its description in `kernel`.
+/// (query, key, value, out[, lse]; for a backward query, key, value, out,
+/// dout, lse, dq, dk, dv) with dynamic strides and a unit innermost stride,
+/// read and written in place; records its description in `kernel`.
 static LogicalResult convertToLibraryEntry(func::FuncOp func,
                                            LibraryKernel &kernel) {
   auto fail = [&]() {
     return func.emitError()
            << "kernel library entry @" << func.getName()
-           << " must return the results of one sqa.attention whose query, "
-              "key and value are its arguments (destinations: arguments or "
-              "tensor.empty)";
+           << " must return the results of one sqa.attention or "
+              "sqa.attention_grad whose inputs are its arguments "
+              "(destinations: arguments or tensor.empty)";
   };
   if (func.isExternal() || !func.getBody().hasOneBlock())
     return fail();
-  AttentionOp attention;
+  Operation *attention = nullptr;
   for (Operation &op : func.getBody().front()) {
-    if (auto candidate = dyn_cast<AttentionOp>(op)) {
+    if (isa<AttentionOp, AttentionGradOp>(op)) {
       if (attention)
         return fail();
-      attention = candidate;
+      attention = &op;
     } else if (!isa<tensor::EmptyOp, func::ReturnOp>(op)) {
       return fail();
     }
   }
-  if (!attention || attention.getDiagonalOffset())
+  if (!attention)
+    return fail();
+  auto interface = cast<AttentionOpInterface>(attention);
+  auto dps = cast<DestinationStyleOpInterface>(attention);
+  if (interface.getDiagonalOffset())
     return fail();
   auto isArgument = [&](Value value) {
     auto arg = dyn_cast<BlockArgument>(value);
     return arg && arg.getOwner() == &func.getBody().front();
   };
-  if (!isArgument(attention.getQuery()) || !isArgument(attention.getKey()) ||
-      !isArgument(attention.getValue()))
+  SmallVector<Value> inputs = llvm::to_vector(dps.getDpsInputs());
+  if (!llvm::all_of(inputs, isArgument))
     return fail();
-  for (Value init : attention.getOutputs())
+  for (Value init : dps.getDpsInits())
     if (!isArgument(init) && !init.getDefiningOp<tensor::EmptyOp>())
       return fail();
   auto returnOp = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  if (returnOp.getOperands() != ValueRange(attention.getResults()))
+  if (returnOp.getOperands() != ValueRange(attention->getResults()))
     return fail();
 
   kernel.name = func.getName().str();
-  kernel.numQueryHeads = attention.getNumQueryHeads();
-  kernel.numKvHeads = attention.getNumKvHeads();
-  kernel.numOutputHeads = attention.getNumOutputHeads();
-  kernel.headDim = attention.getHeadDim();
-  kernel.valueHeadDim = attention.getValueHeadDim();
-  kernel.elementType = getTypeName(attention.getQueryType().getElementType());
-  kernel.outputType = getTypeName(attention.getOutputType().getElementType());
-  kernel.mask = stringifyMaskKind(attention.getMaskKind()).str();
-  if (std::optional<ArrayRef<int64_t>> window = attention.getWindow())
+  kernel.isBackward = isa<AttentionGradOp>(attention);
+  kernel.numQueryHeads = interface.getNumQueryHeads();
+  kernel.numKvHeads = interface.getNumKvHeads();
+  kernel.numOutputHeads = interface.getNumOutputHeads();
+  kernel.headDim = interface.getHeadDim();
+  kernel.valueHeadDim = interface.getValueHeadDim();
+  kernel.elementType = getTypeName(interface.getQueryType().getElementType());
+  // The forward's output, or the backward's out and dout.
+  kernel.outputType = getTypeName(
+      cast<ShapedType>(attention->getOperand(3).getType()).getElementType());
+  kernel.mask = stringifyMaskKind(interface.getMaskKind()).str();
+  if (std::optional<ArrayRef<int64_t>> window = interface.getWindow())
     kernel.window = {(*window)[0], (*window)[1]};
-  kernel.scale = attention.getScaleOrDefault();
+  kernel.scale = interface.getScaleOrDefault();
 
   // Any strides with a unit innermost one: [B, H, S, D] and [B, S, H, D]
   // tensors are both views of this type.
@@ -321,12 +398,15 @@ static LogicalResult convertToLibraryEntry(func::FuncOp func,
         type.getShape(), type.getElementType(),
         StridedLayoutAttr::get(type.getContext(), /*offset=*/0, strides));
   };
-  SmallVector<Value> tensors = {attention.getQuery(), attention.getKey(),
-                                attention.getValue()};
-  llvm::append_range(tensors, attention.getOutputs());
-  kernel.tensorNames = {"q", "k", "v", "out"};
-  if (attention.getLse())
-    kernel.tensorNames.push_back("lse");
+  SmallVector<Value> tensors = inputs;
+  llvm::append_range(tensors, dps.getDpsInits());
+  kernel.numInputs = inputs.size();
+  if (kernel.isBackward)
+    kernel.tensorNames = {"q",  "k",   "v",  "out", "dout",
+                          "lse", "dq", "dk", "dv"};
+  else
+    kernel.tensorNames = {"q", "k", "v", "out", "lse"};
+  kernel.tensorNames.resize(tensors.size());
   for (Value tensor : tensors)
     kernel.tensorTypes.push_back(getMemRefType(tensor));
 
@@ -342,15 +422,16 @@ static LogicalResult convertToLibraryEntry(func::FuncOp func,
   // through an IRMapping: an entry may pass one argument as several of them.
   SmallVector<Value> views;
   for (auto [index, tensor] : llvm::enumerate(tensors)) {
-    bool isDestination = index >= 3;
+    bool isDestination = index >= kernel.numInputs;
     views.push_back(bufferization::ToTensorOp::create(
         builder, loc, tensor.getType(), body->getArgument(index),
         /*restrict=*/true, /*writable=*/isDestination));
   }
   Operation *clone = builder.clone(*attention);
   clone->setOperands(views);
-  for (auto [result, buffer] : llvm::zip_equal(
-           clone->getResults(), body->getArguments().drop_front(3))) {
+  for (auto [result, buffer] :
+       llvm::zip_equal(clone->getResults(),
+                       body->getArguments().drop_front(kernel.numInputs))) {
     bufferization::MaterializeInDestinationOp::create(
         builder, loc, /*result=*/Type(), result, buffer, /*restrict=*/true,
         /*writable=*/true);
@@ -510,45 +591,52 @@ FailureOr<std::string> LaunchSizeEmitter::emitOp(Operation *op) {
   return *expr;
 }
 
-/// Records in `kernel` how the single gpu.launch_func of `host` is called.
-static LogicalResult extractLaunch(func::FuncOp host, LibraryKernel &kernel) {
+/// Records in `kernel` how the gpu.launch_func ops of `host` are called, in
+/// their order.
+static LogicalResult extractLaunches(func::FuncOp host, LibraryKernel &kernel) {
   SmallVector<gpu::LaunchFuncOp> launches;
   host.walk([&](gpu::LaunchFuncOp launch) { launches.push_back(launch); });
-  if (launches.size() != 1)
-    return host.emitError() << "kernel library: expected one kernel launch "
-                               "in @"
-                            << host.getName() << ", found "
-                            << launches.size();
-  gpu::LaunchFuncOp launch = launches.front();
-  if (launch.hasClusterSize() || launch.getAsyncToken())
-    return launch.emitError()
-           << "kernel library: clusters and async launches are not supported";
-  for (auto [index, operand] : llvm::enumerate(launch.getKernelOperands())) {
-    auto arg = dyn_cast<BlockArgument>(operand);
-    if (!arg || arg.getOwner() != &host.getBody().front())
+  if (launches.empty())
+    return host.emitError() << "kernel library: no kernel launch in @"
+                            << host.getName();
+  // The launches must run one after the other, unconditionally.
+  for (gpu::LaunchFuncOp launch : launches)
+    if (launch->getBlock() != &host.getBody().front())
       return launch.emitError()
-             << "kernel library: kernel operand #" << index
-             << " is not one of the tensors of @" << host.getName();
-    kernel.kernelOperands.push_back(arg.getArgNumber());
-  }
+             << "kernel library: the launches of @" << host.getName()
+             << " must be in its entry block";
   LaunchSizeEmitter emitter(kernel.tensorNames, kernel.setup);
-  gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
-  gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
-  Value sizes[] = {grid.x, grid.y, grid.z, block.x, block.y, block.z};
-  for (auto [index, size] : llvm::enumerate(sizes)) {
-    FailureOr<std::string> expr = emitter.emit(size);
-    if (failed(expr))
-      return failure();
-    (index < 3 ? kernel.grid[index] : kernel.block[index - 3]) = *expr;
+  for (gpu::LaunchFuncOp launch : launches) {
+    LibraryLaunch &record = kernel.launches.emplace_back();
+    if (launch.hasClusterSize() || launch.getAsyncToken())
+      return launch.emitError() << "kernel library: clusters and async "
+                                   "launches are not supported";
+    for (auto [index, operand] : llvm::enumerate(launch.getKernelOperands())) {
+      auto arg = dyn_cast<BlockArgument>(operand);
+      if (!arg || arg.getOwner() != &host.getBody().front())
+        return launch.emitError()
+               << "kernel library: kernel operand #" << index
+               << " is not one of the tensors of @" << host.getName();
+      record.kernelOperands.push_back(arg.getArgNumber());
+    }
+    gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
+    gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
+    Value sizes[] = {grid.x, grid.y, grid.z, block.x, block.y, block.z};
+    for (auto [index, size] : llvm::enumerate(sizes)) {
+      FailureOr<std::string> expr = emitter.emit(size);
+      if (failed(expr))
+        return failure();
+      (index < 3 ? record.grid[index] : record.block[index - 3]) = *expr;
+    }
+    if (Value sharedMemory = launch.getDynamicSharedMemorySize()) {
+      FailureOr<std::string> expr = emitter.emit(sharedMemory);
+      if (failed(expr))
+        return failure();
+      record.dynamicSharedMemory = *expr;
+    }
+    record.kernelModule = launch.getKernelModuleName().str();
+    record.kernelFunction = launch.getKernelName().str();
   }
-  if (Value sharedMemory = launch.getDynamicSharedMemorySize()) {
-    FailureOr<std::string> expr = emitter.emit(sharedMemory);
-    if (failed(expr))
-      return failure();
-    kernel.dynamicSharedMemory = *expr;
-  }
-  kernel.kernelModule = launch.getKernelModuleName().str();
-  kernel.kernelFunction = launch.getKernelName().str();
   return success();
 }
 
@@ -654,7 +742,9 @@ static void writeHeader(raw_ostream &os, StringRef lib,
   llvm::raw_string_ostream decl(declarations);
   for (const LibraryKernel &kernel : kernels) {
     std::string upper = StringRef((lib + "_" + kernel.name).str()).upper();
-    decl << "\n/* " << kernel.name << ": " << kernel.numQueryHeads
+    decl << "\n/* " << kernel.name << ": "
+         << (kernel.isBackward ? "the backward (dq, dk, dv) of " : "")
+         << kernel.numQueryHeads
          << " query heads, " << kernel.numKvHeads << " key/value heads ("
          << kernel.numOutputHeads << " output heads), head dim "
          << kernel.headDim << ", value head dim " << kernel.valueHeadDim << ", "
@@ -695,58 +785,69 @@ static void writeLauncher(raw_ostream &os, StringRef lib,
                           ArrayRef<LibraryKernel> kernels, StringRef chip) {
   std::string images;
   llvm::raw_string_ostream img(images);
-  img << "#define " << lib << "_NUM_KERNELS " << kernels.size() << "\n";
+  int64_t numImages = 0;
+  for (const LibraryKernel &kernel : kernels)
+    numImages += kernel.launches.size();
+  img << "#define " << lib << "_NUM_KERNELS " << numImages << "\n";
   img << "#define " << lib << "_MAX_CONTEXTS 16\n";
   for (const LibraryKernel &kernel : kernels) {
-    std::string prefix = (lib + "_" + kernel.name).str();
-    img << "\n/* " << kernel.name << " (" << kernel.kernelModule
-        << "::" << kernel.kernelFunction << ") */\n";
-    img << "static const unsigned char " << prefix << "_ptx[] = {";
-    // The PTX is NUL-terminated for cuModuleLoadData.
-    writeBytes(img, StringRef(kernel.ptx.c_str(), kernel.ptx.size() + 1));
-    img << "};\n";
-    for (const auto &[cubinChip, cubin] : kernel.cubins) {
-      img << "static const unsigned char " << prefix << "_cubin_" << cubinChip
-          << "[] = {";
-      writeBytes(img, cubin);
+    for (auto [launchIndex, launch] : llvm::enumerate(kernel.launches)) {
+      std::string prefix = (lib + "_" + kernel.getImageStem(launchIndex)).str();
+      img << "\n/* " << kernel.name << ", launch " << launchIndex << " ("
+          << launch.kernelModule << "::" << launch.kernelFunction << ") */\n";
+      img << "static const unsigned char " << prefix << "_ptx[] = {";
+      // The PTX is NUL-terminated for cuModuleLoadData.
+      writeBytes(img, StringRef(launch.ptx.c_str(), launch.ptx.size() + 1));
+      img << "};\n";
+      for (const auto &[cubinChip, cubin] : launch.cubins) {
+        img << "static const unsigned char " << prefix << "_cubin_"
+            << cubinChip << "[] = {";
+        writeBytes(img, cubin);
+        img << "};\n";
+      }
+      if (launch.cubins.empty())
+        continue;
+      img << "static const " << lib << "_cubin " << prefix
+          << "_cubins[] = {\n";
+      for (const auto &[cubinChip, cubin] : launch.cubins) {
+        auto [major, minor] = getComputeCapability(cubinChip);
+        img << "    {" << major << ", " << minor << ", " << prefix
+            << "_cubin_" << cubinChip << "},\n";
+      }
       img << "};\n";
     }
-    if (kernel.cubins.empty())
-      continue;
-    img << "static const " << lib << "_cubin " << prefix << "_cubins[] = {\n";
-    for (const auto &[cubinChip, cubin] : kernel.cubins) {
-      auto [major, minor] = getComputeCapability(cubinChip);
-      img << "    {" << major << ", " << minor << ", " << prefix << "_cubin_"
-          << cubinChip << "},\n";
-    }
-    img << "};\n";
   }
   auto [ptxMajor, ptxMinor] = getComputeCapability(chip);
   img << "\nstatic const " << lib << "_image " << lib << "_images[" << lib
       << "_NUM_KERNELS] = {\n";
   for (const LibraryKernel &kernel : kernels) {
-    std::string prefix = (lib + "_" + kernel.name).str();
-    img << "    {\"" << kernel.kernelFunction << "\", " << prefix << "_ptx, "
-        << ptxMajor << ", " << ptxMinor << ", " << kernel.cubins.size() << ", "
-        << (kernel.cubins.empty() ? "NULL" : prefix + "_cubins") << "},\n";
+    for (auto [launchIndex, launch] : llvm::enumerate(kernel.launches)) {
+      std::string prefix = (lib + "_" + kernel.getImageStem(launchIndex)).str();
+      img << "    {\"" << launch.kernelFunction << "\", " << prefix << "_ptx, "
+          << ptxMajor << ", " << ptxMinor << ", " << launch.cubins.size()
+          << ", " << (launch.cubins.empty() ? "NULL" : prefix + "_cubins")
+          << "},\n";
+    }
   }
   img << "};";
   os << instantiateTemplate(kLauncherTemplate, lib, "/* @IMAGES@ */", images);
 
-  for (auto [index, kernel] : llvm::enumerate(kernels)) {
+  for (const LibraryKernel &kernel : kernels) {
     os << "\n" << lib << "_status " << lib << "_" << kernel.name << "(";
     for (const std::string &name : kernel.tensorNames)
       os << "const " << lib << "_tensor *" << name << ", ";
     os << lib << "_stream stream) {\n";
     os << "  " << lib << "_status status;\n";
-    // Tensor-core kernels copy query, key and value rows in 16-byte
-    // cp.async chunks.
-    bool usesAsyncCopies = StringRef(kernel.ptx).contains("cp.async");
+    // Tensor-core kernels copy the rows of their 4-D inputs (query, key,
+    // value; and out, dout for the backward) in 16-byte chunks.
+    bool usesAsyncCopies = llvm::any_of(kernel.launches, [](const auto &l) {
+      return StringRef(l.ptx).contains("cp.async");
+    });
     for (auto [tensorIndex, name, type] :
          llvm::enumerate(kernel.tensorNames, kernel.tensorTypes)) {
       int64_t elementSize = getElementSize(type.getElementType());
-      int64_t alignment =
-          usesAsyncCopies && tensorIndex < 3 ? 16 : elementSize;
+      bool isRowInput = tensorIndex < kernel.numInputs && type.getRank() == 4;
+      int64_t alignment = usesAsyncCopies && isRowInput ? 16 : elementSize;
       os << "  static const int64_t " << name << "_sizes[] = {";
       llvm::interleaveComma(type.getShape(), os, [&](int64_t size) {
         os << (ShapedType::isDynamic(size) ? -1 : size);
@@ -756,61 +857,75 @@ static void writeLauncher(raw_ostream &os, StringRef lib,
          << type.getRank() << ", " << name << "_sizes, " << elementSize
          << ", " << alignment << ")) != " << lib << "_SUCCESS)\n    return status;\n";
     }
-    // Batch agrees everywhere, query length between the query and the
-    // destinations, key length between key and value.
+    // Batch agrees everywhere; each tensor's length with the query's or the
+    // key's.
     os << "  if (";
     SmallVector<std::string> conditions;
     for (const std::string &name : ArrayRef(kernel.tensorNames).drop_front())
       conditions.push_back(name + "->shape[0] != q->shape[0]");
-    for (const std::string &name : ArrayRef(kernel.tensorNames).drop_front(3))
-      conditions.push_back(name + "->shape[2] != q->shape[2]");
-    conditions.push_back("v->shape[2] != k->shape[2]");
+    for (auto [index, name] : llvm::enumerate(kernel.tensorNames)) {
+      if (name == "q" || name == "k")
+        continue;
+      conditions.push_back(name + "->shape[2] != " +
+                           (kernel.isKeySized(index) ? "k" : "q") +
+                           "->shape[2]");
+    }
     os << llvm::join(conditions, " ||\n      ") << ")\n    return " << lib
        << "_ERROR_SHAPE;\n";
-    os << "  if (out->shape[0] * out->shape[2] == 0)\n    return " << lib
-       << "_SUCCESS;\n";
+    os << "  if (q->shape[0] == 0)\n    return " << lib << "_SUCCESS;\n";
     for (const std::string &statement : kernel.setup)
       os << "  " << statement << "\n";
-    os << llvm::formatv(
-        "  if ({0} < 1 || {0} > INT64_C(2147483647) || {1} < 1 || {1} > 65535 "
-        "||\n      {2} < 1 || {2} > 65535)\n    return {3}_ERROR_TOO_LARGE;\n",
-        kernel.grid[0], kernel.grid[1], kernel.grid[2], lib);
-    os << "  " << lib << "_CUfunction function;\n  if ((status = " << lib
-       << "_get_function(" << index << ", &function)) != " << lib
-       << "_SUCCESS)\n    return status;\n";
-    // One memref descriptor per kernel operand: allocated and aligned
-    // pointers, offset, sizes, strides.
-    SmallVector<std::string> params;
-    for (auto [operand, argIndex] : llvm::enumerate(kernel.kernelOperands)) {
-      const std::string &name = kernel.tensorNames[argIndex];
-      int64_t rank = kernel.tensorTypes[argIndex].getRank();
-      std::string prefix = "a" + std::to_string(operand);
-      os << "  void *" << prefix << "_data = " << name << "->data;\n";
-      os << "  int64_t " << prefix << "_offset = 0;\n";
-      os << "  int64_t " << prefix << "_shape[" << rank << "], " << prefix
-         << "_strides[" << rank << "];\n";
-      os << "  memcpy(" << prefix << "_shape, " << name << "->shape, sizeof("
-         << prefix << "_shape));\n";
-      os << "  memcpy(" << prefix << "_strides, " << name
-         << "->strides, sizeof(" << prefix << "_strides));\n";
-      params.push_back("&" + prefix + "_data");
-      params.push_back("&" + prefix + "_data");
-      params.push_back("&" + prefix + "_offset");
-      for (int64_t i = 0; i < rank; ++i)
-        params.push_back("&" + prefix + "_shape[" + std::to_string(i) + "]");
-      for (int64_t i = 0; i < rank; ++i)
-        params.push_back("&" + prefix + "_strides[" + std::to_string(i) +
-                         "]");
+    // A launch with no blocks along x (no query rows, or for the backward's
+    // dK/dV kernel no keys) has nothing to do: the others still write their
+    // gradients (zeros where nothing is seen).
+    for (const LibraryLaunch &launch : kernel.launches) {
+      os << "  if (" << launch.grid[0] << " > 0) {\n";
+      os << llvm::formatv(
+          "    if ({0} > INT64_C(2147483647) || {1} < 1 || {1} > 65535 ||\n"
+          "        {2} < 1 || {2} > 65535)\n"
+          "      return {3}_ERROR_TOO_LARGE;\n",
+          launch.grid[0], launch.grid[1], launch.grid[2], lib);
+      os << "    " << lib << "_CUfunction function;\n    if ((status = " << lib
+         << "_get_function(" << launch.imageIndex
+         << ", &function)) != " << lib
+         << "_SUCCESS)\n      return status;\n";
+      // One memref descriptor per kernel operand: allocated and aligned
+      // pointers, offset, sizes, strides.
+      SmallVector<std::string> params;
+      for (auto [operand, argIndex] : llvm::enumerate(launch.kernelOperands)) {
+        const std::string &name = kernel.tensorNames[argIndex];
+        int64_t rank = kernel.tensorTypes[argIndex].getRank();
+        std::string prefix = "a" + std::to_string(operand);
+        os << "    void *" << prefix << "_data = " << name << "->data;\n";
+        os << "    int64_t " << prefix << "_offset = 0;\n";
+        os << "    int64_t " << prefix << "_shape[" << rank << "], " << prefix
+           << "_strides[" << rank << "];\n";
+        os << "    memcpy(" << prefix << "_shape, " << name
+           << "->shape, sizeof(" << prefix << "_shape));\n";
+        os << "    memcpy(" << prefix << "_strides, " << name
+           << "->strides, sizeof(" << prefix << "_strides));\n";
+        params.push_back("&" + prefix + "_data");
+        params.push_back("&" + prefix + "_data");
+        params.push_back("&" + prefix + "_offset");
+        for (int64_t i = 0; i < rank; ++i)
+          params.push_back("&" + prefix + "_shape[" + std::to_string(i) + "]");
+        for (int64_t i = 0; i < rank; ++i)
+          params.push_back("&" + prefix + "_strides[" + std::to_string(i) +
+                           "]");
+      }
+      os << "    void *params[] = {\n        "
+         << llvm::join(params, ",\n        ") << "};\n";
+      os << llvm::formatv(
+          "    if ((status = {0}_check({0}_driver.cuLaunchKernel(\n"
+          "             function, (unsigned){1}, (unsigned){2}, (unsigned){3},\n"
+          "             (unsigned){4}, (unsigned){5}, (unsigned){6}, "
+          "(unsigned){7}, stream,\n"
+          "             params, NULL))) != {0}_SUCCESS)\n"
+          "      return status;\n  }\n",
+          lib, launch.grid[0], launch.grid[1], launch.grid[2], launch.block[0],
+          launch.block[1], launch.block[2], launch.dynamicSharedMemory);
     }
-    os << "  void *params[] = {\n      "
-       << llvm::join(params, ",\n      ") << "};\n";
-    os << llvm::formatv(
-        "  return {0}_check({0}_driver.cuLaunchKernel(\n      function, "
-        "(unsigned){1}, "
-        "(unsigned){2}, (unsigned){3}, (unsigned){4},\n      (unsigned){5}, "
-        "(unsigned){6}, (unsigned){7}, stream, params, NULL));\n}\n",
-        lib, kernel.grid[0], kernel.grid[1], kernel.grid[2], kernel.block[0],
-        kernel.block[1], kernel.block[2], kernel.dynamicSharedMemory);
+    os << "  return " << lib << "_SUCCESS;\n}\n";
   }
 }
 
@@ -843,13 +958,29 @@ static void writeManifest(raw_ostream &os, StringRef lib,
               json.value((*kernel.window)[1]);
             });
           json.attribute("scale", kernel.scale);
-          json.attribute("lse", kernel.tensorNames.size() == 5);
-          json.attribute("ptx", kernel.name + ".ptx");
-          if (!kernel.cubins.empty())
-            json.attributeObject("cubins", [&] {
-              for (const auto &[chip, cubin] : kernel.cubins)
-                json.attribute(chip, getCubinFileName(kernel.name, chip));
-            });
+          json.attribute("lse", !kernel.isBackward &&
+                                    kernel.tensorNames.size() == 5);
+          json.attribute("backward", kernel.isBackward);
+          if (kernel.isBackward)
+            json.attribute("grad_dtype",
+                           getTypeName(kernel.tensorTypes.back()
+                                           .getElementType()));
+          json.attribute("tensors", llvm::json::Array(kernel.tensorNames));
+          // The images of each launch, in launch order.
+          json.attributeArray("launches", [&] {
+            for (auto [index, launch] : llvm::enumerate(kernel.launches)) {
+              std::string stem = kernel.getImageStem(index);
+              json.object([&] {
+                json.attribute("function", launch.kernelFunction);
+                json.attribute("ptx", stem + ".ptx");
+                if (!launch.cubins.empty())
+                  json.attributeObject("cubins", [&] {
+                    for (const auto &[chip, cubin] : launch.cubins)
+                      json.attribute(chip, getCubinFileName(stem, chip));
+                  });
+              });
+            }
+          });
         });
       }
     });
@@ -883,11 +1014,13 @@ static LogicalResult verifyGeneratedNames(Location loc, StringRef lib,
     reserved.insert(templates.substr(at, end - at));
   }
   for (const LibraryKernel &kernel : kernels) {
-    std::string images = prefix + kernel.name;
-    reserved.insert(images + "_ptx");
-    reserved.insert(images + "_cubins");
-    for (const std::string &chip : cubinChips)
-      reserved.insert(images + "_cubin_" + chip);
+    for (size_t index = 0; index < kernel.launches.size(); ++index) {
+      std::string images = prefix + kernel.getImageStem(index);
+      reserved.insert(images + "_ptx");
+      reserved.insert(images + "_cubins");
+      for (const std::string &chip : cubinChips)
+        reserved.insert(images + "_cubin_" + chip);
+    }
   }
   // Header names the generated files include with <...>.
   for (size_t at = templates.find("#include <"); at != std::string::npos;
@@ -976,6 +1109,7 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
   }
   if (kernels.empty())
     return emitError(loc) << "kernel library: no attention functions";
+  // The names, before any pass runs; the images' once the launches are known.
   if (failed(verifyGeneratedNames(loc, lib, kernels, cubinChips)))
     return failure();
 
@@ -989,11 +1123,16 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
        failed(options.configurePassManager(outlining))) ||
       failed(outlining.run(module)))
     return failure();
+  int64_t numImages = 0;
   for (LibraryKernel &kernel : kernels) {
     auto host = module.lookupSymbol<func::FuncOp>(kernel.name);
-    if (failed(extractLaunch(host, kernel)))
+    if (failed(extractLaunches(host, kernel)))
       return failure();
+    for (LibraryLaunch &launch : kernel.launches)
+      launch.imageIndex = numImages++;
   }
+  if (failed(verifyGeneratedNames(loc, lib, kernels, cubinChips)))
+    return failure();
 
   PassManager serialization(module.getContext());
   buildGPUSerializationPipeline(serialization, pipelineOptions);
@@ -1014,23 +1153,27 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
     return std::string(path);
   };
   for (LibraryKernel &kernel : kernels) {
-    kernel.ptx = objects.lookup(kernel.kernelModule);
-    std::string ptxPath = getPath(kernel.name + ".ptx");
-    if (failed(writeCheckedFile(loc, ptxPath,
-                                [&](raw_ostream &os) { os << kernel.ptx; })))
-      return failure();
-    if (options.ptxasPath.empty())
-      continue;
-    for (const std::string &chip : cubinChips) {
-      std::string cubinPath = getPath(getCubinFileName(kernel.name, chip));
-      if (failed(runPtxas(loc, options.ptxasPath, chip, ptxPath, cubinPath)))
+    for (auto [index, launch] : llvm::enumerate(kernel.launches)) {
+      std::string stem = kernel.getImageStem(index);
+      launch.ptx = objects.lookup(launch.kernelModule);
+      std::string ptxPath = getPath(stem + ".ptx");
+      if (failed(writeCheckedFile(
+              loc, ptxPath, [&](raw_ostream &os) { os << launch.ptx; })))
         return failure();
-      llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> cubin =
-          llvm::MemoryBuffer::getFile(cubinPath, /*IsText=*/false);
-      if (!cubin)
-        return emitError(loc) << "cannot read '" << cubinPath
-                              << "': " << cubin.getError().message();
-      kernel.cubins.emplace_back(chip, (*cubin)->getBuffer().str());
+      if (options.ptxasPath.empty())
+        continue;
+      for (const std::string &chip : cubinChips) {
+        std::string cubinPath = getPath(getCubinFileName(stem, chip));
+        if (failed(
+                runPtxas(loc, options.ptxasPath, chip, ptxPath, cubinPath)))
+          return failure();
+        llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> cubin =
+            llvm::MemoryBuffer::getFile(cubinPath, /*IsText=*/false);
+        if (!cubin)
+          return emitError(loc) << "cannot read '" << cubinPath
+                                << "': " << cubin.getError().message();
+        launch.cubins.emplace_back(chip, (*cubin)->getBuffer().str());
+      }
     }
   }
 

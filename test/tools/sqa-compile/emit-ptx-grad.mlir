@@ -7,7 +7,7 @@
 
 // The backward of GQA 8/4 at head dim 128 (f16, causal), the largest tiles:
 // two kernels, dK/dV (2 warps: 32 keys, 16-row q-blocks) and dQ (4 warps:
-// 64 rows, 32-key kv-blocks), on tensor cores, no local memory.
+// 64 rows, 16-key kv-blocks), on tensor cores, no local memory.
 // KV: .visible .entry grad_kernel(
 // KV: .maxntid 64, 1, 1
 // KV-DAG: cp.async.cg.shared.global
@@ -27,7 +27,7 @@
 // PTXAS-KV: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS-KV: used 1 barriers, 32896 bytes smem
 // PTXAS-Q: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// PTXAS-Q: used 1 barriers, 49152 bytes smem
+// PTXAS-Q: used 1 barriers, 32768 bytes smem
 func.func @grad(%q: tensor<?x8x?x128xf16>, %k: tensor<?x4x?x128xf16>, %v: tensor<?x4x?x128xf16>,
                 %o: tensor<?x8x?x128xf16>, %do: tensor<?x8x?x128xf16>, %lse: tensor<?x8x?xf32>,
                 %dq: tensor<?x8x?x128xf16>, %dk: tensor<?x4x?x128xf16>, %dv: tensor<?x4x?x128xf16>)

@@ -70,8 +70,10 @@ struct TensorCoreGradSchedule {
 
 /// The schedule of the backward kernels for `op`: `options.numWarps` warps
 /// in both, and kv-block (dQ) and q-block (dK/dV) of `options.keyBlock`, or
-/// by default 64 (32 for the dQ kernel when a head dim is 128), halved (q-block
-/// first, then warps) until the tiles fit in 48 KiB of static shared memory.
+/// by default 64 for both, except the dQ kernel's kv-block at head dim 128:
+/// 16, which keeps its Q, dO and dQ registers from spilling. The default
+/// dK/dV tiles are halved (q-block first, then warps) until they fit in 48 KiB
+/// of static shared memory.
 TensorCoreGradSchedule
 getTensorCoreGradSchedule(AttentionGradOp op,
                           const TensorCoreKernelOptions &options);
