@@ -5,10 +5,12 @@
 # and no CUDA toolkit headers: from this repository and a kernel bundle found
 # through SQA_KERNEL_PATH (scripts/gpu-bundle.sh writes one), it checks the
 # bundle, runs the GPU pytest suite (pytest -m gpu), then
-# bench/gpu_attention.py, in at most 8 minutes of wall time, and writes under
-# --out (default gpu-check-results/<date>): environment.txt (date, device,
-# torch, CUDA driver), bundle-check.txt, pytest.log and pytest.xml,
-# bench.txt (the TFLOP/s table) and summary.txt (all of it in short).
+# bench/gpu_attention.py (forward, then forward + backward), in at most 8
+# minutes of wall time, and writes under --out (default
+# gpu-check-results/<date>): environment.txt (date, device, torch, CUDA
+# driver), bundle-check.txt, pytest.log and pytest.xml, bench.txt and
+# bench-backward.txt (the TFLOP/s tables) and summary.txt (all of it in
+# short).
 #
 # --dry-run needs no GPU: it checks that the bundle holds every kernel the
 # suite and the benchmark use, that each launcher loads and exports its entry
@@ -99,7 +101,9 @@ print(f"{get('tests') - failed - get('skipped')} passed, {failed} failed, {get('
 PY
 )
 
-bench_seconds=$(( $(remaining) - 15 ))
+# Two thirds of what is left for the forward benchmark, the rest for
+# forward + backward on FlashAttention-2's shapes.
+bench_seconds=$(( ($(remaining) - 15) * 2 / 3 ))
 if [ "$bench_seconds" -gt 30 ]; then
   timeout "$bench_seconds" "$python" bench/gpu_attention.py --repeats 5 --budget 1 \
     --time-limit $((bench_seconds - 60 > 30 ? bench_seconds - 60 : 30)) --out "$out/bench.txt" \
@@ -109,12 +113,22 @@ else
   echo "# no time left for the benchmark" > "$out/bench.txt"
   bench_status=1
 fi
+backward_seconds=$(( $(remaining) - 15 ))
+if [ "$backward_seconds" -gt 30 ]; then
+  timeout "$backward_seconds" "$python" bench/gpu_attention.py --backward --suite FA2 \
+    --repeats 5 --budget 1 \
+    --time-limit $((backward_seconds - 60 > 30 ? backward_seconds - 60 : 30)) \
+    --out "$out/bench-backward.txt" > "$out/bench-backward.log" 2>&1 || bench_status=1
+else
+  echo "# no time left for the backward benchmark" > "$out/bench-backward.txt"
+fi
 
 {
   cat "$out/environment.txt"
   echo "GPU tests: $counts (pytest exit $pytest_status)"
   echo "benchmark: exit $bench_status, $(($(date +%s) - start)) s in all"
   cat "$out/bench.txt" 2>/dev/null || tail -5 "$out/bench.log"
+  cat "$out/bench-backward.txt" 2>/dev/null || tail -5 "$out/bench-backward.log"
 } > "$out/summary.txt"
 cat "$out/summary.txt"
 [ $pytest_status -eq 0 ] && [ $bench_status -eq 0 ]

@@ -290,9 +290,9 @@ def _matches(info, cfg):
     """Whether the library manifest's kernel `info` computes `cfg`."""
     return (info["query_heads"], info["kv_heads"], info["head_dim"], info["value_head_dim"],
             info["dtype"], info["out_dtype"], info["mask"], tuple(info.get("window") or ()) or None,
-            info["lse"]) == (
+            info["lse"], info.get("grad_dtype") if info.get("backward") else None) == (
         cfg.num_query_heads, cfg.num_kv_heads, cfg.head_dim, cfg.dv, cfg.dtype,
-        cfg.output_dtype, cfg.mask, cfg.window, cfg.with_lse) and (
+        cfg.output_dtype, cfg.mask, cfg.window, cfg.with_lse, cfg.grad_dtype) and (
         cfg.scale is None or abs(info["scale"] - cfg.scale) <= 1e-6 * abs(cfg.scale))
 
 

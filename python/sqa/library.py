@@ -51,6 +51,8 @@ def config_key(cfg: AttentionConfig) -> str:
         fields.append(f"scale={float(cfg.scale)!r}")
     if cfg.with_lse:
         fields.append("lse")
+    if cfg.grad_dtype is not None:
+        fields.append(f"grad={cfg.grad_dtype}")
     return ",".join(fields)
 
 
@@ -65,12 +67,12 @@ def parse_config_key(key: str) -> AttentionConfig:
         if name in fields or name in flags:
             raise ValueError(f"configuration {key!r}: field {name!r} given twice")
         if not eq:
-            if name != "lse":
+            if name not in ("lse", "grad"):
                 raise ValueError(f"configuration {key!r}: {item!r} is not NAME=VALUE")
             flags.add(name)
         else:
             fields[name] = value.strip()
-    known = {"hq", "hkv", "d", "dv", "dtype", "out", "mask", "window", "scale"}
+    known = {"hq", "hkv", "d", "dv", "dtype", "out", "mask", "window", "scale", "grad"}
     unknown = sorted(set(fields) - known)
     if unknown:
         raise ValueError(f"configuration {key!r}: unknown field {unknown[0]!r} "
@@ -106,7 +108,8 @@ def parse_config_key(key: str) -> AttentionConfig:
         value_head_dim=integer("dv") if "dv" in fields else None,
         dtype=fields.get("dtype", "f16"), out_dtype=fields.get("out"),
         mask=fields.get("mask", "none"), window=window, scale=scale,
-        with_lse="lse" in flags)
+        with_lse="lse" in flags,
+        grad_dtype=fields.get("grad", fields.get("dtype", "f16") if "grad" in flags else None))
 
 
 def config_spec(name: str, cfg: AttentionConfig) -> str:
@@ -205,8 +208,8 @@ class KernelLibrary:
         for info in self.kernels.values():
             function = getattr(lib, info["function"])
             function.restype = ctypes.c_int
-            count = 5 if info["lse"] else 4
-            function.argtypes = [ctypes.POINTER(Tensor)] * count + [ctypes.c_void_p]
+            function.argtypes = [ctypes.POINTER(Tensor)] * len(self._tensors(info)) + \
+                [ctypes.c_void_p]
             self._functions[info["name"]] = function
 
     def load_driver(self):
@@ -216,13 +219,21 @@ class KernelLibrary:
             return None
         return self._driver_error().decode()
 
+    @staticmethod
+    def _tensors(info):
+        """The tensor parameters of a kernel's launch function, in order."""
+        if "tensors" in info:
+            return info["tensors"]
+        return ["q", "k", "v", "out"] + (["lse"] if info["lse"] else [])
+
     def launch(self, kernel, tensors, stream=0):
-        """Launches `kernel` on `tensors` (q, k, v, out[, lse], each a
-        Tensor) on the CUstream handle `stream`."""
+        """Launches `kernel` on `tensors` (each a Tensor: q, k, v, out[, lse]
+        for a forward, q, k, v, out, dout, lse, dq, dk, dv for a backward) on
+        the CUstream handle `stream`."""
         info = self.kernels.get(kernel)
         if info is None:
             raise KeyError(f"no kernel {kernel!r} in library {self.name}")
-        expected = 5 if info["lse"] else 4
+        expected = len(self._tensors(info))
         if len(tensors) != expected:
             raise ValueError(f"kernel {kernel!r} takes {expected} tensors, got {len(tensors)}")
         function = self._functions[kernel]

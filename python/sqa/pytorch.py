@@ -4,11 +4,11 @@ On CUDA tensors, `sqa_attention` gets the kernel of the call's
 configuration (heads, head dims, dtype, mask, window, scale) from memory, a
 precompiled kernel bundle on $SQA_KERNEL_PATH, or the compiler (which builds
 and caches a kernel library on disk where the sqa tools exist; see
-sqa.bundle), and launches it on the current stream. It is differentiable on
-CPU tensors: the backward runs sqa.attention_grad (the compiler's
-FlashAttention-2 backward) from the log-sum-exp that the forward saves; the GPU backward
-kernel does not exist yet, so a backward through CUDA tensors raises
-NotImplementedError.
+sqa.bundle), and launches it on the current stream. It is differentiable:
+the backward runs sqa.attention_grad (the compiler's FlashAttention-2
+backward) from the log-sum-exp that the forward saves, on CUDA tensors as the
+backward entry of a kernel library (the sm_80 dK/dV and dQ kernels, f16 and
+bf16), on CPU tensors through the tiled lowering.
 On CPU tensors it runs the same compiler's CPU lowering through `sqa-run`
 (FlashAttention tiling, JIT-compiled; for checking, not speed).
 """
@@ -159,9 +159,20 @@ def _forward(q, k, v, out, cfg, with_lse=False):
 
 
 def _backward(q, k, v, out, dout, lse, cfg):
-    """(dq, dk, dv) on the CPU: sqa.attention_grad through the compiler's
-    FlashAttention-2 backward (the tiled lowering: no Sq x Skv value), with P
-    recomputed from the forward's lse."""
+    """(dq, dk, dv), in logical [B, H, S, D] shapes and q's dtype, with P
+    recomputed from the forward's lse (FlashAttention-2's backward): on CUDA
+    tensors the backward entry of a kernel library (the sm_80 dK/dV and dQ
+    kernels), on the CPU sqa.attention_grad through the tiled lowering (no
+    Sq x Skv value)."""
+    if q.device.type == "cuda":
+        grad_cfg = cfg.with_(with_lse=False, grad_dtype=cfg.dtype)
+        grads = [torch.empty(t.shape, dtype=q.dtype, device=q.device) for t in (q, k, v)]
+        with torch.cuda.device(q.device):
+            library, kernel = find_kernel(grad_cfg, _chip(q.device))
+            stream = torch.cuda.current_stream(q.device).cuda_stream
+            library.launch(kernel, [_descriptor(t) for t in (q, k, v, out, dout, lse, *grads)],
+                           stream)
+        return tuple(grads)
     grads = run_grad_on_cpu(cfg, *(_to_numpy(t) for t in (q, k, v, out, dout)),
                             lse.numpy(), grad_dtype=cfg.dtype, lowering="tiled")
     return tuple(_from_numpy(g, q.dtype) for g in grads)
@@ -179,9 +190,7 @@ class _Attention(torch.autograd.Function):
         ho, dv = cfg.num_output_heads, cfg.dv
         shape = (batch, ho, sq, dv) if layout == "bhsd" else (batch, sq, ho, dv)
         out = torch.empty(shape, dtype=q.dtype, device=q.device)
-        # The GPU backward kernel does not exist yet: on CUDA tensors the
-        # backward raises instead (an lse kernel is not requested for it).
-        needs_grad = any(ctx.needs_input_grad[:3]) and q.device.type == "cpu"
+        needs_grad = any(ctx.needs_input_grad[:3])
         lse = _forward(q, k, v, _logical(out, layout), cfg,
                        with_lse=needs_grad or return_lse)
         ctx.cfg, ctx.layout, ctx.device = cfg, layout, q.device
@@ -196,10 +205,6 @@ class _Attention(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dout, *unused_lse_grad):
-        if ctx.device.type != "cpu":
-            raise NotImplementedError(
-                "sqa_attention: the backward on CUDA tensors needs the GPU backward kernel, "
-                "which does not exist yet (on CPU tensors sqa_attention is differentiable)")
         q, k, v, out, lse = ctx.saved_tensors
         dout = _logical(dout.contiguous(), ctx.layout)
         dq, dk, dv = _backward(q, k, v, _logical(out, ctx.layout), dout, lse, ctx.cfg)
@@ -252,10 +257,6 @@ def _register_custom_ops():
                                mask: str, window: Optional[List[int]], scale: Optional[float],
                                layout: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(dq, dk, dv) of sqa::attention, in the layout of q, k, v."""
-        if q.device.type != "cpu":
-            raise NotImplementedError(
-                "sqa_attention: the backward on CUDA tensors needs the GPU backward kernel, "
-                "which does not exist yet (on CPU tensors sqa_attention is differentiable)")
         ql, kl, vl, cfg = _op_config(q, k, v, mask, window, scale, layout)
         grads = _backward(ql, kl, vl, _logical(out, layout), _logical(dout.contiguous(), layout),
                           lse, cfg)
@@ -277,7 +278,7 @@ def _register_custom_ops():
 
     def _attention_backward(ctx, dout, unused_lse_grad):
         q, k, v, out, lse = ctx.saved_tensors
-        if not ctx.with_lse and q.device.type == "cpu":
+        if not ctx.with_lse:
             raise RuntimeError("sqa_attention: the forward did not compute the log-sum-exp "
                                "that the backward needs")
         dq, dk, dv = torch.ops.sqa.attention_backward(q, k, v, out, dout, lse, *ctx.params)
@@ -327,10 +328,9 @@ def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd",
     cfg = attention_config(ql.shape, kl.shape, vl.shape, ql.dtype, causal, scale, window)
     if not _CUSTOM_OPS:
         return _Attention.apply(ql, kl, vl, cfg, layout, bool(return_lse))
-    # The lse is computed when returned, and on the CPU when a gradient may be
-    # needed (the GPU backward kernel does not exist yet).
+    # The lse is computed when returned or when a gradient may be needed.
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
-    with_lse = bool(return_lse) or (needs_grad and q.device.type == "cpu")
+    with_lse = bool(return_lse) or needs_grad
     out, lse = torch.ops.sqa.attention(q, k, v, cfg.mask,
                                        None if cfg.window is None else list(cfg.window),
                                        cfg.scale, layout, with_lse)
@@ -394,9 +394,8 @@ class SparseQueryAttention(nn.Module):
 
     Projections W_Q: d_model -> Hq*head_dim, W_K and W_V: d_model ->
     Hkv*head_dim, W_O: Ho*head_dim -> d_model with Ho = max(Hq, Hkv) (Hq
-    for SQA/GQA, Hkv for reverse SQA). The attention is `sqa_attention`:
-    trainable on the CPU; on CUDA tensors forward only (no GPU backward kernel
-    yet).
+    for SQA/GQA, Hkv for reverse SQA). The attention is `sqa_attention`,
+    trainable on CUDA (f16/bf16) and CPU tensors.
     """
 
     def __init__(self, d_model, *, num_query_heads, num_kv_heads, head_dim, causal=False,

@@ -37,6 +37,9 @@ class AttentionConfig:
     window: Optional[Tuple[int, int]] = None
     scale: Optional[float] = None
     with_lse: bool = False
+    # Set: the configuration is the backward (sqa.attention_grad) of this
+    # attention, with gradients of this element type.
+    grad_dtype: Optional[str] = None
 
     @property
     def num_output_heads(self) -> int:

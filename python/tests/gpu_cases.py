@@ -26,6 +26,7 @@ class Call:
     dtype: str  # "f16" or "bf16"
     causal: object = False
     window: Optional[Tuple[int, int]] = None
+    layout: str = "bhsd"
 
     def __str__(self):
         mask = {False: "full", True: "causal", "bottom_right": "causal_br"}[self.causal]
@@ -46,16 +47,37 @@ HEAD_DIM_CALLS = [Call("SQA", 8, 4, 130, 130, d, "bf16", True) for d in (16, 32,
 MODULE_CALL = Call("xSQA", 4, 4, 1024, 1024, 16, "f16", True)
 
 
+# Gradients through the backward kernels (test_gradients_on_gpu): every head
+# mapping, both causal alignments, a window, Sq != Skv both ways, head dims 32
+# to 128, both layouts.
+GRAD_CALLS = [
+    Call("MHA", 16, 16, 130, 130, 64, "f16", False),
+    Call("GQA", 16, 4, 100, 257, 64, "bf16", "bottom_right", None, "bshd"),
+    Call("MQA", 16, 1, 257, 100, 128, "f16", "bottom_right"),
+    Call("SQA", 8, 4, 200, 200, 64, "bf16", True),
+    Call("xSQA", 4, 4, 300, 300, 128, "f16", True, None, "bshd"),
+    Call("xSMQA", 4, 1, 96, 160, 32, "bf16", False, (64, 0)),
+    Call("rSQA", 4, 8, 150, 120, 64, "f16", "bottom_right"),
+    Call("rSQA-1/4", 1, 4, 128, 128, 128, "bf16", True, None, "bshd"),
+]
+
+
 def all_calls():
     return VARIANT_CALLS + HEAD_DIM_CALLS + [MODULE_CALL]
 
 
 def kernel_configs():
-    """The AttentionConfigs of every call, as sqa_attention derives them."""
+    """The AttentionConfigs of every call, as sqa_attention derives them;
+    for the gradient calls the forward with its log-sum-exp and the
+    backward."""
     import torch
     from sqa.pytorch import attention_config
 
     dtypes = {"f16": torch.float16, "bf16": torch.bfloat16}
-    return [attention_config((1, c.hq, c.sq, c.d), (1, c.hkv, c.skv, c.d), (1, c.hkv, c.skv, c.d),
-                             dtypes[c.dtype], c.causal, None, c.window)
-            for c in all_calls()]
+    config = lambda c: attention_config((1, c.hq, c.sq, c.d), (1, c.hkv, c.skv, c.d),
+                                        (1, c.hkv, c.skv, c.d), dtypes[c.dtype], c.causal,
+                                        None, c.window)
+    configs = [config(c) for c in all_calls()]
+    for c in GRAD_CALLS:
+        configs += [config(c).with_(with_lse=True), config(c).with_(grad_dtype=c.dtype)]
+    return configs

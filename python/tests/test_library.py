@@ -14,7 +14,7 @@ import pytest
 
 from sqa import variant
 from sqa.library import (STATUS_ERROR_CUDA, KernelLibrary, LaunchError, Tensor,
-                         build_library, config_spec)
+                         build_library, config_key, config_spec, parse_config_key)
 
 CUDA_STUB = "/usr/local/cuda/lib64/stubs/libcuda.so"
 
@@ -51,6 +51,28 @@ def _contiguous(data, shape):
         strides.insert(0, step)
         step *= size
     return Tensor.make(data, shape, strides)
+
+
+def test_backward_configs(tmp_path):
+    """A backward configuration (grad[=T]) round-trips through its key and
+    builds a library entry that takes q, k, v, out, dout, lse, dq, dk, dv;
+    the launcher checks its arguments before any driver call."""
+    cfg = parse_config_key("hq=8,hkv=4,d=64,dtype=f16,mask=causal_bottom_right,grad")
+    assert cfg.grad_dtype == "f16" and not cfg.with_lse
+    assert config_key(parse_config_key(config_key(cfg))) == config_key(cfg)
+    assert parse_config_key("hq=4,hkv=8,d=32,dtype=bf16,grad=f32").grad_dtype == "f32"
+    library = KernelLibrary(build_library({"bwd": cfg}, cache_dir=str(tmp_path)))
+    info = library.kernels["bwd"]
+    assert info["backward"] and info["grad_dtype"] == "f16"
+    assert info["tensors"] == ["q", "k", "v", "out", "dout", "lse", "dq", "dk", "dv"]
+    assert [launch["ptx"] for launch in info["launches"]] == ["bwd_0.ptx", "bwd_1.ptx"]
+    with pytest.raises(ValueError, match="takes 9 tensors, got 4"):
+        library.launch("bwd", [_contiguous(0x10000, [1, 8, 16, 64])] * 4)
+    q = _contiguous(0x10000, [1, 8, 16, 64])
+    k = _contiguous(0x10000, [1, 4, 32, 64])
+    lse = _contiguous(0x10000, [1, 8, 17])  # one row too many
+    with pytest.raises(LaunchError, match="tensor sizes do not match"):
+        library.launch("bwd", [q, k, k, q, q, lse, q, k, k])
 
 
 def test_config_spec():

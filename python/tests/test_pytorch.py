@@ -16,7 +16,7 @@ from sqa import VARIANTS, attention_grad_reference, attention_reference  # noqa:
 from sqa.dtypes import ABS_TOLERANCE  # noqa: E402
 from sqa.pytorch import (_CUSTOM_OPS, SparseQueryAttention, flash_attn_func,  # noqa: E402
                          scaled_dot_product_attention, sqa_attention)
-from gpu_cases import HEAD_DIM_CALLS, MODULE_CALL, VARIANT_CALLS  # noqa: E402
+from gpu_cases import GRAD_CALLS, HEAD_DIM_CALLS, MODULE_CALL, VARIANT_CALLS  # noqa: E402
 
 _NAMES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 _MASKS = {False: "none", True: "causal_top_left", "top_left": "causal_top_left",
@@ -114,7 +114,7 @@ def test_return_lse_on_cpu():
     q, k, v = _inputs(8, 4, 12, 20, 16, torch.float32)
     out, lse = sqa_attention(q, k, v, causal="bottom_right", return_lse=True)
     _check(out, q, k, v, causal="bottom_right")
-    as64 = lambda t: t.detach().to(torch.float64).numpy()
+    as64 = lambda t: t.detach().cpu().to(torch.float64).numpy()
     _, ref_lse = attention_reference(as64(q), as64(k), as64(v), "causal_bottom_right")
     assert lse.shape == (2, 8, 12) and lse.dtype == torch.float32
     np.testing.assert_allclose(as64(lse), ref_lse, atol=1e-4)
@@ -157,7 +157,7 @@ def test_flash_attn_shaped_entry_point_on_cpu():
     out, lse, dropout_mask = flash_attn_func(*bshd, softmax_scale=0.5, window_size=(3, 1),
                                              return_attn_probs=True)
     _check(out.transpose(1, 2), q, k, v, window=(3, 1), scale=0.5)
-    as64 = lambda t: t.detach().to(torch.float64).numpy()
+    as64 = lambda t: t.detach().cpu().to(torch.float64).numpy()
     _, ref_lse = attention_reference(as64(q), as64(k), as64(v), "none", (3, 1), 0.5)
     assert lse.shape == (2, 4, 7) and dropout_mask is None
     np.testing.assert_allclose(as64(lse), ref_lse, atol=1e-4)
@@ -279,16 +279,30 @@ def test_gradients_on_cpu(case):
     forward's own tested tolerances as the errors of the out and lse it
     saved (ABS_TOLERANCE * max(1, |out|) and 1e-4), plus 2 ulp of the
     gradient's type relative to |ref|."""
-    from numerics import LSE_TOLERANCE, grad_error_bound
+    _check_gradients(case, "cpu")
+
+
+@gpu
+@pytest.mark.parametrize("call", GRAD_CALLS, ids=str)
+def test_gradients_on_gpu(call):
+    """The same check on CUDA tensors, through the sm_80 backward kernels;
+    the bound adds the rounding of P and dS to the input type before the
+    products that use them (numerics.grad_error_bound's operand_unit)."""
+    _check_gradients((call.name, call.hq, call.hkv, call.sq, call.skv, call.d,
+                      _TORCH[call.dtype], call.causal, call.window, call.layout), "cuda")
+
+
+def _check_gradients(case, device):
+    from numerics import LSE_TOLERANCE, UNIT, grad_error_bound
     name, hq, hkv, sq, skv, d, dtype, causal, window, layout = case
-    q, k, v = _inputs(hq, hkv, sq, skv, d, dtype)
+    q, k, v = (t.to(device) for t in _inputs(hq, hkv, sq, skv, d, dtype))
     gen = torch.Generator().manual_seed(1)
-    dout = torch.randn(2, max(hq, hkv), sq, d, generator=gen).to(dtype)
+    dout = torch.randn(2, max(hq, hkv), sq, d, generator=gen).to(dtype).to(device)
     leaves = [t.clone().requires_grad_(True) for t in (q, k, v)]
     args = leaves if layout == "bhsd" else [t.transpose(1, 2) for t in leaves]
     out = sqa_attention(*args, causal=causal, window=window, layout=layout)
     (out if layout == "bhsd" else out.transpose(1, 2)).backward(dout)
-    as64 = lambda t: t.detach().to(torch.float64).numpy()
+    as64 = lambda t: t.detach().cpu().to(torch.float64).numpy()
     mask = _MASKS[causal]
     refs = attention_grad_reference(as64(q), as64(k), as64(v), as64(dout), mask, window)
     ref_out, ref_lse = attention_reference(as64(q), as64(k), as64(v), mask, window)
@@ -296,7 +310,8 @@ def test_gradients_on_cpu(case):
     bounds = grad_error_bound(as64(q), as64(k), as64(v), got_out, as64(dout), ref_lse, mask,
                               window, 1.0 / np.sqrt(d),
                               ABS_TOLERANCE[_NAMES[dtype]] * np.maximum(1.0, np.abs(ref_out)),
-                              LSE_TOLERANCE)
+                              LSE_TOLERANCE,
+                              UNIT[_NAMES[dtype]] if device == "cuda" else 0.0)
     for leaf, ref, bound, what in zip(leaves, refs, bounds, "qkv"):
         assert leaf.grad is not None and leaf.grad.dtype == dtype, what
         got = as64(leaf.grad)
@@ -361,12 +376,6 @@ def test_module_trains_on_cpu(name):
 
 
 def test_backward_errors():
-    # A backward through CUDA tensors needs the GPU backward kernel.
-    if torch.cuda.is_available():
-        q, k, v = (t.requires_grad_(True) for t in _inputs(4, 4, 8, 8, 16, torch.float16,
-                                                            device="cuda"))
-        with pytest.raises(NotImplementedError, match="GPU backward kernel"):
-            sqa_attention(q, k, v).sum().backward()
     # Without inputs that need gradients, nothing is saved and no lse is
     # computed; the result does not require grad.
     q, k, v = _inputs(4, 4, 8, 8, 16, torch.float32)

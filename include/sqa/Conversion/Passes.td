@@ -74,7 +74,7 @@ def ConvertSQAToSCFPass : Pass<"convert-sqa-to-scf"> {
 }
 
 def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
-  let summary = "Lower sqa.attention on buffers to a FlashAttention-2 tensor-core kernel";
+  let summary = "Lower sqa.attention and sqa.attention_grad on buffers to FlashAttention-2 tensor-core kernels";
   let description = [{
     Rewrites every buffer-semantics `sqa.attention` that has f16 or bf16
     operands and head dims D, Dv in {16, 32, 64, 128} into one `gpu.launch`
@@ -108,8 +108,27 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
     - Key/value heads are selected by index arithmetic (GQA/SQA/reverse SQA),
       never copied.
 
-    Ops the kernel does not support (f32 operands, other head dims) are left
-    unchanged; `sqa-gpu-pipeline` lowers them with the row-wise kernel.
+    Buffer-semantics `sqa.attention_grad` (f16/bf16 query, key, value, out
+    and dout; the same head dims) becomes FlashAttention-2's backward in two
+    `gpu.launch` ops built from the same warp-level toolkit:
+
+    - dK/dV: grid (kv-blocks, key/value heads, batch), 16 keys per warp; the
+      block's K and V are loaded once, Q and dO stream through two cp.async
+      stages over every output head of the group and every q-block whose
+      schedule visits the kv-block; dK and dV stay in f32 registers.
+      Sᵀ = K Qᵀ, Pᵀ = exp2(Sᵀ c - lse log2 e), dV += Pᵀ dO, dPᵀ = V dOᵀ,
+      dSᵀ = Pᵀ (dPᵀ - Dsum), dK += dSᵀ Q, with Pᵀ and dSᵀ reused as A
+      operands in registers.
+    - dQ: grid (q-blocks, query heads, batch), the forward's shape, over the
+      output heads that read the query head and the forward's kv-blocks:
+      S, P, dP = dO Vᵀ, dS, dQ += dS K.
+
+    Dsum = rowsum(dO ∘ O) is computed where it is used; no atomics, no
+    workspace.
+
+    Ops the kernels do not support (f32 operands, other head dims) are left
+    unchanged; `sqa-gpu-pipeline` lowers such forward ops with the row-wise
+    kernel and reports such backward ops as errors.
 
     #### Input invariant
     `sqa.attention` with memref operands (after One-Shot Bufferize). The
