@@ -1,109 +1,141 @@
 //===- Pipelines.cpp - SQA pass pipelines ---------------------------------===//
+//
+// The CPU and GPU pipelines, built from typed pass constructors and options
+// structs (no pass-pipeline text), in one place.
+//
+//===----------------------------------------------------------------------===//
 
 #include "sqa/Pipelines/Pipelines.h"
 
+#include "sqa/Conversion/Passes.h"
+#include "sqa/Dialect/SQA/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
-#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 using namespace mlir::sqa;
 
-namespace {
-/// One named step of a pipeline, in textual pass-pipeline syntax.
-struct Stage {
-  StringRef name;
-  std::string passes;
-};
-} // namespace
-
-/// Appends `stages` to `pm`. The texts are this file's own constants, so a
-/// parse failure is a bug in this file, not a user error.
-static void addStages(OpPassManager &pm, ArrayRef<Stage> stages) {
-  for (const Stage &stage : stages) {
-    std::string errors;
-    llvm::raw_string_ostream os(errors);
-    if (failed(parsePassPipeline(stage.passes, pm, os)))
-      llvm::report_fatal_error(llvm::Twine("invalid '") + stage.name +
-                               "' stage: " + errors);
-  }
-}
-
 /// Bufferizes whole functions: tensor arguments and results become memrefs
 /// with the identity layout, so that callers (the JIT runner, the GPU host
 /// code) pass plain contiguous buffers.
-static constexpr const char *kBufferize =
-    "one-shot-bufferize{bufferize-function-boundaries "
-    "function-boundary-type-conversion=identity-layout-map},"
-    "canonicalize,cse,canonicalize";
+static void addBufferize(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions options;
+  options.bufferizeFunctionBoundaries = true;
+  options.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(options));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+static void addCanonicalizeAndCSE(OpPassManager &pm) {
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+/// The options of the tensor-core passes (convert-sqa-to-nvgpu, and the
+/// row-wise lowering's choice of which ops to leave to it) for `warps`.
+static ConvertSQAToNVGPUPassOptions
+getTensorCorePassOptions(int64_t warps, int64_t keyBlock, bool strict) {
+  ConvertSQAToNVGPUPassOptions options;
+  options.numWarps = warps;
+  options.keyBlock = keyBlock;
+  options.strict = strict;
+  return options;
+}
 
 void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
                                  const CPUPipelineOptions &options) {
-  std::string lowerSQA;
+  // Lower sqa on tensors (the GPU-mapped level and the tensor-core kernel
+  // are built on buffers, after bufferization).
+  OpPassManager &funcs = pm.nest<func::FuncOp>();
   switch (options.lowering) {
   case AttentionLowering::Reference:
-    lowerSQA = "func.func(convert-sqa-to-linalg)";
+    funcs.addPass(createConvertSQAToLinalgPass());
     break;
   case AttentionLowering::Rowwise:
-    lowerSQA = "func.func(convert-sqa-to-scf)";
+    funcs.addPass(createConvertSQAToSCFPass());
     break;
+  case AttentionLowering::Tiled: {
+    SQATileAndFusePassOptions tiling;
+    tiling.queryBlock = options.queryBlock;
+    tiling.keyBlock = options.keyBlock;
+    funcs.addPass(createSQATileAndFusePass(tiling));
+    break;
+  }
   case AttentionLowering::GPUMapped:
   case AttentionLowering::TensorCore:
     break;
-  case AttentionLowering::Tiled:
-    lowerSQA = llvm::formatv("func.func(sqa-tile-and-fuse{{q-block={0} "
-                             "kv-block={1}})",
-                             options.queryBlock.getValue(),
-                             options.keyBlock.getValue())
-                   .str();
-    break;
   }
-  // The GPU-mapped level and the tensor-core kernel are built on buffers,
-  // after bufferization. A q-block that is not whole warps becomes warps=0,
-  // which both passes reject.
+  addCanonicalizeAndCSE(pm);
+
+  addBufferize(pm);
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+
+  // The GPU level, run on the CPU. A q-block that is not whole warps
+  // becomes warps = 0, which both passes reject.
   int64_t warps = options.queryBlock % 16 == 0 ? options.queryBlock / 16 : 0;
-  const char *gpuLevel = nullptr;
-  if (options.lowering == AttentionLowering::GPUMapped)
-    gpuLevel = "func.func(sqa-map-to-gpu{{warps={0} kv-block={1}},"
-               "sqa-gpu-mapped-to-cpu)";
-  if (options.lowering == AttentionLowering::TensorCore)
-    gpuLevel = "func.func(convert-sqa-to-nvgpu{{warps={0} kv-block={1} "
-               "strict=true}),sqa-gpu-launch-to-openmp";
-  std::string mapToGPU;
-  if (gpuLevel)
-    mapToGPU =
-        llvm::formatv(gpuLevel, warps, options.keyBlock.getValue()).str() +
-        ",canonicalize,cse";
-  SmallVector<Stage> stages;
-  if (!lowerSQA.empty())
-    stages.push_back({"lower sqa", lowerSQA + ",canonicalize,cse"});
-  stages.push_back(
-      {"bufferize",
-       std::string(kBufferize) +
-           ",buffer-deallocation-pipeline,convert-bufferization-to-memref"});
-  if (!mapToGPU.empty())
-    stages.push_back({"GPU level, run on the CPU", mapToGPU});
-  Stage tail[] = {
-      {"loops",
-       "func.func(convert-linalg-to-loops,scf-forall-to-for,"
-       "convert-vector-to-scf{full-unroll},lower-vector-multi-reduction,"
-       "lower-affine),"
-       "convert-scf-to-cf"},
-      {"to LLVM",
-       "func.func(arith-expand{include-bf16}),expand-strided-metadata,lower-"
-       "affine,"
-       "convert-vector-to-llvm,finalize-memref-to-llvm,convert-math-to-llvm,"
-       "convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,"
-       "convert-cf-to-llvm,convert-func-to-llvm,convert-ub-to-llvm,"
-       "convert-openmp-to-llvm,reconcile-unrealized-casts"},
-  };
-  stages.append(std::begin(tail), std::end(tail));
-  addStages(pm, stages);
+  if (options.lowering == AttentionLowering::GPUMapped) {
+    SQAMapToGPUPassOptions mapping;
+    mapping.numWarps = warps;
+    mapping.keyBlock = options.keyBlock;
+    OpPassManager &gpuFuncs = pm.nest<func::FuncOp>();
+    gpuFuncs.addPass(createSQAMapToGPUPass(mapping));
+    gpuFuncs.addPass(createSQAGPUMappedToCPUPass());
+    addCanonicalizeAndCSE(pm);
+  }
+  if (options.lowering == AttentionLowering::TensorCore) {
+    pm.addNestedPass<func::FuncOp>(createConvertSQAToNVGPUPass(
+        getTensorCorePassOptions(warps, options.keyBlock, /*strict=*/true)));
+    pm.addPass(createGPULaunchToOpenMPPass());
+    addCanonicalizeAndCSE(pm);
+  }
+
+  // Loops.
+  OpPassManager &loops = pm.nest<func::FuncOp>();
+  loops.addPass(createConvertLinalgToLoopsPass());
+  loops.addPass(createForallToForLoopPass());
+  loops.addPass(createConvertVectorToSCFPass(
+      VectorTransferToSCFOptions().enableFullUnroll()));
+  loops.addPass(vector::createLowerVectorMultiReductionPass());
+  loops.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+
+  // To LLVM.
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.addNestedPass<func::FuncOp>(arith::createArithExpandOpsPass(expand));
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createConvertOpenMPToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
 void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
@@ -113,52 +145,47 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
   unsigned tensorCoreWarps =
       options.kernel == GPUKernel::Rowwise ? 0 : options.warps.getValue();
   bool strict = options.kernel == GPUKernel::TensorCore;
-  SmallVector<Stage> stages;
-  if (!strict)
-    stages.push_back({"row-wise kernels",
-                      llvm::formatv("func.func(convert-sqa-to-scf{{"
-                                    "tensor-core-warps={0}}),canonicalize,cse",
-                                    tensorCoreWarps)
-                          .str()});
-  stages.push_back({"bufferize", kBufferize});
-  stages.push_back(
-      // One thread per query row: tile the (row, head, batch) loop by
-      // rows-per-block rows, map tiles to blocks and rows to threads. Constant
-      // inner bounds (no-min-max-bounds) guard the ragged tail with an scf.if,
-      // which is what convert-parallel-loops-to-gpu needs for a launch size.
-      {"map to GPU",
-       llvm::formatv(
-           "func.func(scf-forall-to-parallel,"
-           "scf-parallel-loop-tiling{{parallel-loop-tile-sizes={0},1,1 "
-           "no-min-max-bounds},"
-           "gpu-map-parallel-loops,convert-parallel-loops-to-gpu,"
-           "lower-affine),canonicalize,cse",
-           options.rowsPerBlock.getValue())
-           .str()});
-  // After the last cse: the launch bodies recompute sizes from the
-  // buffers, and cse must not replace them by host values, which would
-  // become kernel operands.
+  if (!strict) {
+    ConvertSQAToSCFPassOptions rowwise;
+    rowwise.tensorCoreWarps = tensorCoreWarps;
+    rowwise.tensorCoreKeyBlock = options.keyBlock;
+    pm.addNestedPass<func::FuncOp>(createConvertSQAToSCFPass(rowwise));
+    addCanonicalizeAndCSE(pm);
+  }
+  addBufferize(pm);
+
+  // Map to GPU: one thread per query row. Tile the (row, head, batch) loop
+  // by rows-per-block rows, map tiles to blocks and rows to threads.
+  // Constant inner bounds (noMinMaxBounds) guard the ragged tail with an
+  // scf.if, which is what convert-parallel-loops-to-gpu needs for a launch
+  // size.
+  OpPassManager &mapping = pm.nest<func::FuncOp>();
+  mapping.addPass(createForallToParallelLoopPass());
+  mapping.addPass(createParallelLoopTilingPass(
+      {static_cast<int64_t>(options.rowsPerBlock.getValue()), 1, 1},
+      /*noMinMaxBounds=*/true));
+  mapping.addPass(createGpuMapParallelLoopsPass());
+  mapping.addPass(createConvertParallelLoopToGpuPass());
+  mapping.addPass(createLowerAffinePass());
+  addCanonicalizeAndCSE(pm);
+
+  // After the last cse: the launch bodies recompute sizes from the buffers,
+  // and cse must not replace them by host values, which would become kernel
+  // operands.
   if (tensorCoreWarps != 0)
-    stages.push_back({"tensor-core kernels",
-                      llvm::formatv("func.func(convert-sqa-to-nvgpu{{warps={0} "
-                                    "strict={1}})",
-                                    tensorCoreWarps, strict ? "true" : "false")
-                          .str()});
-  Stage tail[] = {
-      {"exp2/log2/fma to NVVM intrinsics",
-       "func.func(sqa-convert-math-to-nvvm-intrinsics)"},
-      // Sinking constants and memref.dim into the launch body leaves the
-      // memrefs as the only kernel operands: the ABI of the kernel libraries.
-      {"outline kernels",
-       "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
-       "gpu.module(sqa-check-ptx-symbols)"},
-      {"occupancy", llvm::formatv("gpu.module(sqa-set-nvvm-launch-bounds{{"
-                                  "min-blocks-per-sm={0}})",
-                                  options.minBlocksPerSM.getValue())
-                        .str()},
-  };
-  stages.append(std::begin(tail), std::end(tail));
-  addStages(pm, stages);
+    pm.addNestedPass<func::FuncOp>(createConvertSQAToNVGPUPass(
+        getTensorCorePassOptions(tensorCoreWarps, options.keyBlock, strict)));
+  pm.addNestedPass<func::FuncOp>(createConvertMathToNVVMIntrinsicsPass());
+
+  // Outline the kernels. Sinking constants and memref.dim into the launch
+  // body leaves the memrefs as the only kernel operands: the ABI of the
+  // kernel libraries.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCheckPTXSymbolsPass());
+  SetNVVMLaunchBoundsPassOptions occupancy;
+  occupancy.minBlocksPerSM = options.minBlocksPerSM;
+  pm.addNestedPass<gpu::GPUModuleOp>(createSetNVVMLaunchBoundsPass(occupancy));
 
   GpuNVVMAttachTargetOptions targetOptions;
   targetOptions.chip = options.chip;
@@ -169,21 +196,35 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
 
 void mlir::sqa::buildGPUSerializationPipeline(
     OpPassManager &pm, const GPUPipelineOptions &options) {
-  // Arith and vector ops are lowered before convert-gpu-to-nvvm so that they
-  // become LLVM intrinsics rather than libdevice calls.
-  Stage back[] = {
-      {"kernels to NVVM",
-       "gpu.module(convert-nvgpu-to-nvvm,expand-strided-metadata,lower-affine,"
-       "convert-scf-to-cf,"
-       "convert-vector-to-llvm,convert-arith-to-llvm,convert-index-to-llvm,"
-       "convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts)"},
-      {"host to LLVM",
-       "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-       "convert-vector-to-llvm,finalize-memref-to-llvm,convert-arith-to-llvm,"
-       "convert-index-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,"
-       "gpu-to-llvm,canonicalize,cse,reconcile-unrealized-casts"},
-  };
-  addStages(pm, back);
+  // Kernels to NVVM. Arith and vector ops are lowered before
+  // convert-gpu-to-nvvm so that they become LLVM intrinsics rather than
+  // libdevice calls.
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createConvertNVGPUToNVVMPass());
+  kernels.addPass(memref::createExpandStridedMetadataPass());
+  kernels.addPass(createLowerAffinePass());
+  kernels.addPass(createSCFToControlFlowPass());
+  kernels.addPass(createConvertVectorToLLVMPass());
+  kernels.addPass(createArithToLLVMConversionPass());
+  kernels.addPass(createConvertIndexToLLVMPass());
+  kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+
+  // Host to LLVM.
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createGpuToLLVMConversionPass());
+  addCanonicalizeAndCSE(pm);
+  pm.addPass(createReconcileUnrealizedCastsPass());
 
   GpuModuleToBinaryPassOptions binaryOptions;
   switch (options.format) {
@@ -258,6 +299,14 @@ mlir::sqa::verifyGPUTarget(const GPUPipelineOptions &options,
     return failure();
   }
   StringRef suffix = rest;
+  unsigned keyBlock = options.keyBlock.getValue();
+  if (keyBlock != 0 && (keyBlock < 16 || keyBlock % 16 != 0 || keyBlock > 256)) {
+    emitError(llvm::formatv("kv-block {0} must be 0 (the kernels' default) "
+                            "or a multiple of 16 in [16, 256]",
+                            keyBlock)
+                  .str());
+    return failure();
+  }
   if (number < 80) {
     emitError("chip '" + chip +
               "' is too old: the kernels need sm_80 or newer (cp.async, "
@@ -380,7 +429,7 @@ void mlir::sqa::registerSQAPipelines() {
         buildGPUPipeline(pm, options);
         return verified;
       },
-      [](function_ref<void(const detail::PassOptions &)> optHandler) {
+      [](function_ref<void(const mlir::detail::PassOptions &)> optHandler) {
         optHandler(GPUPipelineOptions());
       });
 }

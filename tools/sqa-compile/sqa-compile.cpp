@@ -72,6 +72,11 @@ static cl::opt<int64_t>
           cl::desc("Warps per block of the tensor-core kernel (1-16)"),
           cl::cat(compileCategory));
 static cl::opt<int64_t>
+    keyBlock("kv-block", cl::init(0),
+             cl::desc("Keys per step of the tensor-core kernels (0: their "
+                      "default; else a multiple of 16 in [16, 256])"),
+             cl::cat(compileCategory));
+static cl::opt<int64_t>
     rowsPerBlock("rows-per-block", cl::init(128),
                  cl::desc("Query rows per thread block of the row-wise "
                           "kernel (1-1024)"),
@@ -178,6 +183,7 @@ static int emitLibrary(ModuleOp module) {
   options.pipeline.rowsPerBlock = rowsPerBlock;
   options.pipeline.kernel = kernel;
   options.pipeline.warps = warps;
+  options.pipeline.keyBlock = keyBlock;
   options.cubinChips.assign(cubinChips.begin(), cubinChips.end());
   options.configurePassManager = configurePassManager;
   options.ptxasPath = findPtxas();
@@ -224,6 +230,8 @@ int main(int argc, char **argv) {
     return fail("--rows-per-block must be between 1 and 1024");
   if (warps < 1 || warps > 16)
     return fail("--warps must be between 1 and 16");
+  if (keyBlock < 0 || keyBlock > 256)
+    return fail("--kv-block must be 0 or a multiple of 16 in [16, 256]");
 
   if (emit != EmitKind::Library && !configs.empty())
     return fail("--config needs --emit library");
@@ -256,6 +264,7 @@ int main(int argc, char **argv) {
   options.rowsPerBlock = rowsPerBlock;
   options.kernel = kernel;
   options.warps = warps;
+  options.keyBlock = keyBlock;
   options.format =
       emit == EmitKind::PTX ? sqa::KernelFormat::PTX : sqa::KernelFormat::Cubin;
   FailureOr<SmallVector<sqa::KernelObject>> kernels =

@@ -64,7 +64,10 @@ def ConvertSQAToSCFPass : Pass<"convert-sqa-to-scf"> {
     Option<"tensorCoreWarps", "tensor-core-warps", "int64_t",
            /*default=*/"0",
            "When positive, leave the ops that convert-sqa-to-nvgpu supports "
-           "with this many warps (and its default kv-block) to it">,
+           "with this many warps (and tensor-core-kv-block) to it">,
+    Option<"tensorCoreKeyBlock", "tensor-core-kv-block", "int64_t",
+           /*default=*/"0",
+           "The kv-block convert-sqa-to-nvgpu will use (0: its default)">,
   ];
   let dependentDialects = [
     "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",

@@ -112,6 +112,12 @@ struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("Warps per block of the tensor-core kernel (16 query "
                      "rows each)"),
       llvm::cl::init(4)};
+  PassOptions::Option<unsigned> keyBlock{
+      *this, "kv-block",
+      llvm::cl::desc("Keys per step of the tensor-core kernels (0: their "
+                     "default, 64 or 32 at head dim 128; else a multiple of "
+                     "16 in [16, 256])"),
+      llvm::cl::init(0)};
   PassOptions::Option<unsigned> rowsPerBlock{
       *this, "rows-per-block",
       llvm::cl::desc("Query rows per thread block of the row-wise kernel "

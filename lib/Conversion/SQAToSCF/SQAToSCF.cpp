@@ -223,6 +223,7 @@ struct ConvertSQAToSCFPass
     target.addIllegalDialect<SQADialect>();
     TensorCoreKernelOptions tensorCore;
     tensorCore.numWarps = tensorCoreWarps;
+    tensorCore.keyBlock = tensorCoreKeyBlock;
     if (tensorCoreWarps > 0) {
       target.addDynamicallyLegalOp<AttentionOp>([=](AttentionOp op) {
         return getTensorCoreIncompatibility(op, tensorCore).empty();
