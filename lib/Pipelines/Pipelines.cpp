@@ -50,6 +50,16 @@ static void addCanonicalizeAndCSE(OpPassManager &pm) {
   pm.addPass(createCSEPass());
 }
 
+/// Chooses each op's kernel schedule once (sqa-choose-schedule), for the
+/// passes after it to read.
+static void addChooseSchedule(OpPassManager &pm, int64_t warps,
+                              int64_t keyBlock) {
+  ChooseSchedulePassOptions options;
+  options.numWarps = warps;
+  options.keyBlock = keyBlock;
+  pm.addNestedPass<func::FuncOp>(createChooseSchedulePass(options));
+}
+
 /// The options of the tensor-core passes (convert-sqa-to-nvgpu, and the
 /// row-wise lowering's choice of which ops to leave to it) for `warps`.
 static ConvertSQAToNVGPUPassOptions
@@ -93,6 +103,9 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
   // The GPU level, run on the CPU. A q-block that is not whole warps
   // becomes warps = 0, which both passes reject.
   int64_t warps = options.queryBlock % 16 == 0 ? options.queryBlock / 16 : 0;
+  if (options.lowering == AttentionLowering::GPUMapped ||
+      options.lowering == AttentionLowering::TensorCore)
+    addChooseSchedule(pm, warps, options.keyBlock);
   if (options.lowering == AttentionLowering::GPUMapped) {
     SQAMapToGPUPassOptions mapping;
     mapping.numWarps = warps;
@@ -145,6 +158,10 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
   unsigned tensorCoreWarps =
       options.kernel == GPUKernel::Rowwise ? 0 : options.warps.getValue();
   bool strict = options.kernel == GPUKernel::TensorCore;
+  // The schedule of every op, chosen once: the row-wise lowering's choice
+  // and the tensor-core kernels read it.
+  if (tensorCoreWarps != 0)
+    addChooseSchedule(pm, tensorCoreWarps, options.keyBlock);
   if (!strict) {
     ConvertSQAToSCFPassOptions rowwise;
     rowwise.tensorCoreWarps = tensorCoreWarps;

@@ -235,6 +235,28 @@ def SQAGPUMappedToCPUPass : Pass<"sqa-gpu-mapped-to-cpu"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def ChooseSchedulePass : Pass<"sqa-choose-schedule"> {
+  let summary = "Choose the GPU kernels' tile schedule of each attention op, once";
+  let description = [{
+    Attaches `sqa.schedule = #sqa.schedule<...>` to every `sqa.attention` and
+    `sqa.attention_grad` that has none: the warps and kv-block (defaults
+    resolved: 64 keys, 32 at head dim 128) of the forward and dQ kernels
+    and, for the backward, its dK/dV kernel's warps and q-block (halved
+    until the tiles fit in 48 KiB of static shared memory). The passes that
+    build kernels (convert-sqa-to-nvgpu, sqa-map-to-gpu) and the row-wise
+    lowering's choice of which ops to leave to tensor cores read the
+    attribute rather than their own options, so the schedule is chosen in one
+    place and visible in the IR. A schedule already on an op (from the
+    producer of the IR) is kept.
+  }];
+  let options = [
+    Option<"numWarps", "warps", "int64_t", /*default=*/"4",
+           "Warps per block (16 query rows each)">,
+    Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
+           "Keys per step (0: 64, or 32 when D or Dv is 128)">,
+  ];
+}
+
 def CheckPTXSymbolsPass
     : Pass<"sqa-check-ptx-symbols", "::mlir::gpu::GPUModuleOp"> {
   let summary = "Refuse GPU symbols that PTX cannot spell";

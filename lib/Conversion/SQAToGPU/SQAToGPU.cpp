@@ -372,6 +372,9 @@ struct AttentionMapToGPUPattern : OpRewritePattern<AttentionOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "expected memref operands");
+    // The op's schedule when it carries one.
+    TensorCoreKernelOptions options =
+        getScheduledKernelOptions(op, this->options);
     Location loc = op.getLoc();
     MLIRContext *ctx = rewriter.getContext();
     int64_t blockRows = kWarpRows * options.numWarps;

@@ -83,19 +83,29 @@ mlir::sqa::getTensorCoreGradSchedule(AttentionGradOp op,
                                      const TensorCoreKernelOptions &options) {
   int64_t headDim = op.getHeadDim(), valueHeadDim = op.getValueHeadDim();
   TensorCoreGradSchedule schedule;
+  if (auto attr = op->getAttrOfType<ScheduleAttr>(
+          SQADialect::getScheduleAttrName())) {
+    schedule.queryWarps = attr.getWarps();
+    schedule.keyBlock = attr.getKvBlock();
+    schedule.keyWarps = attr.getKvWarps();
+    schedule.queryBlock = attr.getQBlock();
+    schedule.holdKeyValueFragments = headDim + valueHeadDim <= 128;
+    return schedule;
+  }
   schedule.keyWarps = schedule.queryWarps = options.numWarps;
   schedule.holdKeyValueFragments = headDim + valueHeadDim <= 128;
   if (options.keyBlock > 0) {
     schedule.keyBlock = schedule.queryBlock = options.keyBlock;
-    return schedule;
+  } else {
+    schedule.keyBlock = headDim >= 128 || valueHeadDim >= 128 ? 16 : 64;
+    schedule.queryBlock = 64;
   }
-  schedule.keyBlock = headDim >= 128 || valueHeadDim >= 128 ? 16 : 64;
-  schedule.queryBlock = 64;
   auto tooLarge = [&] {
     return schedule.getKeyValueKernelSharedBytes(headDim, valueHeadDim) >
            kMaxStaticSharedMemory;
   };
-  while (tooLarge() && schedule.queryBlock > kMmaK)
+  while (tooLarge() && schedule.queryBlock / 2 % kMmaK == 0 &&
+         schedule.queryBlock > kMmaK)
     schedule.queryBlock /= 2;
   while (tooLarge() && schedule.keyWarps > 1)
     schedule.keyWarps /= 2;

@@ -42,12 +42,40 @@
 namespace mlir {
 namespace sqa {
 #define GEN_PASS_DEF_CONVERTSQATONVGPUPASS
+#define GEN_PASS_DEF_CHOOSESCHEDULEPASS
 #include "sqa/Conversion/Passes.h.inc"
 } // namespace sqa
 } // namespace mlir
 
 using namespace mlir;
 using namespace mlir::sqa;
+
+TensorCoreKernelOptions
+mlir::sqa::getScheduledKernelOptions(Operation *op,
+                                     const TensorCoreKernelOptions &options) {
+  auto schedule = op->getAttrOfType<ScheduleAttr>(
+      SQADialect::getScheduleAttrName());
+  if (!schedule)
+    return options;
+  TensorCoreKernelOptions scheduled;
+  scheduled.numWarps = schedule.getWarps();
+  scheduled.keyBlock = schedule.getKvBlock();
+  return scheduled;
+}
+
+ScheduleAttr mlir::sqa::chooseSchedule(Operation *op,
+                                       const TensorCoreKernelOptions &options) {
+  MLIRContext *context = op->getContext();
+  if (auto grad = dyn_cast<AttentionGradOp>(op)) {
+    TensorCoreGradSchedule schedule = getTensorCoreGradSchedule(grad, options);
+    return ScheduleAttr::get(context, schedule.queryWarps, schedule.keyBlock,
+                             schedule.keyWarps, schedule.queryBlock);
+  }
+  auto attention = cast<AttentionOp>(op);
+  return ScheduleAttr::get(context, options.numWarps,
+                           getTensorCoreKeyBlock(attention, options),
+                           /*kv_warps=*/0, /*q_block=*/0);
+}
 
 int64_t
 mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
@@ -76,7 +104,8 @@ LogicalResult mlir::sqa::verifyTensorCoreKernelOptions(
 }
 
 std::string mlir::sqa::getTensorCoreIncompatibility(
-    AttentionOp op, const TensorCoreKernelOptions &options) {
+    AttentionOp op, const TensorCoreKernelOptions &passOptions) {
+  TensorCoreKernelOptions options = getScheduledKernelOptions(op, passOptions);
   std::string reason =
       getTensorCoreOperandIncompatibility(op, options, "kernel");
   if (!reason.empty())
@@ -354,7 +383,8 @@ void FlashKernelBuilder::build() {
 
 /// Replaces `op` by a gpu.launch of the tensor-core kernel.
 static void lowerToTensorCoreKernel(RewriterBase &rewriter, AttentionOp op,
-                                    const TensorCoreKernelOptions &options) {
+                                    const TensorCoreKernelOptions &passOptions) {
+  TensorCoreKernelOptions options = getScheduledKernelOptions(op, passOptions);
   Location loc = op.getLoc();
   int64_t blockRows = kMmaM * options.numWarps;
   int64_t keyBlock = getTensorCoreKeyBlock(op, options);
@@ -409,6 +439,29 @@ struct ConvertSQAToNVGPUPass
     RewritePatternSet patterns(&getContext());
     populateSQAToNVGPUConversionPatterns(patterns, options);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+} // namespace
+
+namespace {
+struct ChooseSchedulePass
+    : sqa::impl::ChooseSchedulePassBase<ChooseSchedulePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    TensorCoreKernelOptions options;
+    options.numWarps = numWarps;
+    options.keyBlock = keyBlock;
+    // Options a schedule cannot hold are errors here, before any op gets
+    // one (the attribute's own rule, S1).
+    if (failed(verifyTensorCoreKernelOptions(getOperation(), getArgument(),
+                                             options)))
+      return signalPassFailure();
+    StringRef name = SQADialect::getScheduleAttrName();
+    getOperation()->walk([&](Operation *op) {
+      if (isa<AttentionOp, AttentionGradOp>(op) && !op->hasAttr(name))
+        op->setAttr(name, chooseSchedule(op, options));
+    });
   }
 };
 } // namespace

@@ -13,6 +13,7 @@ namespace sqa {
 #define GEN_PASS_DECL_CONVERTSQATONVGPUPASS
 #define GEN_PASS_DECL_SETNVVMLAUNCHBOUNDSPASS
 #define GEN_PASS_DECL_CHECKPTXSYMBOLSPASS
+#define GEN_PASS_DECL_CHOOSESCHEDULEPASS
 #include "sqa/Conversion/Passes.h.inc"
 
 /// Tile sizes of the tensor-core kernel. Each warp owns 16 query rows (one
@@ -24,6 +25,20 @@ struct TensorCoreKernelOptions {
   /// static shared memory).
   int64_t keyBlock = 0;
 };
+
+/// The kernel options of `op`: those of its `sqa.schedule` when it carries
+/// one (chosen once, by sqa-choose-schedule or by the producer of the IR),
+/// else `options`. Every pass that builds or sizes a kernel goes through
+/// this, so that an op's schedule is read, never re-derived.
+TensorCoreKernelOptions
+getScheduledKernelOptions(Operation *op, const TensorCoreKernelOptions &options);
+
+/// The `#sqa.schedule` of the kernels `op` (sqa.attention or
+/// sqa.attention_grad) gets with `options`: warps and kv-block (their
+/// defaults resolved) and, for the backward, its dK/dV kernel's warps and
+/// q-block (getTensorCoreGradSchedule).
+ScheduleAttr chooseSchedule(Operation *op,
+                            const TensorCoreKernelOptions &options);
 
 /// The kv-block of the kernel for `op`: options.keyBlock, or its default.
 int64_t getTensorCoreKeyBlock(AttentionOp op,
@@ -71,9 +86,10 @@ struct TensorCoreGradSchedule {
 /// The schedule of the backward kernels for `op`: `options.numWarps` warps
 /// in both, and kv-block (dQ) and q-block (dK/dV) of `options.keyBlock`, or
 /// by default 64 for both, except the dQ kernel's kv-block at head dim 128:
-/// 16, which keeps its Q, dO and dQ registers from spilling. The default
-/// dK/dV tiles are halved (q-block first, then warps) until they fit in 48 KiB
-/// of static shared memory.
+/// 16, which keeps its Q, dO and dQ registers from spilling. The dK/dV
+/// kernel's tiles are then halved (q-block first, down to 16, then warps)
+/// until they fit in 48 KiB of static shared memory. An op's `sqa.schedule`
+/// overrides all of this.
 TensorCoreGradSchedule
 getTensorCoreGradSchedule(AttentionGradOp op,
                           const TensorCoreKernelOptions &options);

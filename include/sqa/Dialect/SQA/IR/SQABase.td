@@ -21,6 +21,16 @@ def SQA_Dialect : Dialect {
     there are fewer query heads than key/value heads.
   }];
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
+  let useDefaultAttributePrinterParser = 1;
+  // `sqa.schedule` (a ScheduleAttr) is checked where it is attached.
+  let hasOperationAttrVerify = 1;
+  let extraClassDeclaration = [{
+    /// The name of the discardable attribute that carries an op's kernel
+    /// schedule.
+    static constexpr ::llvm::StringLiteral getScheduleAttrName() {
+      return ::llvm::StringLiteral("sqa.schedule");
+    }
+  }];
 }
 
 class SQA_Op<string mnemonic, list<Trait> traits = []>

@@ -14,6 +14,9 @@
 
 #include "sqa/Dialect/SQA/IR/SQAEnums.h.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "sqa/Dialect/SQA/IR/SQAAttrs.h.inc"
+
 #include <cmath>
 
 #include "sqa/Dialect/SQA/IR/SQAInterfaces.h.inc"

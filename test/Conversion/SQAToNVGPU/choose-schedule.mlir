@@ -1,0 +1,60 @@
+// RUN: sqa-opt %s --split-input-file --sqa-choose-schedule | FileCheck %s
+// RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=2 kv-block=32" | FileCheck %s --check-prefix=OPTS
+// RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=2 kv-block=32" --convert-sqa-to-nvgpu | FileCheck %s --check-prefix=KERNEL
+// RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=2 kv-block=32" --sqa-map-to-gpu | FileCheck %s --check-prefix=MAPPED
+// RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="warps=0" 2>&1 | FileCheck %s --check-prefix=BAD
+
+// Each op gets its schedule once, with the defaults resolved: kv-block 64 at
+// head dim 64. The kernels then read it, not their own options (warps=4,
+// kv-block=0 here): 2 warps (64 threads, 32 rows) and 32 keys per step.
+// CHECK-LABEL: func.func @forward
+// CHECK: sqa.attention {{.*}} {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 64>}
+// OPTS-LABEL: func.func @forward
+// OPTS: {sqa.schedule = #sqa.schedule<warps = 2, kv_block = 32>}
+// KERNEL-LABEL: func.func @forward
+// KERNEL: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c64{{.*}}) workgroup({{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x32x64xf16, #gpu.address_space<workgroup>>
+// MAPPED-LABEL: func.func @forward
+// MAPPED: memref.alloc() : memref<32x64xf16, #gpu.address_space<workgroup>>
+// MAPPED: memref.alloc() : memref<2x32x64xf16, #gpu.address_space<workgroup>>
+// BAD: error: sqa-choose-schedule: warps must be in [1, 16] and kv-block >= 0
+func.func @forward(%q: memref<?x8x?x64xf16>, %k: memref<?x4x?x64xf16>, %v: memref<?x4x?x64xf16>, %o: memref<?x8x?x64xf16>) {
+  sqa.attention ins(%q, %k, %v : memref<?x8x?x64xf16>, memref<?x4x?x64xf16>, memref<?x4x?x64xf16>) outs(%o : memref<?x8x?x64xf16>)
+  return
+}
+
+// -----
+
+// Head dim 128: kv-block 32 by default (two stages of K and V and the Q
+// tile in 48 KiB).
+// CHECK-LABEL: func.func @d128
+// CHECK: {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 32>}
+func.func @d128(%q: memref<?x4x?x128xbf16>, %o: memref<?x4x?x128xbf16>) {
+  sqa.attention ins(%q, %q, %q : memref<?x4x?x128xbf16>, memref<?x4x?x128xbf16>, memref<?x4x?x128xbf16>) outs(%o : memref<?x4x?x128xbf16>)
+  return
+}
+
+// -----
+
+// The backward: the dQ kernel's warps and kv-block (16 at head dim 128),
+// the dK/dV kernel's warps and q-block (halved to fit 48 KiB: with
+// kv-block=32 and 2 warps, a q-block of 16 rows and 32 keys per block).
+// CHECK-LABEL: func.func @backward
+// CHECK: {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 16, kv_warps = 2, q_block = 16>}
+// KERNEL-LABEL: func.func @backward
+// KERNEL: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c64{{.*}}) workgroup({{.*}} : memref<32x128xf16, {{.*}}>, {{.*}} : memref<32x128xf16, {{.*}}>, {{.*}} : memref<2x16x128xf16, {{.*}}>
+func.func @backward(%q: memref<?x4x?x128xf16>, %l: memref<?x4x?xf32>, %g: memref<?x4x?x128xf32>) {
+  sqa.attention_grad ins(%q, %q, %q, %q, %q, %l : memref<?x4x?x128xf16>, memref<?x4x?x128xf16>, memref<?x4x?x128xf16>, memref<?x4x?x128xf16>, memref<?x4x?x128xf16>, memref<?x4x?xf32>) outs(%g, %g, %g : memref<?x4x?x128xf32>, memref<?x4x?x128xf32>, memref<?x4x?x128xf32>)
+  return
+}
+
+// -----
+
+// A schedule the producer of the IR chose is kept.
+// CHECK-LABEL: func.func @kept
+// CHECK: {sqa.schedule = #sqa.schedule<warps = 1, kv_block = 16>}
+// OPTS-LABEL: func.func @kept
+// OPTS: {sqa.schedule = #sqa.schedule<warps = 1, kv_block = 16>}
+func.func @kept(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf16>) {
+  sqa.attention ins(%q, %q, %q : memref<?x4x?x16xf16>, memref<?x4x?x16xf16>, memref<?x4x?x16xf16>) outs(%o : memref<?x4x?x16xf16>) {sqa.schedule = #sqa.schedule<warps = 1, kv_block = 16>}
+  return
+}
