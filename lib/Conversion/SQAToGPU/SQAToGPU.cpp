@@ -411,12 +411,11 @@ struct SQAMapToGPUPass : sqa::impl::SQAMapToGPUPassBase<SQAMapToGPUPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    TensorCoreKernelOptions options;
-    options.numWarps = numWarps;
-    options.keyBlock = keyBlock;
-    if (failed(verifyTensorCoreKernelOptions(getOperation(), getArgument(),
-                                             options)))
+    FailureOr<TensorCoreKernelOptions> parsed =
+        getPassKernelOptions(getOperation(), getArgument(), numWarps, keyBlock);
+    if (failed(parsed))
       return signalPassFailure();
+    TensorCoreKernelOptions options = *parsed;
     WalkResult walk = getOperation()->walk([&](AttentionOp op) {
       if (op.hasPureBufferSemantics())
         return WalkResult::advance();

@@ -94,13 +94,16 @@ int64_t mlir::sqa::getTensorCoreSharedMemoryBytes(
   return 2 * elements;
 }
 
-LogicalResult mlir::sqa::verifyTensorCoreKernelOptions(
-    Operation *root, StringRef passName,
-    const TensorCoreKernelOptions &options) {
-  if (options.numWarps >= 1 && options.numWarps <= 16 && options.keyBlock >= 0)
-    return success();
-  return emitError(root->getLoc())
-         << passName << ": warps must be in [1, 16] and kv-block >= 0";
+FailureOr<TensorCoreKernelOptions>
+mlir::sqa::getPassKernelOptions(Operation *root, StringRef passName,
+                                int64_t numWarps, int64_t keyBlock) {
+  if (numWarps < 1 || numWarps > 16 || keyBlock < 0)
+    return emitError(root->getLoc())
+           << passName << ": warps must be in [1, 16] and kv-block >= 0";
+  TensorCoreKernelOptions options;
+  options.numWarps = numWarps;
+  options.keyBlock = keyBlock;
+  return options;
 }
 
 std::string mlir::sqa::getTensorCoreIncompatibility(
@@ -408,12 +411,11 @@ struct ConvertSQAToNVGPUPass
   using Base::Base;
 
   void runOnOperation() override {
-    TensorCoreKernelOptions options;
-    options.numWarps = numWarps;
-    options.keyBlock = keyBlock;
-    if (failed(verifyTensorCoreKernelOptions(getOperation(), getArgument(),
-                                             options)))
+    FailureOr<TensorCoreKernelOptions> parsed =
+        getPassKernelOptions(getOperation(), getArgument(), numWarps, keyBlock);
+    if (failed(parsed))
       return signalPassFailure();
+    TensorCoreKernelOptions options = *parsed;
     // In strict mode, every op must have a kernel.
     if (strict) {
       WalkResult walk = getOperation()->walk([&](Operation *op) {
@@ -449,18 +451,16 @@ struct ChooseSchedulePass
   using Base::Base;
 
   void runOnOperation() override {
-    TensorCoreKernelOptions options;
-    options.numWarps = numWarps;
-    options.keyBlock = keyBlock;
     // Options a schedule cannot hold are errors here, before any op gets
     // one (the attribute's own rule, S1).
-    if (failed(verifyTensorCoreKernelOptions(getOperation(), getArgument(),
-                                             options)))
+    FailureOr<TensorCoreKernelOptions> options =
+        getPassKernelOptions(getOperation(), getArgument(), numWarps, keyBlock);
+    if (failed(options))
       return signalPassFailure();
     StringRef name = SQADialect::getScheduleAttrName();
     getOperation()->walk([&](Operation *op) {
       if (isa<AttentionOp, AttentionGradOp>(op) && !op->hasAttr(name))
-        op->setAttr(name, chooseSchedule(op, options));
+        op->setAttr(name, chooseSchedule(op, *options));
     });
   }
 };

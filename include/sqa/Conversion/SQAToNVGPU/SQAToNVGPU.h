@@ -44,11 +44,12 @@ ScheduleAttr chooseSchedule(Operation *op,
 int64_t getTensorCoreKeyBlock(AttentionOp op,
                               const TensorCoreKernelOptions &options);
 
-/// Emits an error at `root` and fails when `options` are out of range (warps
-/// in [1, 16], kv-block >= 0); `passName` prefixes the message.
-LogicalResult
-verifyTensorCoreKernelOptions(Operation *root, StringRef passName,
-                              const TensorCoreKernelOptions &options);
+/// The kernel options of a pass's `warps` and `kv-block`, or an error at
+/// `root` (prefixed by `passName`) when they are out of range (warps in
+/// [1, 16], kv-block >= 0).
+FailureOr<TensorCoreKernelOptions>
+getPassKernelOptions(Operation *root, StringRef passName, int64_t numWarps,
+                     int64_t keyBlock);
 
 /// Why `op` cannot use the tensor-core kernel with `options`, or an empty
 /// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 128},
