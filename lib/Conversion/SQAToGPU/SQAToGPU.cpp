@@ -15,7 +15,7 @@
 
 #include "sqa/Conversion/GPULaunchToOpenMP/GPULaunchToOpenMP.h"
 
-#include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
+#include "sqa/GPU/KernelSchedule.h"
 #include "sqa/Dialect/SQA/IR/SQAOps.h"
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
 

@@ -15,24 +15,6 @@
 using namespace mlir;
 using namespace mlir::sqa;
 
-std::string mlir::sqa::getTensorCoreOperandIncompatibility(
-    AttentionOpInterface op, const TensorCoreKernelOptions &options,
-    StringRef kernel) {
-  Type elementType = op.getQueryType().getElementType();
-  auto isHeadDim = [](int64_t dim) {
-    return dim == 16 || dim == 32 || dim == 64 || dim == 128;
-  };
-  if (!elementType.isF16() && !elementType.isBF16())
-    return ("the tensor-core " + kernel + " needs f16 or bf16 operands").str();
-  if (!isHeadDim(op.getHeadDim()) || !isHeadDim(op.getValueHeadDim()))
-    return ("the tensor-core " + kernel +
-            " supports head dims 16, 32, 64 and 128")
-        .str();
-  if (options.numWarps < 1 || options.numWarps > 16)
-    return ("the tensor-core " + kernel + " needs 1 to 16 warps").str();
-  return "";
-}
-
 /// The mask of buildMaskedScores, built where the block is partly visible.
 static SmallVector<Value>
 buildMask(OpBuilder &b, Location loc, AttentionOpInterface op,

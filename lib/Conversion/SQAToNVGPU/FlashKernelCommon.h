@@ -21,9 +21,6 @@
 namespace mlir {
 namespace sqa {
 
-/// Static shared memory a kernel may use without opting in.
-constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
-
 /// Index and f32 arithmetic at a builder's insertion point, for the kernel
 /// builders. Index arithmetic is plain arith on `index` (unsigned division:
 /// every index in a kernel is non-negative); canonicalization folds the
@@ -59,19 +56,6 @@ protected:
   OpBuilder &b;
   Location loc;
 };
-
-/// Why the tensor-core kernels (`kernel` names them in the message: "kernel"
-/// or "backward") cannot take `op`'s operands with `options`, or an empty
-/// string: f16 or bf16 query, key and value, head dims of whole 16-column
-/// k-steps whose swizzle the toolkit covers (16, 32, 64, 128), 1 to 16 warps.
-std::string getTensorCoreOperandIncompatibility(
-    AttentionOpInterface op, const TensorCoreKernelOptions &options,
-    StringRef kernel);
-/// Whether `block` is a block size the kernels tile: a multiple of 16 in
-/// [16, 256].
-inline bool isTensorCoreBlock(int64_t block) {
-  return block >= 16 && block % 16 == 0 && block <= 256;
-}
 
 /// The score tiles of one warp (16 rows, 8 columns per tile) with -inf
 /// where the query does not see the key (buildVisibleKeyRange). This thread

@@ -9,7 +9,7 @@
 
 #include "sqa/Conversion/SQAToSCF/SQAToSCF.h"
 
-#include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
+#include "sqa/GPU/KernelSchedule.h"
 #include "sqa/Dialect/SQA/IR/SQAOps.h"
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
 

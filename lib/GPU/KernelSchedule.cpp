@@ -1,0 +1,183 @@
+//===- KernelSchedule.cpp - Tile schedules of the GPU kernels -------------===//
+
+#include "sqa/GPU/KernelSchedule.h"
+
+#include "sqa/GPU/WarpTensorCore.h"
+
+#include "mlir/IR/TypeUtilities.h"
+
+using namespace mlir;
+using namespace mlir::sqa;
+
+std::string mlir::sqa::getTensorCoreOperandIncompatibility(
+    AttentionOpInterface op, const TensorCoreKernelOptions &options,
+    StringRef kernel) {
+  Type elementType = op.getQueryType().getElementType();
+  auto isHeadDim = [](int64_t dim) {
+    return dim == 16 || dim == 32 || dim == 64 || dim == 128;
+  };
+  if (!elementType.isF16() && !elementType.isBF16())
+    return ("the tensor-core " + kernel + " needs f16 or bf16 operands").str();
+  if (!isHeadDim(op.getHeadDim()) || !isHeadDim(op.getValueHeadDim()))
+    return ("the tensor-core " + kernel +
+            " supports head dims 16, 32, 64 and 128")
+        .str();
+  if (options.numWarps < 1 || options.numWarps > 16)
+    return ("the tensor-core " + kernel + " needs 1 to 16 warps").str();
+  return "";
+}
+
+TensorCoreKernelOptions
+mlir::sqa::getScheduledKernelOptions(Operation *op,
+                                     const TensorCoreKernelOptions &options) {
+  auto schedule = op->getAttrOfType<ScheduleAttr>(
+      SQADialect::getScheduleAttrName());
+  if (!schedule)
+    return options;
+  TensorCoreKernelOptions scheduled;
+  scheduled.numWarps = schedule.getWarps();
+  scheduled.keyBlock = schedule.getKvBlock();
+  return scheduled;
+}
+
+ScheduleAttr mlir::sqa::chooseSchedule(Operation *op,
+                                       const TensorCoreKernelOptions &options) {
+  MLIRContext *context = op->getContext();
+  if (auto grad = dyn_cast<AttentionGradOp>(op)) {
+    TensorCoreGradSchedule schedule = getTensorCoreGradSchedule(grad, options);
+    return ScheduleAttr::get(context, schedule.queryWarps, schedule.keyBlock,
+                             schedule.keyWarps, schedule.queryBlock);
+  }
+  auto attention = cast<AttentionOp>(op);
+  return ScheduleAttr::get(context, options.numWarps,
+                           getTensorCoreKeyBlock(attention, options),
+                           /*kv_warps=*/0, /*q_block=*/0);
+}
+
+int64_t
+mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
+                                 const TensorCoreKernelOptions &options) {
+  if (options.keyBlock > 0)
+    return options.keyBlock;
+  return op.getHeadDim() >= 128 || op.getValueHeadDim() >= 128 ? 32 : 64;
+}
+
+int64_t mlir::sqa::getTensorCoreSharedMemoryBytes(
+    AttentionOp op, const TensorCoreKernelOptions &options) {
+  int64_t rows = kMmaM * options.numWarps,
+          keys = getTensorCoreKeyBlock(op, options);
+  int64_t elements = rows * op.getHeadDim() +
+                     2 * keys * (op.getHeadDim() + op.getValueHeadDim());
+  return 2 * elements;
+}
+
+FailureOr<TensorCoreKernelOptions>
+mlir::sqa::getPassKernelOptions(Operation *root, StringRef passName,
+                                int64_t numWarps, int64_t keyBlock) {
+  if (numWarps < 1 || numWarps > 16 || keyBlock < 0)
+    return emitError(root->getLoc())
+           << passName << ": warps must be in [1, 16] and kv-block >= 0";
+  TensorCoreKernelOptions options;
+  options.numWarps = numWarps;
+  options.keyBlock = keyBlock;
+  return options;
+}
+
+std::string mlir::sqa::getTensorCoreIncompatibility(
+    AttentionOp op, const TensorCoreKernelOptions &passOptions) {
+  TensorCoreKernelOptions options = getScheduledKernelOptions(op, passOptions);
+  std::string reason =
+      getTensorCoreOperandIncompatibility(op, options, "kernel");
+  if (!reason.empty())
+    return reason;
+  if (!isTensorCoreBlock(getTensorCoreKeyBlock(op, options)))
+    return "the kv-block of the tensor-core kernel must be a multiple of 16 "
+           "in [16, 256]";
+  if (getTensorCoreSharedMemoryBytes(op, options) > kMaxStaticSharedMemory)
+    return "the tiles of the tensor-core kernel exceed 48 KiB of shared "
+           "memory; use fewer warps or a smaller kv-block";
+  return "";
+}
+
+/// Bytes of a 16-bit element.
+static constexpr int64_t kElementBytes = 2;
+
+int64_t TensorCoreGradSchedule::getKeyValueKernelSharedBytes(
+    int64_t headDim, int64_t valueHeadDim) const {
+  int64_t keys = kMmaM * keyWarps;
+  // K and V once, Q and dO in two stages, lse and Dsum in f32.
+  return kElementBytes *
+             (keys + 2 * queryBlock) * (headDim + valueHeadDim) +
+         2 * 4 * queryBlock;
+}
+
+int64_t
+TensorCoreGradSchedule::getQueryKernelSharedBytes(int64_t headDim,
+                                                  int64_t valueHeadDim) const {
+  int64_t rows = kMmaM * queryWarps;
+  // One row tile for Q and then dO, K and V in two stages.
+  return kElementBytes * (rows * std::max(headDim, valueHeadDim) +
+                          2 * keyBlock * (headDim + valueHeadDim));
+}
+
+TensorCoreGradSchedule
+mlir::sqa::getTensorCoreGradSchedule(AttentionGradOp op,
+                                     const TensorCoreKernelOptions &options) {
+  int64_t headDim = op.getHeadDim(), valueHeadDim = op.getValueHeadDim();
+  TensorCoreGradSchedule schedule;
+  if (auto attr = op->getAttrOfType<ScheduleAttr>(
+          SQADialect::getScheduleAttrName())) {
+    schedule.queryWarps = attr.getWarps();
+    schedule.keyBlock = attr.getKvBlock();
+    schedule.keyWarps = attr.getKvWarps();
+    schedule.queryBlock = attr.getQBlock();
+    schedule.holdKeyValueFragments = headDim + valueHeadDim <= 128;
+    return schedule;
+  }
+  schedule.keyWarps = schedule.queryWarps = options.numWarps;
+  schedule.holdKeyValueFragments = headDim + valueHeadDim <= 128;
+  if (options.keyBlock > 0) {
+    schedule.keyBlock = schedule.queryBlock = options.keyBlock;
+  } else {
+    schedule.keyBlock = headDim >= 128 || valueHeadDim >= 128 ? 16 : 64;
+    schedule.queryBlock = 64;
+  }
+  auto tooLarge = [&] {
+    return schedule.getKeyValueKernelSharedBytes(headDim, valueHeadDim) >
+           kMaxStaticSharedMemory;
+  };
+  while (tooLarge() && schedule.queryBlock / 2 % kMmaK == 0 &&
+         schedule.queryBlock > kMmaK)
+    schedule.queryBlock /= 2;
+  while (tooLarge() && schedule.keyWarps > 1)
+    schedule.keyWarps /= 2;
+  return schedule;
+}
+
+std::string
+mlir::sqa::getTensorCoreIncompatibility(AttentionGradOp op,
+                                        const TensorCoreKernelOptions &options) {
+  std::string reason =
+      getTensorCoreOperandIncompatibility(op, options, "backward");
+  if (!reason.empty())
+    return reason;
+  if (getElementTypeOrSelf(op.getDout().getType()) !=
+      op.getQueryType().getElementType())
+    return "the tensor-core backward needs out and dout in the query's "
+           "element type";
+  TensorCoreGradSchedule schedule = getTensorCoreGradSchedule(op, options);
+  for (int64_t block : {schedule.keyBlock, schedule.queryBlock})
+    if (!isTensorCoreBlock(block))
+      return "the blocks of the tensor-core backward must be multiples of 16 "
+             "in [16, 256]";
+  if (schedule.getKeyValueKernelSharedBytes(op.getHeadDim(),
+                                            op.getValueHeadDim()) >
+          kMaxStaticSharedMemory ||
+      schedule.getQueryKernelSharedBytes(op.getHeadDim(),
+                                         op.getValueHeadDim()) >
+          kMaxStaticSharedMemory)
+    return "the tiles of the tensor-core backward exceed 48 KiB of shared "
+           "memory; use fewer warps or a smaller kv-block";
+  return "";
+}
+
