@@ -36,6 +36,7 @@
 
 #include "sqa/Conversion/GPULaunchToOpenMP/GPULaunchToOpenMP.h"
 
+#include "sqa/GPU/HostExecution.h"
 #include "sqa/GPU/WarpTensorCore.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -819,20 +820,6 @@ LogicalResult LaunchEmulator::emulate() {
   }
   b.eraseOp(launch);
   return success();
-}
-
-void mlir::sqa::dropGPUAddressSpaces(Operation *root) {
-  // AttrTypeReplacer rewrites result, block-argument and nested types.
-  AttrTypeReplacer replacer;
-  replacer.addReplacement([](MemRefType type) -> std::optional<Type> {
-    if (!isa_and_nonnull<gpu::AddressSpaceAttr>(type.getMemorySpace()))
-      return std::nullopt;
-    return MemRefType::get(type.getShape(), type.getElementType(),
-                           type.getLayout());
-  });
-  replacer.recursivelyReplaceElementsIn(root, /*replaceAttrs=*/true,
-                                        /*replaceLocs=*/false,
-                                        /*replaceTypes=*/true);
 }
 
 namespace {

@@ -13,8 +13,8 @@
 
 #include "sqa/Conversion/SQAToGPU/SQAToGPU.h"
 
-#include "sqa/Conversion/GPULaunchToOpenMP/GPULaunchToOpenMP.h"
 
+#include "sqa/GPU/HostExecution.h"
 #include "sqa/GPU/KernelSchedule.h"
 #include "sqa/Dialect/SQA/IR/SQAOps.h"
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"

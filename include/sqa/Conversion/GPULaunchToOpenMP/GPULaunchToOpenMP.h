@@ -12,11 +12,6 @@ namespace sqa {
 #define GEN_PASS_DECL_GPULAUNCHTOOPENMPPASS
 #include "sqa/Conversion/Passes.h.inc"
 
-/// Moves every memref type under `root` (results, block arguments, nested
-/// types) from a `#gpu.address_space` to the default memory space, for code
-/// that runs GPU-level IR on the host.
-void dropGPUAddressSpaces(Operation *root);
-
 } // namespace sqa
 } // namespace mlir
 

@@ -1,0 +1,25 @@
+//===- HostExecution.h - GPU-level IR run on the host -----------*- C++ -*-===//
+//
+// What the passes that run GPU-level IR on the host share (the GPU-mapped
+// level's sqa-gpu-mapped-to-cpu and the kernels' emulator,
+// sqa-gpu-launch-to-openmp), below both so that neither includes the
+// other's header.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SQA_GPU_HOSTEXECUTION_H
+#define SQA_GPU_HOSTEXECUTION_H
+
+namespace mlir {
+class Operation;
+namespace sqa {
+
+/// Moves every memref type under `root` (results, block arguments, nested
+/// types) from a `#gpu.address_space` to the default memory space, for code
+/// that runs GPU-level IR on the host.
+void dropGPUAddressSpaces(Operation *root);
+
+} // namespace sqa
+} // namespace mlir
+
+#endif // SQA_GPU_HOSTEXECUTION_H
