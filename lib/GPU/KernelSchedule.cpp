@@ -125,17 +125,18 @@ mlir::sqa::getTensorCoreGradSchedule(AttentionGradOp op,
                                      const TensorCoreKernelOptions &options) {
   int64_t headDim = op.getHeadDim(), valueHeadDim = op.getValueHeadDim();
   TensorCoreGradSchedule schedule;
+  // Two f32 accumulators of 16 x D per warp leave room for the K and V
+  // fragments only at small head dims (255 registers).
+  schedule.holdKeyValueFragments = headDim + valueHeadDim <= 128;
   if (auto attr = op->getAttrOfType<ScheduleAttr>(
           SQADialect::getScheduleAttrName())) {
     schedule.queryWarps = attr.getWarps();
     schedule.keyBlock = attr.getKvBlock();
     schedule.keyWarps = attr.getKvWarps();
     schedule.queryBlock = attr.getQBlock();
-    schedule.holdKeyValueFragments = headDim + valueHeadDim <= 128;
     return schedule;
   }
   schedule.keyWarps = schedule.queryWarps = options.numWarps;
-  schedule.holdKeyValueFragments = headDim + valueHeadDim <= 128;
   if (options.keyBlock > 0) {
     schedule.keyBlock = schedule.queryBlock = options.keyBlock;
   } else {

@@ -189,13 +189,7 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
   Value sharedV =
       memref::AllocOp::create(b, loc, sharedType({2, keyBlock, valueHeadDim}));
 
-  AffineExpr d0 = getAffineDimExpr(0, ctx);
-  auto applyHeadMap = [&](AffineExpr expr) -> Value {
-    return affine::AffineApplyOp::create(b, loc, AffineMap::get(1, 0, expr),
-                                         head);
-  };
-  Value queryHead = applyHeadMap(op.getQueryHeadExpr(d0));
-  Value kvHead = applyHeadMap(op.getKvHeadExpr(d0));
+  auto [queryHead, kvHead] = buildHeadsRead(b, loc, op, head);
   Value firstRow = arith::MulIOp::create(b, loc, queryBlock, index(blockRows));
   KeyBlockSchedule schedule = buildKeyBlockSchedule(
       b, loc, op, firstRow, blockRows, keyBlock, querySeqLen, keySeqLen);

@@ -76,11 +76,6 @@ public:
   void buildQueryGrad();
 
 private:
-  /// The output head `outer` * `stride` + `inner` (the heads that read one
-  /// key/value head, or one query head).
-  Value outputHead(Value outer, int64_t stride, Value inner) {
-    return add(mul(outer, stride), inner);
-  }
 
   /// The thread's ids; sets thread, lane, warp, group, threadInGroup, batch.
   void buildThreadIds();
@@ -141,10 +136,9 @@ Value GradKernelBuilder::buildRowShift(Value head, Value row,
                                        Value querySeqLen) {
   const float inf = std::numeric_limits<float>::infinity();
   Value inRange = less(row, querySeqLen);
-  Value clamped = arith::MinUIOp::create(
-      b, loc, row, arith::SubIOp::create(b, loc, querySeqLen, index(1)));
-  Value lse = memref::LoadOp::create(b, loc, op.getLse(),
-                                     ValueRange{batch, head, clamped});
+  Value lse = memref::LoadOp::create(
+      b, loc, op.getLse(),
+      ValueRange{batch, head, clampRow(row, querySeqLen)});
   Value seen = arith::AndIOp::create(
       b, loc, inRange,
       arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE, lse,
@@ -213,7 +207,6 @@ void GradKernelBuilder::buildStoreRows(ValueRange acc, Value dest,
 }
 
 void GradKernelBuilder::buildKeyValueGrad() {
-  MLIRContext *ctx = b.getContext();
   int64_t keys = kMmaM * numWarps, queryBlock = schedule.queryBlock;
   ValueRange shared = launch.getWorkgroupAttributions();
   Value sharedK = shared[0], sharedV = shared[1], sharedQ = shared[2],
@@ -261,14 +254,14 @@ void GradKernelBuilder::buildKeyValueGrad() {
   Value numRowBlocks = arith::SubIOp::create(b, loc, range.end, range.begin);
   int64_t headsPerKv = op.getNumOutputHeads() / op.getNumKvHeads();
   Value numSteps = mul(numRowBlocks, headsPerKv);
-  AffineExpr d0 = getAffineDimExpr(0, ctx);
   struct Step {
     Value head, queryHead, rowStart;
   };
   auto getStep = [&](Value step) {
     Step s;
-    s.head = outputHead(kvHead, headsPerKv, div(step, numRowBlocks));
-    s.queryHead = applyHeadMap(op.getQueryHeadExpr(d0), s.head);
+    s.head = buildOutputHeadReadingKvHead(b, loc, op, kvHead,
+                                          div(step, numRowBlocks));
+    s.queryHead = buildHeadsRead(b, loc, op, s.head).queryHead;
     s.rowStart =
         mul(add(range.begin, rem(step, numRowBlocks)), index(queryBlock));
     return s;
@@ -338,8 +331,7 @@ void GradKernelBuilder::buildKeyValueGrad() {
       memref::StoreOp::create(b, loc,
                               buildRowShift(current.head, row, querySeqLen),
                               sharedShift, local);
-      Value clamped = arith::MinUIOp::create(
-          b, loc, row, arith::SubIOp::create(b, loc, querySeqLen, index(1)));
+      Value clamped = clampRow(row, querySeqLen);
       Type chunkType =
           VectorType::get({kChunkElements}, op.getQueryType().getElementType());
       Value sum;
@@ -424,7 +416,6 @@ void GradKernelBuilder::buildKeyValueGrad() {
 }
 
 void GradKernelBuilder::buildQueryGrad() {
-  MLIRContext *ctx = b.getContext();
   int64_t rows = kMmaM * numWarps, keyBlock = schedule.keyBlock;
   ValueRange shared = launch.getWorkgroupAttributions();
   Value sharedRows = shared[0], sharedK = shared[1], sharedV = shared[2];
@@ -467,15 +458,14 @@ void GradKernelBuilder::buildQueryGrad() {
   Value zeroAcc = tc.buildZeroAccumulator();
   int64_t numQueryTiles = headDim / kMmaN, numScoreTiles = keyBlock / kMmaN;
   SmallVector<Value> inits(numQueryTiles, zeroAcc);
-  AffineExpr d0 = getAffineDimExpr(0, ctx);
   auto headLoop =
       scf::ForOp::create(b, loc, index(0), index(headsPerQuery), index(1), inits);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(headLoop.getBody());
-    Value head =
-        outputHead(headLoop.getInductionVar(), numQueryHeads, queryHead);
-    Value kvHead = applyHeadMap(op.getKvHeadExpr(d0), head);
+    Value head = buildOutputHeadReadingQueryHead(b, loc, op, queryHead,
+                                                 headLoop.getInductionVar());
+    Value kvHead = buildHeadsRead(b, loc, op, head).kvHead;
 
     // dO fragments of the head, and the first K/V stage.
     Value doutGroup =
@@ -502,9 +492,7 @@ void GradKernelBuilder::buildQueryGrad() {
     // quad's four lanes cover the row.
     Value rowsOfThread[2] = {rowA, rowB}, clampedRows[2];
     for (int64_t r = 0; r < 2; ++r)
-      clampedRows[r] = arith::MinUIOp::create(
-          b, loc, rowsOfThread[r],
-          arith::SubIOp::create(b, loc, querySeqLen, index(1)));
+      clampedRows[r] = clampRow(rowsOfThread[r], querySeqLen);
     Type pairType =
         VectorType::get({2}, op.getQueryType().getElementType());
     Value partial[2];
@@ -597,12 +585,11 @@ static void lowerToTensorCoreKernels(RewriterBase &rewriter, AttentionGradOp op,
                                      const TensorCoreKernelOptions &options) {
   Location loc = op.getLoc();
   TensorCoreGradSchedule schedule = getTensorCoreGradSchedule(op, options);
-  Type elementType = op.getQueryType().getElementType();
   int64_t headDim = op.getHeadDim(), valueHeadDim = op.getValueHeadDim();
   // dK, dV: grid (kv-blocks, key/value heads, batch).
   int64_t keys = kMmaM * schedule.keyWarps, queryBlock = schedule.queryBlock;
   createKernelLaunch(rewriter, op, op.getKey(), keys, op.getNumKvHeads(),
-                     schedule.keyWarps, elementType,
+                     schedule.keyWarps,
                      {{{keys, headDim}},
                       {{keys, valueHeadDim}},
                       {{2, queryBlock, headDim}},
@@ -617,7 +604,7 @@ static void lowerToTensorCoreKernels(RewriterBase &rewriter, AttentionGradOp op,
   // dQ: grid (q-blocks, query heads, batch).
   int64_t rows = kMmaM * schedule.queryWarps;
   createKernelLaunch(rewriter, op, op.getQuery(), rows, op.getNumQueryHeads(),
-                     schedule.queryWarps, elementType,
+                     schedule.queryWarps,
                      {{{rows, std::max(headDim, valueHeadDim)}},
                       {{2, schedule.keyBlock, headDim}},
                       {{2, schedule.keyBlock, valueHeadDim}}},

@@ -109,7 +109,7 @@ SmallVector<Value> mlir::sqa::buildMaskedScores(
 void mlir::sqa::createKernelLaunch(RewriterBase &rewriter,
                                   AttentionOpInterface op, Value blocked,
                                   int64_t blockRows, int64_t gridY,
-                                  int64_t numWarps, Type elementType,
+                                  int64_t numWarps,
                                   ArrayRef<SharedTile> sharedTiles,
                                   function_ref<void(gpu::LaunchOp)> buildBody) {
   OpBuilder::InsertionGuard guard(rewriter);
@@ -117,6 +117,7 @@ void mlir::sqa::createKernelLaunch(RewriterBase &rewriter,
   Location loc = op.getLoc();
   auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
                                               gpu::AddressSpace::Workgroup);
+  Type elementType = op.getQueryType().getElementType();
   SmallVector<Type> attributions;
   for (const SharedTile &tile : sharedTiles)
     attributions.push_back(MemRefType::get(

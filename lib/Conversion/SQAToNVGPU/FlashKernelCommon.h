@@ -43,14 +43,14 @@ protected:
   Value div(Value x, int64_t y) { return div(x, index(y)); }
   Value rem(Value x, Value y) { return arith::RemUIOp::create(b, loc, x, y); }
   Value rem(Value x, int64_t y) { return rem(x, index(y)); }
+  /// `row` clamped to the last of `seqLen` rows: an address inside the
+  /// buffer for rows past the end, whose values are then discarded.
+  Value clampRow(Value row, Value seqLen) {
+    return arith::MinUIOp::create(
+        b, loc, row, arith::SubIOp::create(b, loc, seqLen, index(1)));
+  }
   Value less(Value x, Value y) {
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
-  }
-  /// `head` through a one-dim head map of the op (output head to query or
-  /// key/value head).
-  Value applyHeadMap(AffineExpr expr, Value head) {
-    return affine::AffineApplyOp::create(b, loc, AffineMap::get(1, 0, expr),
-                                         head);
   }
 
   OpBuilder &b;
@@ -82,14 +82,13 @@ struct SharedTile {
 /// Creates, before `op`, a gpu.launch of `numWarps` warps per block on the
 /// grid (ceil(S / `blockRows`), `gridY`, batch), S being dim 2 of `blocked`
 /// and the batch dim 0 of `op`'s query, with one workgroup buffer per
-/// `sharedTiles` (of `elementType` unless marked f32). `buildBody` builds the
+/// `sharedTiles` (of the query's element type unless marked f32). `buildBody` builds the
 /// kernel at the start of the launch body; the terminator follows. The
 /// grid's ceil division is plain arith: the kernel libraries translate the
 /// host's grid computation to C.
 void createKernelLaunch(RewriterBase &rewriter, AttentionOpInterface op,
                         Value blocked, int64_t blockRows, int64_t gridY,
-                        int64_t numWarps, Type elementType,
-                        ArrayRef<SharedTile> sharedTiles,
+                        int64_t numWarps, ArrayRef<SharedTile> sharedTiles,
                         function_ref<void(gpu::LaunchOp)> buildBody);
 
 /// The rewrite of every buffer-semantics op of type OpTy that the

@@ -35,6 +35,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
 #include <limits>
@@ -96,9 +97,7 @@ void FlashKernelBuilder::build() {
   Value group = div(lane, 4), threadInGroup = rem(lane, 4);
   Value batch = launch.getBlockIds().z;
   Value head = launch.getBlockIds().y;
-  AffineExpr d0 = getAffineDimExpr(0, ctx);
-  Value queryHead = applyHeadMap(op.getQueryHeadExpr(d0), head);
-  Value kvHead = applyHeadMap(op.getKvHeadExpr(d0), head);
+  auto [queryHead, kvHead] = buildHeadsRead(b, loc, op, head);
   Value firstRow = mul(launch.getBlockIds().x, blockRows);
 
   KeyBlockSchedule schedule = buildKeyBlockSchedule(
@@ -322,7 +321,6 @@ static void lowerToTensorCoreKernel(RewriterBase &rewriter, AttentionOp op,
   // Grid (q-blocks, output heads, batch), as FlashAttention-2.
   createKernelLaunch(rewriter, op, op.getQuery(), blockRows,
                      op.getNumOutputHeads(), options.numWarps,
-                     op.getQueryType().getElementType(),
                      {{{blockRows, op.getHeadDim()}},
                       {{2, keyBlock, op.getHeadDim()}},
                       {{2, keyBlock, op.getValueHeadDim()}}},
@@ -346,20 +344,19 @@ struct ConvertSQAToNVGPUPass
     TensorCoreKernelOptions options = *parsed;
     // In strict mode, every op must have a kernel.
     if (strict) {
-      WalkResult walk = getOperation()->walk([&](Operation *op) {
-        std::string reason;
-        if (auto attention = dyn_cast<AttentionOp>(op))
-          reason = attention.hasPureBufferSemantics()
-                       ? getTensorCoreIncompatibility(attention, options)
-                       : "the op must be bufferized first";
-        else if (auto grad = dyn_cast<AttentionGradOp>(op))
-          reason = grad.hasPureBufferSemantics()
-                       ? getTensorCoreIncompatibility(grad, options)
-                       : "the op must be bufferized first";
+      auto check = [&](auto op) {
+        std::string reason = op.hasPureBufferSemantics()
+                                 ? getTensorCoreIncompatibility(op, options)
+                                 : "the op must be bufferized first";
         if (reason.empty())
           return WalkResult::advance();
-        op->emitOpError("has no tensor-core kernel: ") << reason;
+        op.emitOpError("has no tensor-core kernel: ") << reason;
         return WalkResult::interrupt();
+      };
+      WalkResult walk = getOperation()->walk([&](Operation *op) {
+        return TypeSwitch<Operation *, WalkResult>(op)
+            .Case<AttentionOp, AttentionGradOp>(check)
+            .Default([](Operation *) { return WalkResult::advance(); });
       });
       if (walk.wasInterrupted())
         return signalPassFailure();

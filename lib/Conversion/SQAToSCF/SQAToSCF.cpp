@@ -48,13 +48,6 @@ static Value buildRowRead(OpBuilder &b, Location loc, Value source, Value batch,
   return buildExtendToF32(b, loc, read);
 }
 
-/// Applies the single-result affine map `expr(d0)` to `value`.
-static Value buildHeadIndex(OpBuilder &b, Location loc, AffineExpr expr,
-                            Value value) {
-  AffineMap map = AffineMap::get(1, 0, expr);
-  return affine::AffineApplyOp::create(b, loc, map, value);
-}
-
 namespace {
 struct AttentionToSCFPattern : OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -71,7 +64,6 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
     return rewriter.notifyMatchFailure(op, "expected tensor operands");
 
   Location loc = op.getLoc();
-  MLIRContext *ctx = rewriter.getContext();
   Type f32 = rewriter.getF32Type();
   int64_t valueHeadDim = op.getValueHeadDim();
   auto accType = VectorType::get({valueHeadDim}, f32);
@@ -102,9 +94,7 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
   Value i = forallOp.getInductionVar(0);
   Value h = forallOp.getInductionVar(1);
   Value b = forallOp.getInductionVar(2);
-  AffineExpr d0 = getAffineDimExpr(0, ctx);
-  Value queryHead = buildHeadIndex(rewriter, loc, op.getQueryHeadExpr(d0), h);
-  Value kvHead = buildHeadIndex(rewriter, loc, op.getKvHeadExpr(d0), h);
+  auto [queryHead, kvHead] = buildHeadsRead(rewriter, loc, op, h);
 
   // Scores and the running max stay unscaled; scale * log2(e) is folded into
   // the exponent's fma, exp2(s * c - m * c), as in FlashAttention-2, so that

@@ -142,23 +142,6 @@ static Value buildBlockLength(OpBuilder &b, Location loc, Value start,
                                 arith::SubIOp::create(b, loc, total, start));
 }
 
-/// `head` mapped through the output-head-to-head map `expr` (one dim).
-static Value buildHeadOf(OpBuilder &b, Location loc, AffineExpr expr,
-                         Value head) {
-  return affine::AffineApplyOp::create(
-      b, loc, AffineMap::get(1, 0, expr, b.getContext()), head);
-}
-
-/// The output head `outer * stride + inner`: the heads that share one
-/// key/value head (stride Ho / Hkv) or one query head (stride Hq).
-static Value buildOutputHead(OpBuilder &b, Location loc, Value outer,
-                             int64_t stride, Value inner) {
-  AffineExpr o, i;
-  bindDims(b.getContext(), o, i);
-  return affine::AffineApplyOp::create(
-      b, loc, AffineMap::get(2, 0, o * stride + i), ValueRange{outer, inner});
-}
-
 FailureOr<FlashAttentionGradLoops>
 mlir::sqa::tileAndFuseAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
                                     const AttentionTilingOptions &options) {
@@ -287,8 +270,8 @@ mlir::sqa::tileAndFuseAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
         ValueRange{initAccumulator(keyGradTile),
                    initAccumulator(valueGradTile)},
         [&](OpBuilder &b, Location l, Value g, ValueRange accs) {
-          Value head = buildOutputHead(b, l, kvHead, headsPerKv, g);
-          Value queryHead = buildHeadOf(b, l, op.getQueryHeadExpr(d0), head);
+          Value head = buildOutputHeadReadingKvHead(b, l, op, kvHead, g);
+          Value queryHead = buildHeadsRead(b, l, op, head).queryHead;
           auto rowLoop = scf::ForOp::create(
               b, l, zero, numRowBlocks, one, accs,
               [&](OpBuilder &rb, Location rl, Value rowBlock,
@@ -374,8 +357,8 @@ mlir::sqa::tileAndFuseAttentionGrad(RewriterBase &rewriter, AttentionGradOp op,
         arith::ConstantIndexOp::create(rewriter, loc, headsPerQuery), one,
         ValueRange{initAccumulator(queryGradTile)},
         [&](OpBuilder &b, Location l, Value r, ValueRange accs) {
-          Value head = buildOutputHead(b, l, r, numQueryHeads, queryHead);
-          Value kvHead = buildHeadOf(b, l, op.getKvHeadExpr(d0), head);
+          Value head = buildOutputHeadReadingQueryHead(b, l, op, queryHead, r);
+          Value kvHead = buildHeadsRead(b, l, op, head).kvHead;
           auto keyLoop = scf::ForOp::create(
               b, l, schedule.begin, schedule.end, one, accs,
               [&](OpBuilder &kb, Location kl, Value keyBlockIndex,

@@ -2,6 +2,7 @@
 
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -112,6 +113,38 @@ KeyBlockSchedule mlir::sqa::buildKeyBlockSchedule(
       constant(keyBlock));
   schedule.end = arith::MaxSIOp::create(b, loc, schedule.begin, endBlock);
   return schedule;
+}
+
+HeadsRead mlir::sqa::buildHeadsRead(OpBuilder &b, Location loc,
+                                    AttentionOpInterface op, Value outputHead) {
+  AffineExpr d0 = b.getAffineDimExpr(0);
+  auto apply = [&](AffineExpr expr) -> Value {
+    return affine::AffineApplyOp::create(b, loc, AffineMap::get(1, 0, expr),
+                                         outputHead);
+  };
+  return {apply(op.getQueryHeadExpr(d0)), apply(op.getKvHeadExpr(d0))};
+}
+
+/// outer * stride + inner, as affine.apply.
+static Value buildStrided(OpBuilder &b, Location loc, Value outer,
+                          int64_t stride, Value inner) {
+  AffineExpr o, i;
+  bindDims(b.getContext(), o, i);
+  return affine::AffineApplyOp::create(
+      b, loc, AffineMap::get(2, 0, o * stride + i), ValueRange{outer, inner});
+}
+
+Value mlir::sqa::buildOutputHeadReadingKvHead(OpBuilder &b, Location loc,
+                                              AttentionOpInterface op,
+                                              Value kvHead, Value index) {
+  return buildStrided(b, loc, kvHead,
+                      op.getNumOutputHeads() / op.getNumKvHeads(), index);
+}
+
+Value mlir::sqa::buildOutputHeadReadingQueryHead(OpBuilder &b, Location loc,
+                                                 AttentionOpInterface op,
+                                                 Value queryHead, Value index) {
+  return buildStrided(b, loc, index, op.getNumQueryHeads(), queryHead);
 }
 
 /// The first x in [0, count) with predicate(x), or count: a binary search,

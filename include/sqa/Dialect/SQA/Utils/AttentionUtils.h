@@ -36,6 +36,28 @@ KeyRange buildVisibleKeyRange(OpBuilder &b, Location loc,
                               AttentionOpInterface op, Value row,
                               Value querySeqLen, Value keySeqLen);
 
+/// The query head and the key/value head that output head `outputHead`
+/// reads: `op`'s head maps (getQueryHeadExpr, getKvHeadExpr) as affine.apply.
+struct HeadsRead {
+  Value queryHead;
+  Value kvHead;
+};
+HeadsRead buildHeadsRead(OpBuilder &b, Location loc, AttentionOpInterface op,
+                         Value outputHead);
+
+/// The inverse maps, for the sums of the backward: the `index`-th output
+/// head that reads key/value head `kvHead` (kvHead * (Ho / Hkv) + index, for
+/// index < Ho / Hkv: the query heads of its group, or itself for reverse
+/// SQA), and the `index`-th that reads query head `queryHead` (index * Hq +
+/// queryHead, for index < Ho / Hq: itself, or for reverse SQA the heads that
+/// tile it).
+Value buildOutputHeadReadingKvHead(OpBuilder &b, Location loc,
+                                   AttentionOpInterface op, Value kvHead,
+                                   Value index);
+Value buildOutputHeadReadingQueryHead(OpBuilder &b, Location loc,
+                                      AttentionOpInterface op, Value queryHead,
+                                      Value index);
+
 /// The key blocks that the FlashAttention-2 schedule visits for one block of
 /// query rows: blocks [begin, end) of `keyBlock` keys, from the first key the
 /// block's first row sees to the last key its last row sees (the visible
