@@ -74,9 +74,11 @@ int64_t mlir::sqa::getTensorCoreSharedMemoryBytes(
 FailureOr<TensorCoreKernelOptions>
 mlir::sqa::getPassKernelOptions(Operation *root, StringRef passName,
                                 int64_t numWarps, int64_t keyBlock) {
-  if (numWarps < 1 || numWarps > 16 || keyBlock < 0)
+  if (numWarps < 1 || numWarps > 16 || keyBlock < 0 ||
+      keyBlock > kMaxAttentionBlock)
     return emitError(root->getLoc())
-           << passName << ": warps must be in [1, 16] and kv-block >= 0";
+           << passName << ": warps must be in [1, 16] and kv-block in [0, "
+           << kMaxAttentionBlock << "]";
   TensorCoreKernelOptions options;
   options.numWarps = numWarps;
   options.keyBlock = keyBlock;

@@ -24,8 +24,8 @@
 // CHECK-LABEL: llvm.func @_mlir_ciface_attention
 // BAD: for the --lowering option: Cannot find option named 'magic'
 // A gpu-mapped block must be whole warps of 16 rows.
-// WARPROWS: error: sqa-choose-schedule: warps must be in [1, 16] and kv-block >= 0
-// TCROWS: error: sqa-choose-schedule: warps must be in [1, 16] and kv-block >= 0
+// WARPROWS: error: sqa-choose-schedule: warps must be in [1, 16] and kv-block in [0, 65536]
+// TCROWS: error: sqa-choose-schedule: warps must be in [1, 16] and kv-block in [0, 65536]
 func.func @attention(%q: tensor<?x8x?x16xf16>, %k: tensor<?x4x?x16xf16>, %v: tensor<?x4x?x16xf16>,
                      %o: tensor<?x8x?x16xf16>, %l: tensor<?x8x?xf32>) -> (tensor<?x8x?x16xf16>, tensor<?x8x?xf32>)
     attributes {llvm.emit_c_interface} {

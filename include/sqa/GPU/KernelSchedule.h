@@ -54,7 +54,7 @@ int64_t getTensorCoreKeyBlock(AttentionOp op,
 
 /// The kernel options of a pass's `warps` and `kv-block`, or an error at
 /// `root` (prefixed by `passName`) when they are out of range (warps in
-/// [1, 16], kv-block >= 0).
+/// [1, 16], kv-block in [0, kMaxAttentionBlock]).
 FailureOr<TensorCoreKernelOptions>
 getPassKernelOptions(Operation *root, StringRef passName, int64_t numWarps,
                      int64_t keyBlock);

@@ -99,4 +99,4 @@ func.func @mha_bf16_d128(%q: memref<1x2x?x128xbf16>, %k: memref<1x2x?x128xbf16>,
   return
 }
 
-// BADWARPS: sqa-map-to-gpu: warps must be in [1, 16] and kv-block >= 0
+// BADWARPS: sqa-map-to-gpu: warps must be in [1, 16] and kv-block in [0, 65536]

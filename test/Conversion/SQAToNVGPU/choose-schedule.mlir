@@ -3,6 +3,7 @@
 // RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=2 kv-block=32" --convert-sqa-to-nvgpu | FileCheck %s --check-prefix=KERNEL
 // RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=2 kv-block=32" --sqa-map-to-gpu | FileCheck %s --check-prefix=MAPPED
 // RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="warps=0" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="kv-block=65552" 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Each op gets its schedule once, with the defaults resolved: kv-block 64 at
 // head dim 64. The kernels then read it, not their own options (warps=4,
@@ -16,7 +17,7 @@
 // MAPPED-LABEL: func.func @forward
 // MAPPED: memref.alloc() : memref<32x64xf16, #gpu.address_space<workgroup>>
 // MAPPED: memref.alloc() : memref<2x32x64xf16, #gpu.address_space<workgroup>>
-// BAD: error: sqa-choose-schedule: warps must be in [1, 16] and kv-block >= 0
+// BAD: error: sqa-choose-schedule: warps must be in [1, 16] and kv-block in [0, 65536]
 func.func @forward(%q: memref<?x8x?x64xf16>, %k: memref<?x4x?x64xf16>, %v: memref<?x4x?x64xf16>, %o: memref<?x8x?x64xf16>) {
   sqa.attention ins(%q, %k, %v : memref<?x8x?x64xf16>, memref<?x4x?x64xf16>, memref<?x4x?x64xf16>) outs(%o : memref<?x8x?x64xf16>)
   return

@@ -117,4 +117,4 @@ func.func @tensors_stay(%q: tensor<1x4x8x64xf16>) -> tensor<1x4x8x64xf16> {
   return %r : tensor<1x4x8x64xf16>
 }
 
-// BADWARPS: error: convert-sqa-to-nvgpu: warps must be in [1, 16] and kv-block >= 0
+// BADWARPS: error: convert-sqa-to-nvgpu: warps must be in [1, 16] and kv-block in [0, 65536]

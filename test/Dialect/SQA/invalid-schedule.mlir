@@ -12,8 +12,16 @@ func.func @schedule_s1_warps(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf16>)
 // -----
 
 func.func @schedule_s1_kv_block(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf16>) {
-  // expected-error @+1 {{schedule kv_block must be positive, got 0}}
+  // expected-error @+1 {{schedule kv_block must be in [1, 65536], got 0}}
   sqa.attention ins(%q, %q, %q : memref<?x4x?x16xf16>, memref<?x4x?x16xf16>, memref<?x4x?x16xf16>) outs(%o : memref<?x4x?x16xf16>) {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 0>}
+  return
+}
+
+// -----
+
+func.func @schedule_s1_kv_block_too_large(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf16>) {
+  // expected-error @+1 {{schedule kv_block must be in [1, 65536], got 1099511627776}}
+  sqa.attention ins(%q, %q, %q : memref<?x4x?x16xf16>, memref<?x4x?x16xf16>, memref<?x4x?x16xf16>) outs(%o : memref<?x4x?x16xf16>) {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 1099511627776>}
   return
 }
 
@@ -36,7 +44,7 @@ func.func @schedule_s2_kv_warps(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf1
 // -----
 
 func.func @schedule_s2_q_block(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf16>) {
-  // expected-error @+1 {{schedule q_block must be positive, got -16}}
+  // expected-error @+1 {{schedule q_block must be in [1, 65536], got -16}}
   sqa.attention ins(%q, %q, %q : memref<?x4x?x16xf16>, memref<?x4x?x16xf16>, memref<?x4x?x16xf16>) outs(%o : memref<?x4x?x16xf16>) {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 64, kv_warps = 2, q_block = -16>}
   return
 }

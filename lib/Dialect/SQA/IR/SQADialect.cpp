@@ -34,9 +34,9 @@ ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   // (S1)
   if (warps < 1 || warps > 16)
     return emitError() << "schedule warps must be in [1, 16], got " << warps;
-  if (kvBlock < 1)
-    return emitError() << "schedule kv_block must be positive, got "
-                       << kvBlock;
+  if (kvBlock < 1 || kvBlock > kMaxAttentionBlock)
+    return emitError() << "schedule kv_block must be in [1, "
+                       << kMaxAttentionBlock << "], got " << kvBlock;
   // (S2)
   if ((kvWarps == 0) != (qBlock == 0))
     return emitError() << "schedule kv_warps and q_block must be given "
@@ -44,8 +44,9 @@ ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (kvWarps != 0 && (kvWarps < 1 || kvWarps > 16))
     return emitError() << "schedule kv_warps must be in [1, 16], got "
                        << kvWarps;
-  if (qBlock < 0)
-    return emitError() << "schedule q_block must be positive, got " << qBlock;
+  if (qBlock < 0 || qBlock > kMaxAttentionBlock)
+    return emitError() << "schedule q_block must be in [1, "
+                       << kMaxAttentionBlock << "], got " << qBlock;
   return success();
 }
 

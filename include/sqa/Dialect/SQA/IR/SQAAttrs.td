@@ -43,9 +43,9 @@ def SQA_ScheduleAttr : AttrDef<SQA_Dialect, "Schedule"> {
     ```
 
     Constraints:
-    - (S1) `warps` is in [1, 16] and `kv_block` is positive.
+    - (S1) `warps` is in [1, 16] and `kv_block` in [1, 65536].
     - (S2) `kv_warps` and `q_block` are given together or not at all; when
-      given, `kv_warps` is in [1, 16] and `q_block` is positive.
+      given, `kv_warps` is in [1, 16] and `q_block` in [1, 65536].
 
     Whether a kernel can use a schedule is the kernel's to say: the
     tensor-core kernels need blocks that are multiples of 16 up to 256 (and

@@ -14,6 +14,15 @@
 
 #include "sqa/Dialect/SQA/IR/SQAEnums.h.inc"
 
+namespace mlir {
+namespace sqa {
+/// The largest q-block or kv-block the tilings and schedules accept: larger
+/// blocks are no tiling, and their tile sizes would overflow the containers
+/// that hold them.
+constexpr int64_t kMaxAttentionBlock = 65536;
+} // namespace sqa
+} // namespace mlir
+
 #define GET_ATTRDEF_CLASSES
 #include "sqa/Dialect/SQA/IR/SQAAttrs.h.inc"
 

@@ -16,11 +16,6 @@
 namespace mlir {
 namespace sqa {
 
-/// The largest q-block or kv-block the tilings accept: larger blocks are no
-/// tiling, and their tile sizes would overflow the containers that hold
-/// them.
-constexpr int64_t kMaxAttentionBlock = 65536;
-
 /// Block sizes of the FlashAttention loop nest, each in [1,
 /// kMaxAttentionBlock].
 struct AttentionTilingOptions {
