@@ -37,6 +37,7 @@ mlir::sqa::getScheduledKernelOptions(Operation *op,
   TensorCoreKernelOptions scheduled;
   scheduled.numWarps = schedule.getWarps();
   scheduled.keyBlock = schedule.getKvBlock();
+  scheduled.warpRows = schedule.getWarpRows();
   return scheduled;
 }
 
@@ -46,11 +47,12 @@ ScheduleAttr mlir::sqa::chooseSchedule(Operation *op,
   if (auto grad = dyn_cast<AttentionGradOp>(op)) {
     TensorCoreGradSchedule schedule = getTensorCoreGradSchedule(grad, options);
     return ScheduleAttr::get(context, schedule.queryWarps, schedule.keyBlock,
-                             schedule.keyWarps, schedule.queryBlock);
+                             kMmaM, schedule.keyWarps, schedule.queryBlock);
   }
   auto attention = cast<AttentionOp>(op);
   return ScheduleAttr::get(context, options.numWarps,
                            getTensorCoreKeyBlock(attention, options),
+                           getTensorCoreWarpRows(attention, options),
                            /*kv_warps=*/0, /*q_block=*/0);
 }
 
@@ -62,26 +64,69 @@ mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
   return op.getHeadDim() >= 128 || op.getValueHeadDim() >= 128 ? 32 : 64;
 }
 
+/// Bytes of a 16-bit element.
+static constexpr int64_t kElementBytes = 2;
+
+/// Shared memory of the forward kernel with `rows` query rows per block and
+/// `keys` per kv-block: the Q tile and one K and one V block (K of the next
+/// block is copied while V of this one is read, and V while K is, as in
+/// FlashAttention-2).
+static int64_t getForwardSharedBytes(AttentionOp op, int64_t rows,
+                                     int64_t keys) {
+  return kElementBytes * (rows * op.getHeadDim() +
+                          keys * (op.getHeadDim() + op.getValueHeadDim()));
+}
+
+int64_t
+mlir::sqa::getTensorCoreWarpRows(AttentionOp op,
+                                 const TensorCoreKernelOptions &options) {
+  if (options.warpRows > 0)
+    return options.warpRows;
+  int64_t keys = getTensorCoreKeyBlock(op, options);
+  int64_t rows = 2 * kMmaM;
+  if (getForwardSharedBytes(op, rows * options.numWarps, keys) >
+      kMaxStaticSharedMemory)
+    rows = kMmaM;
+  return rows;
+}
+
+bool mlir::sqa::holdsQueryFragments(AttentionOp op,
+                                    const TensorCoreKernelOptions &options) {
+  int64_t rowTiles = getTensorCoreWarpRows(op, options) / kMmaM;
+  // 32-bit registers per row tile: an A fragment holds 4 per 16 columns, an
+  // f32 accumulator 4 per 8 columns.
+  int64_t query = 4 * op.getHeadDim() / kMmaK;
+  int64_t output = 4 * op.getValueHeadDim() / kMmaN;
+  int64_t scores = 4 * getTensorCoreKeyBlock(op, options) / kMmaN;
+  return rowTiles * (query + output + scores) <= 128;
+}
+
 int64_t mlir::sqa::getTensorCoreSharedMemoryBytes(
     AttentionOp op, const TensorCoreKernelOptions &options) {
-  int64_t rows = kMmaM * options.numWarps,
-          keys = getTensorCoreKeyBlock(op, options);
-  int64_t elements = rows * op.getHeadDim() +
-                     2 * keys * (op.getHeadDim() + op.getValueHeadDim());
-  return 2 * elements;
+  return getForwardSharedBytes(
+      op, getTensorCoreWarpRows(op, options) * options.numWarps,
+      getTensorCoreKeyBlock(op, options));
 }
 
 FailureOr<TensorCoreKernelOptions>
 mlir::sqa::getPassKernelOptions(Operation *root, StringRef passName,
-                                int64_t numWarps, int64_t keyBlock) {
+                                int64_t numWarps, int64_t keyBlock,
+                                int64_t warpRows) {
   if (numWarps < 1 || numWarps > 16 || keyBlock < 0 ||
       keyBlock > kMaxAttentionBlock)
     return emitError(root->getLoc())
            << passName << ": warps must be in [1, 16] and kv-block in [0, "
            << kMaxAttentionBlock << "]";
+  if (warpRows != 0 && (warpRows < 16 || warpRows > 64 || warpRows % 16 != 0))
+    return emitError(root->getLoc())
+           << passName
+           << ": warp-rows must be 0 (the default) or a multiple of 16 in "
+              "[16, 64], got "
+           << warpRows;
   TensorCoreKernelOptions options;
   options.numWarps = numWarps;
   options.keyBlock = keyBlock;
+  options.warpRows = warpRows;
   return options;
 }
 
@@ -95,14 +140,14 @@ std::string mlir::sqa::getTensorCoreIncompatibility(
   if (!isTensorCoreBlock(getTensorCoreKeyBlock(op, options)))
     return "the kv-block of the tensor-core kernel must be a multiple of 16 "
            "in [16, 256]";
+  int64_t warpRows = getTensorCoreWarpRows(op, options);
+  if (warpRows != kMmaM && warpRows != 2 * kMmaM)
+    return "the tensor-core kernel takes 16 or 32 query rows per warp";
   if (getTensorCoreSharedMemoryBytes(op, options) > kMaxStaticSharedMemory)
     return "the tiles of the tensor-core kernel exceed 48 KiB of shared "
-           "memory; use fewer warps or a smaller kv-block";
+           "memory; use fewer warps or rows per warp, or a smaller kv-block";
   return "";
 }
-
-/// Bytes of a 16-bit element.
-static constexpr int64_t kElementBytes = 2;
 
 int64_t TensorCoreGradSchedule::getKeyValueKernelSharedBytes(
     int64_t headDim, int64_t valueHeadDim) const {
@@ -164,6 +209,12 @@ mlir::sqa::getTensorCoreIncompatibility(AttentionGradOp op,
       getTensorCoreOperandIncompatibility(op, options, "backward");
   if (!reason.empty())
     return reason;
+  // The options' warp rows are the forward kernel's; a schedule on the op
+  // is the backward's own.
+  if (auto attr = op->getAttrOfType<ScheduleAttr>(
+          SQADialect::getScheduleAttrName());
+      attr && attr.getWarpRows() != kMmaM)
+    return "the tensor-core backward takes 16 query rows per warp";
   if (getElementTypeOrSelf(op.getDout().getType()) !=
       op.getQueryType().getElementType())
     return "the tensor-core backward needs out and dout in the query's "

@@ -236,40 +236,85 @@ WarpTensorCoreBuilder::buildLoadRowFragments(const SharedOperand &tile,
 }
 
 void WarpTensorCoreBuilder::buildProductWithTransposed(
-    ArrayRef<Value> a, const SharedOperand &tile, const LaneAddressing &lanes,
-    MutableArrayRef<Value> acc) {
-  assert(acc.size() % 2 == 0 && "n-tiles come in pairs");
-  assert(static_cast<int64_t>(a.size()) * kMmaK == tile.width &&
-         "one A fragment per 16 columns of B");
+    function_ref<Value(int64_t, int64_t)> loadA, int64_t kSteps,
+    const SharedOperand &tile, const LaneAddressing &lanes,
+    MutableArrayRef<Value> acc, int64_t rowTiles) {
+  int64_t nTiles = acc.size() / rowTiles;
+  assert(nTiles * rowTiles == static_cast<int64_t>(acc.size()) &&
+         nTiles % 2 == 0 && "n-tiles come in pairs, for every row tile");
+  assert(kSteps * kMmaK == tile.width && "one A fragment per 16 columns of B");
   Value row = arith::AddIOp::create(b, loc, tile.firstRow, lanes.rowOfB);
-  for (auto [k, fragment] : llvm::enumerate(a)) {
-    for (size_t n = 0; n < acc.size(); n += 2) {
+  for (int64_t k = 0; k < kSteps; ++k) {
+    SmallVector<Value> a;
+    for (int64_t m = 0; m < rowTiles; ++m)
+      a.push_back(loadA(m, k));
+    for (int64_t n = 0; n < nTiles; n += 2) {
       Value x4 = buildLoadMatrixX4(
           tile.tile, tile.stage, addOffset(b, loc, row, n * kMmaN),
           addOffset(b, loc, lanes.colOfB, k * kMmaK), tile.width,
           /*transpose=*/false);
-      acc[n] = buildMma(fragment, buildBOperand(x4, 0), acc[n]);
-      acc[n + 1] = buildMma(fragment, buildBOperand(x4, 1), acc[n + 1]);
+      for (int64_t m = 0; m < rowTiles; ++m) {
+        Value &low = acc[m * nTiles + n], &high = acc[m * nTiles + n + 1];
+        low = buildMma(a[m], buildBOperand(x4, 0), low);
+        high = buildMma(a[m], buildBOperand(x4, 1), high);
+      }
     }
   }
 }
 
+void WarpTensorCoreBuilder::buildProductWithTransposed(
+    ArrayRef<Value> a, const SharedOperand &tile, const LaneAddressing &lanes,
+    MutableArrayRef<Value> acc, int64_t rowTiles) {
+  int64_t kSteps = a.size() / rowTiles;
+  assert(kSteps * rowTiles == static_cast<int64_t>(a.size()) &&
+         "the same fragments for every row tile");
+  buildProductWithTransposed(
+      [&](int64_t m, int64_t k) { return a[m * kSteps + k]; }, kSteps, tile,
+      lanes, acc, rowTiles);
+}
+
+void WarpTensorCoreBuilder::buildProductWithTransposed(
+    const SharedOperand &a, const SharedOperand &tile,
+    const LaneAddressing &lanes, MutableArrayRef<Value> acc,
+    int64_t rowTiles) {
+  assert(a.width == tile.width && "A and B share their k extent");
+  Value row = arith::AddIOp::create(b, loc, a.firstRow, lanes.rowOfA);
+  buildProductWithTransposed(
+      [&](int64_t m, int64_t k) {
+        return buildLoadMatrixX4(a.tile, a.stage,
+                                 addOffset(b, loc, row, m * kMmaM),
+                                 addOffset(b, loc, lanes.colOfA, k * kMmaK),
+                                 a.width, /*transpose=*/false);
+      },
+      a.width / kMmaK, tile, lanes, acc, rowTiles);
+}
+
 void WarpTensorCoreBuilder::buildProductFromAccumulators(
     ArrayRef<Value> p, const SharedOperand &tile, const LaneAddressing &lanes,
-    MutableArrayRef<Value> acc) {
-  assert(p.size() % 2 == 0 && "two accumulators per k-step");
-  assert(static_cast<int64_t>(acc.size()) * kMmaN == tile.width &&
-         acc.size() % 2 == 0 && "one accumulator per 8 columns of B");
+    MutableArrayRef<Value> acc, int64_t rowTiles) {
+  int64_t nTiles = acc.size() / rowTiles;
+  int64_t pTiles = p.size() / rowTiles;
+  assert(pTiles * rowTiles == static_cast<int64_t>(p.size()) &&
+         pTiles % 2 == 0 && "two accumulators per k-step and row tile");
+  assert(nTiles * rowTiles == static_cast<int64_t>(acc.size()) &&
+         nTiles * kMmaN == tile.width && nTiles % 2 == 0 &&
+         "one accumulator per 8 columns of B and row tile");
   Value row = arith::AddIOp::create(b, loc, tile.firstRow, lanes.rowOfA);
-  for (size_t k = 0; k < p.size() / 2; ++k) {
-    Value a = buildAccumulatorsAsA(p[2 * k], p[2 * k + 1]);
-    for (size_t n = 0; n < acc.size(); n += 2) {
+  for (int64_t k = 0; k < pTiles / 2; ++k) {
+    SmallVector<Value> a;
+    for (int64_t m = 0; m < rowTiles; ++m)
+      a.push_back(buildAccumulatorsAsA(p[m * pTiles + 2 * k],
+                                       p[m * pTiles + 2 * k + 1]));
+    for (int64_t n = 0; n < nTiles; n += 2) {
       Value x4 = buildLoadMatrixX4(
           tile.tile, tile.stage, addOffset(b, loc, row, k * kMmaK),
           addOffset(b, loc, lanes.colOfA, n * kMmaN), tile.width,
           /*transpose=*/true);
-      acc[n] = buildMma(a, buildBOperand(x4, 0), acc[n]);
-      acc[n + 1] = buildMma(a, buildBOperand(x4, 1), acc[n + 1]);
+      for (int64_t m = 0; m < rowTiles; ++m) {
+        Value &low = acc[m * nTiles + n], &high = acc[m * nTiles + n + 1];
+        low = buildMma(a[m], buildBOperand(x4, 0), low);
+        high = buildMma(a[m], buildBOperand(x4, 1), high);
+      }
     }
   }
 }

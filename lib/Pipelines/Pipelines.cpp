@@ -53,20 +53,23 @@ static void addCanonicalizeAndCSE(OpPassManager &pm) {
 /// Chooses each op's kernel schedule once (sqa-choose-schedule), for the
 /// passes after it to read.
 static void addChooseSchedule(OpPassManager &pm, int64_t warps,
-                              int64_t keyBlock) {
+                              int64_t keyBlock, int64_t warpRows) {
   ChooseSchedulePassOptions options;
   options.numWarps = warps;
   options.keyBlock = keyBlock;
+  options.warpRows = warpRows;
   pm.addNestedPass<func::FuncOp>(createChooseSchedulePass(options));
 }
 
 /// The options of the tensor-core passes (convert-sqa-to-nvgpu, and the
 /// row-wise lowering's choice of which ops to leave to it) for `warps`.
 static ConvertSQAToNVGPUPassOptions
-getTensorCorePassOptions(int64_t warps, int64_t keyBlock, bool strict) {
+getTensorCorePassOptions(int64_t warps, int64_t keyBlock, int64_t warpRows,
+                         bool strict) {
   ConvertSQAToNVGPUPassOptions options;
   options.numWarps = warps;
   options.keyBlock = keyBlock;
+  options.warpRows = warpRows;
   options.strict = strict;
   return options;
 }
@@ -101,15 +104,20 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createConvertBufferizationToMemRefPass());
 
   // The GPU level, run on the CPU. A q-block that is not whole warps
-  // becomes warps = 0, which both passes reject.
-  int64_t warps = options.queryBlock % 16 == 0 ? options.queryBlock / 16 : 0;
+  // becomes warps = 0, which both passes reject (as they reject rows per
+  // warp that are not whole row tiles).
+  int64_t warpRows = options.warpRows;
+  int64_t warps = warpRows > 0 && options.queryBlock % warpRows == 0
+                      ? options.queryBlock / warpRows
+                      : 0;
   if (options.lowering == AttentionLowering::GPUMapped ||
       options.lowering == AttentionLowering::TensorCore)
-    addChooseSchedule(pm, warps, options.keyBlock);
+    addChooseSchedule(pm, warps, options.keyBlock, warpRows);
   if (options.lowering == AttentionLowering::GPUMapped) {
     SQAMapToGPUPassOptions mapping;
     mapping.numWarps = warps;
     mapping.keyBlock = options.keyBlock;
+    mapping.warpRows = warpRows;
     OpPassManager &gpuFuncs = pm.nest<func::FuncOp>();
     gpuFuncs.addPass(createSQAMapToGPUPass(mapping));
     gpuFuncs.addPass(createSQAGPUMappedToCPUPass());
@@ -117,7 +125,8 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
   }
   if (options.lowering == AttentionLowering::TensorCore) {
     pm.addNestedPass<func::FuncOp>(createConvertSQAToNVGPUPass(
-        getTensorCorePassOptions(warps, options.keyBlock, /*strict=*/true)));
+        getTensorCorePassOptions(warps, options.keyBlock, warpRows,
+                                 /*strict=*/true)));
     pm.addPass(createGPULaunchToOpenMPPass());
     addCanonicalizeAndCSE(pm);
   }
@@ -161,11 +170,13 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
   // The schedule of every op, chosen once: the row-wise lowering's choice
   // and the tensor-core kernels read it.
   if (tensorCoreWarps != 0)
-    addChooseSchedule(pm, tensorCoreWarps, options.keyBlock);
+    addChooseSchedule(pm, tensorCoreWarps, options.keyBlock,
+                      options.warpRows);
   if (!strict) {
     ConvertSQAToSCFPassOptions rowwise;
     rowwise.tensorCoreWarps = tensorCoreWarps;
     rowwise.tensorCoreKeyBlock = options.keyBlock;
+    rowwise.tensorCoreWarpRows = options.warpRows;
     pm.addNestedPass<func::FuncOp>(createConvertSQAToSCFPass(rowwise));
     addCanonicalizeAndCSE(pm);
   }
@@ -191,7 +202,8 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
   // operands.
   if (tensorCoreWarps != 0)
     pm.addNestedPass<func::FuncOp>(createConvertSQAToNVGPUPass(
-        getTensorCorePassOptions(tensorCoreWarps, options.keyBlock, strict)));
+        getTensorCorePassOptions(tensorCoreWarps, options.keyBlock,
+                                 options.warpRows, strict)));
   pm.addNestedPass<func::FuncOp>(createConvertMathToNVVMIntrinsicsPass());
 
   // Outline the kernels. Sinking constants and memref.dim into the launch
@@ -321,6 +333,14 @@ mlir::sqa::verifyGPUTarget(const GPUPipelineOptions &options,
     emitError(llvm::formatv("kv-block {0} must be 0 (the kernels' default) "
                             "or a multiple of 16 in [16, 256]",
                             keyBlock)
+                  .str());
+    return failure();
+  }
+  unsigned warpRows = options.warpRows.getValue();
+  if (warpRows != 0 && warpRows != 16 && warpRows != 32) {
+    emitError(llvm::formatv("warp-rows {0} must be 0 (the kernel's default), "
+                            "16 or 32",
+                            warpRows)
                   .str());
     return failure();
   }

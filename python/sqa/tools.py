@@ -70,7 +70,8 @@ def run_on_cpu(cfg: AttentionConfig, q, k, v, lowering="tiled", blocks=None,
 
     q, k, v are arrays of the element type (bf16 as uint16 words); out_init
     and lse_init default to zeros. `blocks` is (q-block, kv-block) for the
-    tiled lowering.
+    tiled lowering, and (rows per block, kv-block[, rows per warp]) for the
+    GPU-mapped and tensor-core ones.
     """
     batch, _, sq, _ = q.shape
     out_shape = (batch, cfg.num_output_heads, sq, cfg.dv)
@@ -86,6 +87,8 @@ def run_on_cpu(cfg: AttentionConfig, q, k, v, lowering="tiled", blocks=None,
         cmd = [find_tool("sqa-run"), module, "-e", "attention", f"--lowering={lowering}"]
         if blocks:
             cmd += [f"--q-block={blocks[0]}", f"--kv-block={blocks[1]}"]
+            if len(blocks) > 2:
+                cmd.append(f"--warp-rows={blocks[2]}")
         if "bf16" in (cfg.dtype, cfg.output_dtype):
             cmd.append("--raw-bf16")
         for i, array in enumerate(arrays):

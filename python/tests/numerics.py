@@ -368,9 +368,9 @@ def suite_mapped():
     """The GPU-mapped level (sqa-map-to-gpu): every variant, f32/f16/bf16,
     both causal alignments, windows, lse, Dv != D, f32 output, fully masked
     rows, sizes that leave partial q-blocks and kv-blocks, blocks skipped by
-    the masks, several warps per block, and the tensor-core kernel's own tile
-    sizes (64 rows, kv-block 64 or 32). Each case carries its (rows per
-    block, kv-block)."""
+    the masks, several warps per block of 16 or 32 rows, and the tensor-core
+    kernel's own tile sizes (kv-block 64 or 32). Each case carries its (rows
+    per block, kv-block[, rows per warp])."""
     yield from _variant_cases(["f16", "bf16", "f32"], 70, 45, 2, (32, 16))
     yield from _mask_cases([
         variant("SQA", head_dim=32, with_lse=True, mask="causal_top_left"),
@@ -387,16 +387,21 @@ def suite_mapped():
                    with_lse=True), 1, 200, 200, (64, 64))
     yield variant("GQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 130, 97, (64, 64)
     yield variant("MHA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 90, 90, (64, 32)
+    # 32 rows per warp (the tensor-core kernel's default schedule).
+    yield (variant("SQA", head_dim=64, dtype="f16", mask="causal_bottom_right",
+                   with_lse=True), 1, 150, 140, (128, 64, 32))
+    yield variant("rSQA", head_dim=32, value_head_dim=16, dtype="bf16", window=(20, 3)), 1, 70, 50, (64, 32, 32)
 
 
 def suite_tensor_core():
     """The tensor-core kernel itself (convert-sqa-to-nvgpu), lane by lane, on
     OpenMP threads (sqa-gpu-launch-to-openmp): every variant, f16 and bf16,
     head dims 16 to 128, both causal alignments, windows, lse, Dv != D, f32
-    output, fully masked rows, partial and skipped blocks, 1 to 4 warps,
-    kv-blocks 16 to 64. Sizes stay small: every warp-level op passes a
-    barrier of all the block's threads. Each case carries its (rows per
-    block, kv-block)."""
+    output, fully masked rows, partial and skipped blocks, 1 to 4 warps of
+    16 or 32 rows (one or two row tiles, Q in registers or read from shared
+    memory), kv-blocks 16 to 64. Sizes stay small: every warp-level op passes
+    a barrier of all the block's threads. Each case carries its (rows per
+    block, kv-block[, rows per warp])."""
     yield from _variant_cases(["f16", "bf16"], 40, 23, 1, (32, 16))
     yield from _mask_cases([
         variant("SQA", head_dim=32, with_lse=True, mask="causal_top_left", dtype="f16"),
@@ -411,12 +416,24 @@ def suite_tensor_core():
         variant("xSMQA", head_dim=32, value_head_dim=128, dtype="bf16",
                 mask="causal_bottom_right"),
     ], square=50)
-    # The GPU pipeline's own tiles: 4 warps, kv-block 64 (32 at D = 128).
+    # The GPU pipeline's own tiles: 4 warps of 32 rows (two row tiles each,
+    # Q read from shared memory at each k-step), kv-block 64 (32 at D = 128).
     yield (variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right",
-                   with_lse=True), 2, 130, 130, (64, 64))
-    yield variant("xSMQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 80, 97, (64, 64)
-    yield variant("xSQA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 90, 90, (64, 32)
-    yield variant("xSMQA", head_dim=128, dtype="f16", with_lse=True), 1, 70, 33, (64, 32)
+                   with_lse=True), 2, 130, 130, (128, 64, 32))
+    yield variant("xSMQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 80, 97, (128, 64, 32)
+    yield variant("xSQA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 150, 90, (128, 32, 32)
+    yield variant("xSMQA", head_dim=128, dtype="f16", with_lse=True), 1, 70, 33, (128, 32, 32)
+    # 16 rows per warp with 4 warps at D = 64 and 128 (Q held in registers).
+    yield variant("SQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 80, 97, (64, 64, 16)
+    yield variant("GQA", head_dim=128, dtype="bf16", with_lse=True), 1, 70, 45, (64, 32, 16)
+    # Two row tiles with Q held in registers (small D), Dv != D both ways,
+    # and every variant's head mapping.
+    yield (variant("xSMQA", head_dim=32, value_head_dim=128, dtype="f16",
+                   mask="causal_bottom_right", with_lse=True), 1, 70, 50, (64, 32, 32))
+    yield variant("SQA", head_dim=64, value_head_dim=32, dtype="bf16", window=(9, 4)), 1, 45, 61, (64, 16, 32)
+    for cfg in (variant("rSQA", head_dim=16, dtype="f16", mask="causal_bottom_right"),
+                variant("GQA", head_dim=16, dtype="bf16", with_lse=True)):
+        yield cfg, 1, 50, 41, (32, 16, 32)
 
 
 def suite_conditioning():

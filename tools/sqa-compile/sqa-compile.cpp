@@ -77,6 +77,12 @@ static cl::opt<int64_t>
                       "default; else a multiple of 16 in [16, 256])"),
              cl::cat(compileCategory));
 static cl::opt<int64_t>
+    warpRows("warp-rows", cl::init(0),
+             cl::desc("Query rows per warp of the tensor-core forward kernel "
+                      "(0: its default, 32, or 16 where shared memory "
+                      "demands it; else 16 or 32)"),
+             cl::cat(compileCategory));
+static cl::opt<int64_t>
     rowsPerBlock("rows-per-block", cl::init(128),
                  cl::desc("Query rows per thread block of the row-wise "
                           "kernel (1-1024)"),
@@ -184,6 +190,7 @@ static int emitLibrary(ModuleOp module) {
   options.pipeline.kernel = kernel;
   options.pipeline.warps = warps;
   options.pipeline.keyBlock = keyBlock;
+  options.pipeline.warpRows = warpRows;
   options.cubinChips.assign(cubinChips.begin(), cubinChips.end());
   options.configurePassManager = configurePassManager;
   options.ptxasPath = findPtxas();
@@ -232,6 +239,8 @@ int main(int argc, char **argv) {
     return fail("--warps must be between 1 and 16");
   if (keyBlock < 0 || keyBlock > 256)
     return fail("--kv-block must be 0 or a multiple of 16 in [16, 256]");
+  if (warpRows != 0 && warpRows != 16 && warpRows != 32)
+    return fail("--warp-rows must be 0 (the default), 16 or 32");
 
   if (emit != EmitKind::Library && !configs.empty())
     return fail("--config needs --emit library");
@@ -265,6 +274,7 @@ int main(int argc, char **argv) {
   options.kernel = kernel;
   options.warps = warps;
   options.keyBlock = keyBlock;
+  options.warpRows = warpRows;
   options.format =
       emit == EmitKind::PTX ? sqa::KernelFormat::PTX : sqa::KernelFormat::Cubin;
   FailureOr<SmallVector<sqa::KernelObject>> kernels =

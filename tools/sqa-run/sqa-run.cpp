@@ -80,8 +80,14 @@ static cl::opt<sqa::AttentionLowering> lowering(
 static cl::opt<int64_t>
     queryBlock("q-block", cl::init(64),
                cl::desc("Query rows per tile (tiled) or per block "
-                        "(gpu-mapped: 16 per warp, up to 16 warps)"),
+                        "(gpu-mapped, tensor-core: whole warps of "
+                        "--warp-rows rows, up to 16 warps)"),
                cl::cat(runCategory));
+static cl::opt<int64_t>
+    warpRows("warp-rows", cl::init(16),
+             cl::desc("Query rows per warp (gpu-mapped, tensor-core: 16 or "
+                      "32)"),
+             cl::cat(runCategory));
 static cl::opt<int64_t> keyBlock("kv-block", cl::init(64),
                                  cl::desc("Keys per online-softmax step "
                                           "(tiled, gpu-mapped)"),
@@ -232,12 +238,15 @@ int main(int argc, char **argv) {
                 Twine(sqa::kMaxAttentionBlock) + "]");
   bool warpBlocks = lowering == sqa::AttentionLowering::GPUMapped ||
                     lowering == sqa::AttentionLowering::TensorCore;
-  if (warpBlocks && (queryBlock % 16 != 0 || queryBlock > 256))
+  if (warpRows != 16 && warpRows != 32)
+    return fail("--warp-rows must be 16 or 32");
+  if (warpBlocks &&
+      (queryBlock % warpRows != 0 || queryBlock > 16 * warpRows))
     return fail(Twine("--q-block of the ") +
                 (lowering == sqa::AttentionLowering::GPUMapped
                      ? "gpu-mapped"
                      : "tensor-core") +
-                " lowering must be a multiple of 16 (rows per warp) up to 256");
+                " lowering must be a multiple of --warp-rows up to 16 warps");
 
   DialectRegistry registry;
   sqa::registerAllDialects(registry);
@@ -332,6 +341,7 @@ int main(int argc, char **argv) {
   options.lowering = lowering;
   options.queryBlock = queryBlock;
   options.keyBlock = keyBlock;
+  options.warpRows = warpRows;
   sqa::buildCPUPipeline(pm, options);
   if (failed(applyPassManagerCLOptions(pm)))
     return fail("invalid pass manager options (--mlir-print-ir-*, "

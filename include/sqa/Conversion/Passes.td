@@ -68,6 +68,10 @@ def ConvertSQAToSCFPass : Pass<"convert-sqa-to-scf"> {
     Option<"tensorCoreKeyBlock", "tensor-core-kv-block", "int64_t",
            /*default=*/"0",
            "The kv-block convert-sqa-to-nvgpu will use (0: its default)">,
+    Option<"tensorCoreWarpRows", "tensor-core-warp-rows", "int64_t",
+           /*default=*/"0",
+           "The rows per warp convert-sqa-to-nvgpu will use (0: its "
+           "default)">,
   ];
   let dependentDialects = [
     "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
@@ -83,18 +87,25 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
     operands and head dims D, Dv in {16, 32, 64, 128} into one `gpu.launch`
     of FlashAttention-2's forward kernel for sm_80 (A100):
 
-    - grid (ceil(Sq / (16 * warps)), max(Hq, Hkv), batch), `warps` warps per
-      block; warp w owns query rows [16 w, 16 w + 16) of the block.
+    - grid (ceil(Sq / (R * warps)), max(Hq, Hkv), batch), `warps` warps per
+      block of R = `warp-rows` rows (16 or 32: one or two m16 row tiles;
+      by default 32, FlashAttention-2's 128-row blocks); warp w owns query
+      rows [R w, R w + R) of the block, and every K and V fragment it loads
+      feeds one mma.sync per row tile.
     - Q, K and V tiles live in workgroup memory (`gpu.launch` workgroup
-      attributions): the Q tile once, K and V in two stages. Every thread
+      attributions): the Q tile, one K block and one V block. Every thread
       copies 16-byte chunks with `nvgpu.device_async_copy` (cp.async, L1
-      bypassed); the tile of step j + 1 is in flight while step j computes.
-      Rows past the sequence end are zero-filled by the copy itself.
+      bypassed), K and V in separate groups as in FlashAttention-2: V of
+      block j is in flight while S = Q Kᵀ of block j runs, K of block j + 1
+      while the softmax and O += P V of block j run. Rows past the sequence
+      end are zero-filled by the copy itself.
     - The tiles are stored XOR-swizzled: 16-byte chunk c of row r sits at
       chunk c ^ f(r), so the eight rows that one `ldmatrix` phase reads fall
       into eight different bank groups.
     - Q fragments are loaded once with `nvgpu.ldmatrix` and stay in
-      registers; K fragments with `ldmatrix`, V fragments with the transposed
+      registers where Q, the output accumulators and one block of scores
+      take at most 128 registers (`holdsQueryFragments`), else they are read
+      from the Q tile at each k-step (FlashAttention-2's choice); K fragments with `ldmatrix`, V fragments with the transposed
       `ldmatrix`. S = Q Kᵀ and O += P V run on m16n8k16 `mma.sync` with f32
       accumulators (`nvgpu.mma.sync` for f16; for bf16, whose PTX types
       `nvgpu.mma.sync`'s lowering does not deduce in MLIR 22, `nvvm.mma.sync`
@@ -144,9 +155,13 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
   }];
   let options = [
     Option<"numWarps", "warps", "int64_t", /*default=*/"4",
-           "Warps per block (16 query rows each)">,
+           "Warps per block">,
     Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
-           "Keys per online-softmax step (0: 64, or 32 when D or Dv is 128)">,
+           "Keys per online-softmax step (0: 64, or 32 when D or Dv is "
+           "128)">,
+    Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
+           "Query rows per warp of the forward kernel (0: 32, or 16 where "
+           "the tiles would exceed 48 KiB of shared memory)">,
     Option<"strict", "strict", "bool", /*default=*/"false",
            "Report an error for an op the kernel does not support instead "
            "of leaving it">,
@@ -199,10 +214,13 @@ def SQAMapToGPUPass : Pass<"sqa-map-to-gpu"> {
   }];
   let options = [
     Option<"numWarps", "warps", "int64_t", /*default=*/"4",
-           "Warps per block (16 query rows each)">,
+           "Warps per block">,
     Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
            "Keys per online-softmax step (0: the default of "
            "convert-sqa-to-nvgpu, 64, or 32 when D or Dv is 128)">,
+    Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
+           "Query rows per warp of the forward kernel (0: 32, or 16 where "
+           "the tiles would exceed 48 KiB of shared memory)">,
   ];
   let dependentDialects = [
     "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
@@ -251,9 +269,12 @@ def ChooseSchedulePass : Pass<"sqa-choose-schedule"> {
   }];
   let options = [
     Option<"numWarps", "warps", "int64_t", /*default=*/"4",
-           "Warps per block (16 query rows each)">,
+           "Warps per block">,
     Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
            "Keys per step (0: 64, or 32 when D or Dv is 128)">,
+    Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
+           "Query rows per warp of the forward kernel (0: 32, or 16 where "
+           "the tiles would exceed 48 KiB of shared memory)">,
   ];
 }
 

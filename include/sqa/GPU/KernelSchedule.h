@@ -24,14 +24,19 @@ namespace sqa {
 /// Static shared memory a kernel may use without opting in.
 constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
 
-/// Tile sizes of the tensor-core kernel. Each warp owns 16 query rows (one
-/// m16n8k16 row tile), so a block holds 16 * numWarps rows.
+/// Tile sizes of the tensor-core kernel: `numWarps` warps of `warpRows`
+/// query rows (whole m16n8k16 row tiles) per block.
 struct TensorCoreKernelOptions {
   int64_t numWarps = 4;
   /// Keys per step of the online softmax; 0 picks 64, or 32 when a head dim
-  /// is 128 (two stages of K and V and the Q tile then fit in 48 KiB of
-  /// static shared memory).
+  /// is 128 (the Q tile of 128 rows and one K and V block then fit in 48 KiB
+  /// of static shared memory). FlashAttention-2's 128 at head dim 64 would
+  /// spill registers with the f32 scores of two row tiles.
   int64_t keyBlock = 0;
+  /// Query rows per warp of the forward kernel (16 or 32; the backward's
+  /// kernels take 16); 0 picks 32 (FlashAttention-2's 128-row blocks of 4 warps),
+  /// or 16 where the tiles would not fit in static shared memory.
+  int64_t warpRows = 0;
 };
 
 /// The kernel options of `op`: those of its `sqa.schedule` when it carries
@@ -51,17 +56,29 @@ ScheduleAttr chooseSchedule(Operation *op,
 /// The kv-block of the kernel for `op`: options.keyBlock, or its default.
 int64_t getTensorCoreKeyBlock(AttentionOp op,
                               const TensorCoreKernelOptions &options);
+/// The query rows per warp of the kernel for `op`: options.warpRows, or its
+/// default.
+int64_t getTensorCoreWarpRows(AttentionOp op,
+                              const TensorCoreKernelOptions &options);
+/// Whether the forward kernel keeps each warp's Q fragments in registers
+/// over the loop, rather than reading them from shared memory at each
+/// k-step (FlashAttention-2's choice at 128-row blocks): where Q, the
+/// output accumulators and one block of scores take at most 128 of the 255
+/// registers of a thread.
+bool holdsQueryFragments(AttentionOp op,
+                         const TensorCoreKernelOptions &options);
 
-/// The kernel options of a pass's `warps` and `kv-block`, or an error at
-/// `root` (prefixed by `passName`) when they are out of range (warps in
-/// [1, 16], kv-block in [0, kMaxAttentionBlock]).
+/// The kernel options of a pass's `warps`, `kv-block` and `warp-rows`, or an
+/// error at `root` (prefixed by `passName`) when they are out of range
+/// (warps in [1, 16], kv-block in [0, kMaxAttentionBlock], warp-rows 0 or a
+/// multiple of 16 in [16, 64]).
 FailureOr<TensorCoreKernelOptions>
 getPassKernelOptions(Operation *root, StringRef passName, int64_t numWarps,
-                     int64_t keyBlock);
+                     int64_t keyBlock, int64_t warpRows);
 
 /// Why `op` cannot use the tensor-core kernel with `options`, or an empty
 /// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 128},
-/// and tiles that fit in static shared memory.
+/// 16 or 32 rows per warp, and tiles that fit in static shared memory.
 std::string
 getTensorCoreIncompatibility(AttentionOp op,
                              const TensorCoreKernelOptions &options);
@@ -105,7 +122,8 @@ getTensorCoreGradSchedule(AttentionGradOp op,
 
 /// Why `op` cannot use the backward tensor-core kernels with `options`, or
 /// an empty string: f16/bf16 query, key, value, out and dout, D and Dv in
-/// {16, 32, 64, 128}, and tiles that fit in static shared memory.
+/// {16, 32, 64, 128}, 16 rows per warp, and tiles that fit in static shared
+/// memory.
 std::string
 getTensorCoreIncompatibility(AttentionGradOp op,
                              const TensorCoreKernelOptions &options);

@@ -127,7 +127,11 @@ public:
   //===--------------------------------------------------------------------===//
   //
   // Every product of the attention kernels, forward and backward, is one of
-  // two shapes on a warp's 16 rows, with f32 accumulators in registers:
+  // two shapes on a warp's rows (`rowTiles` m16 row tiles; accumulators and
+  // register fragments are lists in row-tile-major order), with f32
+  // accumulators in registers. Each B fragment loaded from shared memory
+  // feeds one mma.sync per row tile, so a warp of two row tiles reads half
+  // the shared memory per product (FlashAttention-2's 128-row blocks):
   //
   //   C += A Bᵀ  A in registers (16 x K, K / 16 fragments), B the rows of a
   //              shared tile (N x K): S = Q Kᵀ, dP = dO Vᵀ, Sᵀ = K Qᵀ,
@@ -162,22 +166,41 @@ public:
   /// columns.
   SmallVector<Value> buildLoadRowFragments(const SharedOperand &tile,
                                            const LaneAddressing &lanes);
-  /// acc[n] += A Bᵀ for the n-tiles n of `acc` (an even count): rows
-  /// [8 n, 8 n + 8) of `tile` from its first row, columns 16 k + [0, 16) for
-  /// fragment k of `a`.
+  /// acc[m][n] += A_m Bᵀ for the `rowTiles` row tiles m and the n-tiles n
+  /// of `acc` (rowTiles x an even count): rows [8 n, 8 n + 8) of `tile` from
+  /// its first row, columns 16 k + [0, 16) for fragment k of A. A is held in
+  /// registers: `a` has rowTiles x (width / 16) fragments.
   void buildProductWithTransposed(ArrayRef<Value> a, const SharedOperand &tile,
                                   const LaneAddressing &lanes,
-                                  MutableArrayRef<Value> acc);
-  /// acc[n] += P B with P the accumulators `p` (two per 16 rows of B) and B
-  /// rows [16 k, 16 k + 16) of `tile` from its first row, n-tiles over its
-  /// width.
+                                  MutableArrayRef<Value> acc,
+                                  int64_t rowTiles = 1);
+  /// The same product with A read from shared memory, one k-step at a time
+  /// (rows [firstRow + 16 m, firstRow + 16 m + 16) of `a.tile` for row tile
+  /// m): for warps whose registers cannot hold A over a loop
+  /// (FlashAttention-2's Q at 128-row blocks).
+  void buildProductWithTransposed(const SharedOperand &a,
+                                  const SharedOperand &tile,
+                                  const LaneAddressing &lanes,
+                                  MutableArrayRef<Value> acc,
+                                  int64_t rowTiles);
+  /// acc[m][n] += P_m B for the `rowTiles` row tiles m, with P_m the
+  /// accumulators of `p` (rowTiles x two per 16 rows of B) and B rows
+  /// [16 k, 16 k + 16) of `tile` from its first row, n-tiles over its width.
   void buildProductFromAccumulators(ArrayRef<Value> p,
                                     const SharedOperand &tile,
                                     const LaneAddressing &lanes,
-                                    MutableArrayRef<Value> acc);
+                                    MutableArrayRef<Value> acc,
+                                    int64_t rowTiles = 1);
 
 private:
   Value index(int64_t value);
+  /// The product loop of both buildProductWithTransposed: `loadA(m, k)`
+  /// gives the A fragment of row tile m at k-step k, called once per pair
+  /// at the start of k-step k.
+  void buildProductWithTransposed(function_ref<Value(int64_t, int64_t)> loadA,
+                                  int64_t kSteps, const SharedOperand &tile,
+                                  const LaneAddressing &lanes,
+                                  MutableArrayRef<Value> acc, int64_t rowTiles);
 
   OpBuilder &b;
   Location loc;

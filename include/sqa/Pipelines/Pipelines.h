@@ -55,8 +55,14 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
   PassOptions::Option<int64_t> queryBlock{
       *this, "q-block",
       llvm::cl::desc("Query rows per tile (tiled) or per block (gpu-mapped, "
-                     "tensor-core: 16 per warp, 16 to 256)"),
+                     "tensor-core: whole warps of warp-rows rows, 1 to 16 "
+                     "warps)"),
       llvm::cl::init(64)};
+  PassOptions::Option<int64_t> warpRows{
+      *this, "warp-rows",
+      llvm::cl::desc("Query rows per warp (gpu-mapped, tensor-core: 16 or "
+                     "32)"),
+      llvm::cl::init(16)};
   PassOptions::Option<int64_t> keyBlock{
       *this, "kv-block",
       llvm::cl::desc("Keys per online-softmax step (tiled, gpu-mapped, "
@@ -109,9 +115,14 @@ struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
                      "one thread per query row"))};
   PassOptions::Option<unsigned> warps{
       *this, "warps",
-      llvm::cl::desc("Warps per block of the tensor-core kernel (16 query "
-                     "rows each)"),
+      llvm::cl::desc("Warps per block of the tensor-core kernel"),
       llvm::cl::init(4)};
+  PassOptions::Option<unsigned> warpRows{
+      *this, "warp-rows",
+      llvm::cl::desc("Query rows per warp of the tensor-core forward kernel "
+                     "(0: its default, 32, or 16 where 48 KiB of shared "
+                     "memory demand it; else 16 or 32)"),
+      llvm::cl::init(0)};
   PassOptions::Option<unsigned> keyBlock{
       *this, "kv-block",
       llvm::cl::desc("Keys per step of the tensor-core kernels (0: their "

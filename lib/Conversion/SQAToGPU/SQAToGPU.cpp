@@ -44,9 +44,6 @@ namespace sqa {
 using namespace mlir;
 using namespace mlir::sqa;
 
-/// Query rows per warp: the M of one m16n8k16 tile.
-static constexpr int64_t kWarpRows = 16;
-
 namespace {
 /// Builds the body of the block-level scf.forall for one op.
 class MappedKernelBuilder {
@@ -54,7 +51,8 @@ public:
   MappedKernelBuilder(OpBuilder &b, Location loc, AttentionOp op,
                       const TensorCoreKernelOptions &options)
       : b(b), loc(loc), op(op), numWarps(options.numWarps),
-        blockRows(kWarpRows * options.numWarps),
+        warpRows(getTensorCoreWarpRows(op, options)),
+        blockRows(warpRows * options.numWarps),
         keyBlock(getTensorCoreKeyBlock(op, options)), headDim(op.getHeadDim()),
         valueHeadDim(op.getValueHeadDim()),
         elementType(op.getQueryType().getElementType()), f32(b.getF32Type()) {}
@@ -71,16 +69,16 @@ private:
     return createScalarOrSplatConstant(b, loc, VectorType::get(shape, f32),
                                        APFloat(value));
   }
-  /// `rows` (vector<16xf32>) repeated along `columns` columns.
+  /// `rows` (vector<warpRows x f32>) repeated along `columns` columns.
   Value broadcastRows(Value rows, int64_t columns) {
     Value column = vector::ShapeCastOp::create(
-        b, loc, VectorType::get({kWarpRows, 1}, f32), rows);
+        b, loc, VectorType::get({warpRows, 1}, f32), rows);
     return vector::BroadcastOp::create(
-        b, loc, VectorType::get({kWarpRows, columns}, f32), column);
+        b, loc, VectorType::get({warpRows, columns}, f32), column);
   }
   Value reduceRows(Value matrix, vector::CombiningKind kind, float init) {
     return vector::MultiDimReductionOp::create(
-        b, loc, matrix, splat({kWarpRows}, init), ArrayRef<bool>{false, true},
+        b, loc, matrix, splat({warpRows}, init), ArrayRef<bool>{false, true},
         kind);
   }
 
@@ -101,7 +99,7 @@ private:
   OpBuilder &b;
   Location loc;
   AttentionOp op;
-  int64_t numWarps, blockRows, keyBlock, headDim, valueHeadDim;
+  int64_t numWarps, warpRows, blockRows, keyBlock, headDim, valueHeadDim;
   Type elementType, f32;
 };
 } // namespace
@@ -140,10 +138,10 @@ Value MappedKernelBuilder::buildMask(Value row0, Value blockStart,
   auto indexVector = [&](int64_t size) {
     return VectorType::get({size}, b.getIndexType());
   };
-  auto matrixType = VectorType::get({kWarpRows, keyBlock}, b.getIndexType());
+  auto matrixType = VectorType::get({warpRows, keyBlock}, b.getIndexType());
   Value rows = arith::AddIOp::create(
-      b, loc, vector::BroadcastOp::create(b, loc, indexVector(kWarpRows), row0),
-      vector::StepOp::create(b, loc, indexVector(kWarpRows)));
+      b, loc, vector::BroadcastOp::create(b, loc, indexVector(warpRows), row0),
+      vector::StepOp::create(b, loc, indexVector(warpRows)));
   KeyRange range =
       buildVisibleKeyRange(b, loc, op, rows, querySeqLen, keySeqLen);
   // Key j of the block in column j of every row; each row's bounds in every
@@ -157,7 +155,7 @@ Value MappedKernelBuilder::buildMask(Value row0, Value blockStart,
           vector::StepOp::create(b, loc, indexVector(keyBlock))));
   auto alongRows = [&](Value bound) -> Value {
     Value column = vector::ShapeCastOp::create(
-        b, loc, VectorType::get({kWarpRows, 1}, b.getIndexType()), bound);
+        b, loc, VectorType::get({warpRows, 1}, b.getIndexType()), bound);
     return vector::BroadcastOp::create(b, loc, matrixType, column);
   };
   return arith::AndIOp::create(
@@ -221,10 +219,10 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
   }
   gpu::BarrierOp::create(b, loc);
 
-  Value warpRow = arith::MulIOp::create(b, loc, warp, index(kWarpRows));
+  Value warpRow = arith::MulIOp::create(b, loc, warp, index(warpRows));
   Value row0 = arith::AddIOp::create(b, loc, firstRow, warpRow);
   Value queryTile =
-      readTile(sharedQ, std::nullopt, warpRow, kWarpRows, headDim);
+      readTile(sharedQ, std::nullopt, warpRow, warpRows, headDim);
 
   float scaleLog2 = op.getScaleLog2();
   AffineExpr m, n, k;
@@ -232,9 +230,9 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
   auto parallel = vector::IteratorType::parallel;
   auto reduction = vector::IteratorType::reduction;
 
-  SmallVector<Value> inits = {splat({kWarpRows}, negInf),
-                              splat({kWarpRows}, 0.0f),
-                              splat({kWarpRows, valueHeadDim}, 0.0f)};
+  SmallVector<Value> inits = {splat({warpRows}, negInf),
+                              splat({warpRows}, 0.0f),
+                              splat({warpRows, valueHeadDim}, 0.0f)};
   auto loop =
       scf::ForOp::create(b, loc, schedule.begin, schedule.end, index(1), inits);
   {
@@ -262,7 +260,7 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
     // S = Q Kᵀ, in raw units.
     Value keyTile = readTile(sharedK, stage, index(0), keyBlock, headDim);
     Value scores = vector::ContractionOp::create(
-        b, loc, queryTile, keyTile, splat({kWarpRows, keyBlock}, 0.0f),
+        b, loc, queryTile, keyTile, splat({warpRows, keyBlock}, 0.0f),
         ArrayRef<ArrayRef<AffineExpr>>{{m, k}, {n, k}, {m, n}},
         ArrayRef<vector::IteratorType>{parallel, parallel, reduction});
 
@@ -281,7 +279,7 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
       scf::YieldOp::create(
           b, loc,
           ValueRange{arith::SelectOp::create(
-              b, loc, mask, scores, splat({kWarpRows, keyBlock}, negInf))});
+              b, loc, mask, scores, splat({warpRows, keyBlock}, negInf))});
     }
     scores = maskIf.getResult(0);
 
@@ -292,21 +290,21 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
     // A row that has seen no key keeps m' = -inf; subtracting 0 instead
     // keeps exp2 away from -inf - -inf.
     Value isEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                          newMax, splat({kWarpRows}, negInf));
+                                          newMax, splat({warpRows}, negInf));
     Value shift = arith::SelectOp::create(
-        b, loc, isEmpty, splat({kWarpRows}, 0.0f),
-        arith::MulFOp::create(b, loc, newMax, splat({kWarpRows}, scaleLog2)));
+        b, loc, isEmpty, splat({warpRows}, 0.0f),
+        arith::MulFOp::create(b, loc, newMax, splat({warpRows}, scaleLog2)));
     Value correction = math::Exp2Op::create(
         b, loc,
         arith::SubFOp::create(
             b, loc,
             arith::MulFOp::create(b, loc, rowMax,
-                                  splat({kWarpRows}, scaleLog2)),
+                                  splat({warpRows}, scaleLog2)),
             shift));
     Value probs = math::Exp2Op::create(
         b, loc,
         math::FmaOp::create(
-            b, loc, scores, splat({kWarpRows, keyBlock}, scaleLog2),
+            b, loc, scores, splat({warpRows, keyBlock}, scaleLog2),
             arith::NegFOp::create(b, loc, broadcastRows(shift, keyBlock))));
     Value newSum = math::FmaOp::create(
         b, loc, rowSum, correction,
@@ -334,11 +332,11 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
   // are out of bounds of the writes and dropped.
   Value finalMax = loop.getResult(0), finalSum = loop.getResult(1);
   Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
-                                     finalSum, splat({kWarpRows}, 0.0f));
+                                     finalSum, splat({warpRows}, 0.0f));
   Value inverse = arith::SelectOp::create(
       b, loc, seen,
-      arith::DivFOp::create(b, loc, splat({kWarpRows}, 1.0f), finalSum),
-      splat({kWarpRows}, 0.0f));
+      arith::DivFOp::create(b, loc, splat({warpRows}, 1.0f), finalSum),
+      splat({warpRows}, 0.0f));
   Value out = arith::MulFOp::create(b, loc, loop.getResult(2),
                                     broadcastRows(inverse, valueHeadDim));
   out = buildTruncateFromF32(b, loc, out, op.getOutputType().getElementType());
@@ -348,7 +346,7 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
   if (Value lse = op.getLse()) {
     Value value = buildLogSumExpFromLog2(
         b, loc,
-        arith::MulFOp::create(b, loc, finalMax, splat({kWarpRows}, scaleLog2)),
+        arith::MulFOp::create(b, loc, finalMax, splat({warpRows}, scaleLog2)),
         finalSum);
     vector::TransferWriteOp::create(b, loc, value, lse,
                                     ValueRange{batch, head, row0},
@@ -371,7 +369,7 @@ struct AttentionMapToGPUPattern : OpRewritePattern<AttentionOp> {
         getScheduledKernelOptions(op, this->options);
     Location loc = op.getLoc();
     MLIRContext *ctx = rewriter.getContext();
-    int64_t blockRows = kWarpRows * options.numWarps;
+    int64_t blockRows = getTensorCoreWarpRows(op, options) * options.numWarps;
     Value querySeqLen = memref::DimOp::create(rewriter, loc, op.getQuery(), 2);
     Value queryBlocks = arith::CeilDivUIOp::create(
         rewriter, loc, querySeqLen,
@@ -406,7 +404,8 @@ struct SQAMapToGPUPass : sqa::impl::SQAMapToGPUPassBase<SQAMapToGPUPass> {
 
   void runOnOperation() override {
     FailureOr<TensorCoreKernelOptions> parsed =
-        getPassKernelOptions(getOperation(), getArgument(), numWarps, keyBlock);
+        getPassKernelOptions(getOperation(), getArgument(), numWarps,
+                             keyBlock, warpRows);
     if (failed(parsed))
       return signalPassFailure();
     TensorCoreKernelOptions options = *parsed;

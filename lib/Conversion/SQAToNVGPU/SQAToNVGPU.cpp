@@ -55,6 +55,12 @@ namespace {
 /// Builds the body of one FlashAttention-2 kernel inside a gpu.launch. Index
 /// arithmetic is plain arith on `index`; canonicalization folds the
 /// constants.
+///
+/// Each warp owns `rowTiles` m16 row tiles of query rows; the block's warps
+/// share one Q tile and one K and one V block in shared memory. As in
+/// FlashAttention-2, K and V are separate cp.async groups: V of block j is
+/// copied while S = Q Kᵀ of block j runs, K of block j + 1 while the softmax
+/// and O += P V of block j run, so one buffer of each suffices.
 class FlashKernelBuilder : KernelArithmetic {
 public:
   FlashKernelBuilder(OpBuilder &b, Location loc, AttentionOp op,
@@ -62,10 +68,12 @@ public:
                      gpu::LaunchOp launch)
       : KernelArithmetic(b, loc), op(op), launch(launch),
         tc(b, loc, op.getQueryType().getElementType()),
-        numWarps(options.numWarps), blockRows(kMmaM * options.numWarps),
+        numWarps(options.numWarps),
+        warpRows(getTensorCoreWarpRows(op, options)),
+        rowTiles(warpRows / kMmaM), blockRows(warpRows * options.numWarps),
         keyBlock(getTensorCoreKeyBlock(op, options)), headDim(op.getHeadDim()),
         valueHeadDim(op.getValueHeadDim()),
-        elementType(op.getQueryType().getElementType()), f32(b.getF32Type()) {}
+        holdQuery(holdsQueryFragments(op, options)), f32(b.getF32Type()) {}
 
   void build();
 
@@ -73,8 +81,10 @@ private:
   AttentionOp op;
   gpu::LaunchOp launch;
   WarpTensorCoreBuilder tc;
-  int64_t numWarps, blockRows, keyBlock, headDim, valueHeadDim;
-  Type elementType, f32;
+  int64_t numWarps, warpRows, rowTiles, blockRows, keyBlock, headDim,
+      valueHeadDim;
+  bool holdQuery;
+  Type f32;
 };
 } // namespace
 
@@ -104,188 +114,214 @@ void FlashKernelBuilder::build() {
       b, loc, op, firstRow, blockRows, keyBlock, querySeqLen, keySeqLen);
   Value blockBegin = schedule.begin, blockEnd = schedule.end;
 
-  // This thread's two rows (fragment rows g and g + 8 of its warp).
-  Value rowA = add(add(firstRow, mul(warp, kMmaM)), group);
-  Value rowB = add(rowA, kMmaM / 2);
+  // The warp's first row in the Q tile, and this thread's rows: fragment
+  // rows g and g + 8 of each row tile.
+  Value warpRow = mul(warp, warpRows);
+  SmallVector<Value> rows;
+  for (int64_t m = 0; m < rowTiles; ++m) {
+    Value row = add(add(add(firstRow, warpRow), m * kMmaM), group);
+    rows.append({row, add(row, kMmaM / 2)});
+  }
 
-  // Prologue: the Q tile and the first K/V stage.
+  // Prologue: the Q tile and the first K block, in two groups.
   int64_t numThreads = numWarps * kThreadsPerWarp;
-  auto copyTile = [&](Value source, Value head, Value rowStart, Value seqLen,
-                      int64_t rows, int64_t width, Value tile,
-                      std::optional<Value> stage) {
-    return tc.buildTileCopy({source, batch, head, rowStart, seqLen, rows, width,
-                             tile, stage, thread, numThreads});
-  };
-  SmallVector<Value> queryTokens =
-      copyTile(query, queryHead, firstRow, querySeqLen, blockRows, headDim,
-               sharedQ, std::nullopt);
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
-  Value queryGroup =
-      nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, queryTokens);
-  auto copyKeyValueBlock = [&](Value block, Value stage) {
-    Value start = mul(block, keyBlock);
-    SmallVector<Value> tokens = copyTile(key, kvHead, start, keySeqLen,
-                                         keyBlock, headDim, sharedK, stage);
-    llvm::append_range(tokens,
-                       copyTile(value, kvHead, start, keySeqLen, keyBlock,
-                                valueHeadDim, sharedV, stage));
+  auto copyTile = [&](Value source, Value head, Value rowStart, Value seqLen,
+                      int64_t rows, int64_t width, Value tile) {
+    SmallVector<Value> tokens = tc.buildTileCopy(
+        {source, batch, head, rowStart, seqLen, rows, width, tile,
+         std::nullopt, thread, numThreads});
     return nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, tokens)
         .getResult();
   };
-  Value hasBlocks = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                          blockBegin, blockEnd);
+  auto copyKeyBlock = [&](Value block) {
+    copyTile(key, kvHead, mul(block, keyBlock), keySeqLen, keyBlock, headDim,
+             sharedK);
+  };
+  Value queryGroup = copyTile(query, queryHead, firstRow, querySeqLen,
+                              blockRows, headDim, sharedQ);
+  // Waits until every copy this thread issued has landed (the token only
+  // names a group; 0 groups may stay in flight), then makes every thread's
+  // copies visible to the block.
+  auto waitForCopies = [&] {
+    nvgpu::DeviceAsyncWaitOp::create(b, loc, queryGroup,
+                                     b.getI32IntegerAttr(0));
+    gpu::BarrierOp::create(b, loc);
+  };
+  Value hasBlocks = less(blockBegin, blockEnd);
   {
     auto ifOp = scf::IfOp::create(b, loc, hasBlocks, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-    copyKeyValueBlock(blockBegin, index(0));
+    copyKeyBlock(blockBegin);
   }
-  nvgpu::DeviceAsyncWaitOp::create(b, loc, queryGroup, b.getI32IntegerAttr(0));
-  gpu::BarrierOp::create(b, loc);
 
-  // Q fragments, kept in registers for the whole loop.
+  // Q: the warp's fragments, in registers for the whole loop where they fit
+  // (holdsQueryFragments), else read from the shared tile at each k-step.
   WarpTensorCoreBuilder::LaneAddressing lanes = tc.buildLaneAddressing(lane);
-  SmallVector<Value> queryFragments = tc.buildLoadRowFragments(
-      {sharedQ, std::nullopt, mul(warp, kMmaM), headDim}, lanes);
+  WarpTensorCoreBuilder::SharedOperand queryTile = {sharedQ, std::nullopt,
+                                                     warpRow, headDim};
+  SmallVector<Value> queryFragments;
+  if (holdQuery) {
+    waitForCopies();
+    for (int64_t m = 0; m < rowTiles; ++m)
+      llvm::append_range(queryFragments,
+                         tc.buildLoadRowFragments(
+                             {sharedQ, std::nullopt, add(warpRow, m * kMmaM),
+                              headDim},
+                             lanes));
+  }
 
   float scaleLog2 = op.getScaleLog2();
-  auto accType = VectorType::get({2, 2}, f32);
-  Value zeroAcc = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(accType, b.getF32FloatAttr(0)));
+  Value zeroAcc = tc.buildZeroAccumulator();
   int64_t numScoreTiles = keyBlock / kMmaN, numOutTiles = valueHeadDim / kMmaN;
+  int64_t numRows = 2 * rowTiles;
 
-  SmallVector<Value> inits = {f32Const(negInf), f32Const(negInf),
-                              f32Const(0.0f), f32Const(0.0f)};
-  inits.append(numOutTiles, zeroAcc);
+  // Loop state: the running max and sum of each of this thread's rows, then
+  // the output accumulators (row tile major).
+  SmallVector<Value> inits(numRows, f32Const(negInf));
+  inits.append(numRows, f32Const(0.0f));
+  inits.append(rowTiles * numOutTiles, zeroAcc);
   auto loop = scf::ForOp::create(b, loc, blockBegin, blockEnd, index(1), inits);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value block = loop.getInductionVar();
-    Value maxA = loop.getRegionIterArgs()[0],
-          maxB = loop.getRegionIterArgs()[1];
-    Value sumA = loop.getRegionIterArgs()[2],
-          sumB = loop.getRegionIterArgs()[3];
-    SmallVector<Value> acc(loop.getRegionIterArgs().drop_front(4));
-    Value stage = rem(arith::SubIOp::create(b, loc, block, blockBegin), 2);
+    ValueRange state = loop.getRegionIterArgs();
+    SmallVector<Value> maxes(state.take_front(numRows));
+    SmallVector<Value> sums(state.slice(numRows, numRows));
+    SmallVector<Value> acc(state.drop_front(2 * numRows));
 
-    // Prefetch the next block into the other stage, then wait for this one.
-    Value next = add(block, 1);
-    Value hasNext = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                          next, blockEnd);
-    {
-      auto ifOp = scf::IfOp::create(b, loc, hasNext, /*withElseRegion=*/true);
-      OpBuilder::InsertionGuard ifGuard(b);
-      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-      Value group = copyKeyValueBlock(
-          next, arith::SubIOp::create(b, loc, index(1), stage));
-      // At most one group (the one just issued) may still be in flight.
-      nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(1));
-      b.setInsertionPoint(ifOp.elseBlock()->getTerminator());
-      nvgpu::DeviceAsyncWaitOp::create(b, loc, queryGroup,
-                                       b.getI32IntegerAttr(0));
-    }
-    gpu::BarrierOp::create(b, loc);
+    // K of this block (and Q) has landed, and every warp is past the last
+    // block's O += P V: V can be overwritten while S is computed.
+    waitForCopies();
+    copyTile(value, kvHead, mul(block, keyBlock), keySeqLen, keyBlock,
+             valueHeadDim, sharedV);
 
-    // S = Q Kᵀ on (16 x keyBlock) per warp.
-    SmallVector<Value> scores(numScoreTiles, zeroAcc);
-    tc.buildProductWithTransposed(queryFragments,
-                                  {sharedK, stage, index(0), headDim}, lanes,
-                                  scores);
+    // S = Q Kᵀ on (warpRows x keyBlock) per warp.
+    SmallVector<Value> scores(rowTiles * numScoreTiles, zeroAcc);
+    WarpTensorCoreBuilder::SharedOperand keyTile = {sharedK, std::nullopt,
+                                                     index(0), headDim};
+    if (holdQuery)
+      tc.buildProductWithTransposed(queryFragments, keyTile, lanes, scores,
+                                    rowTiles);
+    else
+      tc.buildProductWithTransposed(queryTile, keyTile, lanes, scores,
+                                    rowTiles);
 
     // Mask the keys of a partly visible block; blocks inside every row's
-    // range skip this.
-    // The rows' key ranges are recomputed in the mask rather than kept live
-    // through the loop: registers are the limit at D = 128.
+    // range skip this. The rows' key ranges are recomputed in the mask
+    // rather than kept live through the loop: registers are the limit.
     Value blockStart = mul(block, keyBlock);
-    scores = buildMaskedScores(
-        b, loc, op, scores,
-        buildKeyBlockIsFullyVisible(b, loc, schedule, blockStart, keyBlock),
-        rowA, add(blockStart, mul(threadInGroup, 2)), /*rowsAreQueries=*/true,
-        querySeqLen, keySeqLen);
+    Value fullyVisible =
+        buildKeyBlockIsFullyVisible(b, loc, schedule, blockStart, keyBlock);
+    Value column = add(blockStart, mul(threadInGroup, 2));
+    for (int64_t m = 0; m < rowTiles; ++m) {
+      MutableArrayRef<Value> tiles =
+          MutableArrayRef<Value>(scores).slice(m * numScoreTiles,
+                                               numScoreTiles);
+      SmallVector<Value> masked = buildMaskedScores(
+          b, loc, op, tiles, fullyVisible, rows[2 * m], column,
+          /*rowsAreQueries=*/true, querySeqLen, keySeqLen);
+      llvm::copy(masked, tiles.begin());
+    }
+
+    // V of this block has landed, and every warp is past S = Q Kᵀ: K of
+    // the next block can be copied while the softmax and O += P V run.
+    waitForCopies();
+    {
+      Value next = add(block, 1);
+      auto ifOp = scf::IfOp::create(b, loc, less(next, blockEnd),
+                                    /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard ifGuard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      copyKeyBlock(next);
+    }
 
     // Online softmax, scores in raw units: m' = max(m, rowmax(S)),
     // P = exp2(S * c - m' * c) with c = scale * log2(e).
-    auto updateRow = [&](Value oldMax, int64_t row, Value &correction) {
-      Value newMax = arith::MaxNumFOp::create(
-          b, loc, oldMax,
-          tc.buildQuadReduction(
-              tc.buildRowReduction(scores, row, RowReduction::Max),
-              RowReduction::Max));
-      // A row that has seen no key yet keeps m' = -inf; subtracting 0
-      // instead keeps exp2 away from -inf - -inf.
-      Value isEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                            newMax, f32Const(negInf));
-      Value shift = arith::SelectOp::create(
-          b, loc, isEmpty, f32Const(0.0f),
-          arith::MulFOp::create(b, loc, newMax, f32Const(scaleLog2)));
-      correction = math::Exp2Op::create(
-          b, loc,
-          arith::SubFOp::create(
-              b, loc,
-              arith::MulFOp::create(b, loc, oldMax, f32Const(scaleLog2)),
-              shift));
-      return std::make_pair(newMax, shift);
-    };
-    Value correctionA, correctionB;
-    auto [newMaxA, shiftA] = updateRow(maxA, 0, correctionA);
-    auto [newMaxB, shiftB] = updateRow(maxB, 1, correctionB);
-    Value shifts[2] = {shiftA, shiftB};
     SmallVector<Value> probs;
-    for (Value tile : scores) {
-      SmallVector<Value> elements;
-      for (int64_t i = 0; i < 4; ++i) {
-        Value s = vector::ExtractOp::create(b, loc, tile,
-                                            ArrayRef<int64_t>{i / 2, i % 2});
-        Value negShift = arith::NegFOp::create(b, loc, shifts[i / 2]);
-        elements.push_back(math::Exp2Op::create(
+    for (int64_t m = 0; m < rowTiles; ++m) {
+      ArrayRef<Value> tiles =
+          ArrayRef<Value>(scores).slice(m * numScoreTiles, numScoreTiles);
+      Value shifts[2], corrections[2];
+      for (int64_t r = 0; r < 2; ++r) {
+        Value &oldMax = maxes[2 * m + r];
+        Value newMax = arith::MaxNumFOp::create(
+            b, loc, oldMax,
+            tc.buildQuadReduction(
+                tc.buildRowReduction(tiles, r, RowReduction::Max),
+                RowReduction::Max));
+        // A row that has seen no key yet keeps m' = -inf; subtracting 0
+        // instead keeps exp2 away from -inf - -inf.
+        Value isEmpty = arith::CmpFOp::create(
+            b, loc, arith::CmpFPredicate::OEQ, newMax, f32Const(negInf));
+        shifts[r] = arith::SelectOp::create(
+            b, loc, isEmpty, f32Const(0.0f),
+            arith::MulFOp::create(b, loc, newMax, f32Const(scaleLog2)));
+        corrections[r] = math::Exp2Op::create(
             b, loc,
-            math::FmaOp::create(b, loc, s, f32Const(scaleLog2), negShift)));
+            arith::SubFOp::create(
+                b, loc,
+                arith::MulFOp::create(b, loc, oldMax, f32Const(scaleLog2)),
+                shifts[r]));
+        oldMax = newMax;
       }
-      probs.push_back(
-          vector::FromElementsOp::create(b, loc, accType, elements));
+      SmallVector<Value> tileProbs;
+      for (Value tile : tiles) {
+        SmallVector<Value> elements;
+        for (int64_t i = 0; i < 4; ++i) {
+          Value s = vector::ExtractOp::create(b, loc, tile,
+                                              ArrayRef<int64_t>{i / 2, i % 2});
+          Value negShift = arith::NegFOp::create(b, loc, shifts[i / 2]);
+          elements.push_back(math::Exp2Op::create(
+              b, loc,
+              math::FmaOp::create(b, loc, s, f32Const(scaleLog2), negShift)));
+        }
+        tileProbs.push_back(vector::FromElementsOp::create(
+            b, loc, tc.getAccumulatorType(), elements));
+      }
+      for (int64_t r = 0; r < 2; ++r)
+        sums[2 * m + r] = math::FmaOp::create(
+            b, loc, sums[2 * m + r], corrections[r],
+            tc.buildRowReduction(tileProbs, r, RowReduction::Sum));
+      Value correction = tc.buildRowPair(corrections[0], corrections[1]);
+      for (Value &tile : MutableArrayRef<Value>(acc).slice(m * numOutTiles,
+                                                           numOutTiles))
+        tile = arith::MulFOp::create(b, loc, tile, correction);
+      llvm::append_range(probs, tileProbs);
     }
-    Value newSumA =
-        math::FmaOp::create(b, loc, sumA, correctionA,
-                            tc.buildRowReduction(probs, 0, RowReduction::Sum));
-    Value newSumB =
-        math::FmaOp::create(b, loc, sumB, correctionB,
-                            tc.buildRowReduction(probs, 1, RowReduction::Sum));
-    Value correctionVec = tc.buildRowPair(correctionA, correctionB);
-    for (Value &tile : acc)
-      tile = arith::MulFOp::create(b, loc, tile, correctionVec);
 
     // O += P V: the C fragments of S tiles 2j and 2j + 1 are the A fragment
     // of P for keys [16 j, 16 j + 16).
     tc.buildProductFromAccumulators(
-        probs, {sharedV, stage, index(0), valueHeadDim}, lanes, acc);
-    // The next iteration's prefetch overwrites the stage read here.
-    gpu::BarrierOp::create(b, loc);
-    SmallVector<Value> yields = {newMaxA, newMaxB, newSumA, newSumB};
-    yields.append(acc);
+        probs, {sharedV, std::nullopt, index(0), valueHeadDim}, lanes, acc,
+        rowTiles);
+    SmallVector<Value> yields = maxes;
+    llvm::append_range(yields, sums);
+    llvm::append_range(yields, acc);
     scf::YieldOp::create(b, loc, yields);
   }
 
   // Epilogue: out = O / l, with l summed over the quad; 0 where l = 0.
-  Value rows[2] = {rowA, rowB};
-  Value maxes[2] = {loop.getResult(0), loop.getResult(1)};
-  Value sums[2] = {tc.buildQuadReduction(loop.getResult(2), RowReduction::Sum),
-                   tc.buildQuadReduction(loop.getResult(3), RowReduction::Sum)};
   Type outElementType = op.getOutputType().getElementType();
-  for (int64_t r = 0; r < 2; ++r) {
-    Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
-                                       sums[r], f32Const(0.0f));
+  for (int64_t r = 0; r < numRows; ++r) {
+    Value rowMax = loop.getResult(r);
+    Value sum =
+        tc.buildQuadReduction(loop.getResult(numRows + r), RowReduction::Sum);
+    Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum,
+                                       f32Const(0.0f));
     Value inverse = arith::SelectOp::create(
-        b, loc, seen, arith::DivFOp::create(b, loc, f32Const(1.0f), sums[r]),
+        b, loc, seen, arith::DivFOp::create(b, loc, f32Const(1.0f), sum),
         f32Const(0.0f));
-    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                          rows[r], querySeqLen);
-    auto store = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+    auto store = scf::IfOp::create(b, loc, less(rows[r], querySeqLen),
+                                   /*withElse=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(store.thenBlock()->getTerminator());
+    int64_t m = r / 2;
     for (int64_t n = 0; n < numOutTiles; ++n) {
-      Value tile = loop.getResult(4 + n);
-      Value pair = vector::ExtractOp::create(b, loc, tile, r);
+      Value tile = loop.getResult(2 * numRows + m * numOutTiles + n);
+      Value pair = vector::ExtractOp::create(b, loc, tile, r % 2);
       pair = arith::MulFOp::create(
           b, loc, pair,
           vector::BroadcastOp::create(b, loc, pair.getType(), inverse));
@@ -302,9 +338,9 @@ void FlashKernelBuilder::build() {
                                              threadInGroup, index(0));
       auto leader = scf::IfOp::create(b, loc, isLeader, /*withElse=*/false);
       b.setInsertionPoint(leader.thenBlock()->getTerminator());
-      Value rowMax =
-          arith::MulFOp::create(b, loc, maxes[r], f32Const(scaleLog2));
-      Value value = buildLogSumExpFromLog2(b, loc, rowMax, sums[r]);
+      Value scaledMax =
+          arith::MulFOp::create(b, loc, rowMax, f32Const(scaleLog2));
+      Value value = buildLogSumExpFromLog2(b, loc, scaledMax, sum);
       memref::StoreOp::create(b, loc, value, lse,
                               ValueRange{batch, head, rows[r]});
     }
@@ -316,14 +352,15 @@ static void lowerToTensorCoreKernel(RewriterBase &rewriter, AttentionOp op,
                                     const TensorCoreKernelOptions &passOptions) {
   TensorCoreKernelOptions options = getScheduledKernelOptions(op, passOptions);
   Location loc = op.getLoc();
-  int64_t blockRows = kMmaM * options.numWarps;
+  int64_t blockRows = getTensorCoreWarpRows(op, options) * options.numWarps;
   int64_t keyBlock = getTensorCoreKeyBlock(op, options);
-  // Grid (q-blocks, output heads, batch), as FlashAttention-2.
+  // Grid (q-blocks, output heads, batch), as FlashAttention-2; shared
+  // memory for the Q tile and one K and one V block.
   createKernelLaunch(rewriter, op, op.getQuery(), blockRows,
                      op.getNumOutputHeads(), options.numWarps,
                      {{{blockRows, op.getHeadDim()}},
-                      {{2, keyBlock, op.getHeadDim()}},
-                      {{2, keyBlock, op.getValueHeadDim()}}},
+                      {{keyBlock, op.getHeadDim()}},
+                      {{keyBlock, op.getValueHeadDim()}}},
                      [&](gpu::LaunchOp launch) {
                        FlashKernelBuilder(rewriter, loc, op, options, launch)
                            .build();
@@ -338,7 +375,8 @@ struct ConvertSQAToNVGPUPass
 
   void runOnOperation() override {
     FailureOr<TensorCoreKernelOptions> parsed =
-        getPassKernelOptions(getOperation(), getArgument(), numWarps, keyBlock);
+        getPassKernelOptions(getOperation(), getArgument(), numWarps,
+                             keyBlock, warpRows);
     if (failed(parsed))
       return signalPassFailure();
     TensorCoreKernelOptions options = *parsed;
@@ -379,7 +417,8 @@ struct ChooseSchedulePass
     // Options a schedule cannot hold are errors here, before any op gets
     // one (the attribute's own rule, S1).
     FailureOr<TensorCoreKernelOptions> options =
-        getPassKernelOptions(getOperation(), getArgument(), numWarps, keyBlock);
+        getPassKernelOptions(getOperation(), getArgument(), numWarps,
+                             keyBlock, warpRows);
     if (failed(options))
       return signalPassFailure();
     StringRef name = SQADialect::getScheduleAttrName();

@@ -214,6 +214,7 @@ struct ConvertSQAToSCFPass
     TensorCoreKernelOptions tensorCore;
     tensorCore.numWarps = tensorCoreWarps;
     tensorCore.keyBlock = tensorCoreKeyBlock;
+    tensorCore.warpRows = tensorCoreWarpRows;
     if (tensorCoreWarps > 0) {
       target.addDynamicallyLegalOp<AttentionOp>([=](AttentionOp op) {
         return getTensorCoreIncompatibility(op, tensorCore).empty();

@@ -1,5 +1,6 @@
-// RUN: sqa-opt %s --split-input-file --sqa-map-to-gpu | FileCheck %s
-// RUN: sqa-opt %s --split-input-file --sqa-map-to-gpu="warps=2 kv-block=16" | FileCheck %s --check-prefix=W2
+// RUN: sqa-opt %s --split-input-file --sqa-map-to-gpu="warp-rows=16" | FileCheck %s
+// RUN: sqa-opt %s --split-input-file --sqa-map-to-gpu | FileCheck %s --check-prefix=DEFAULT
+// RUN: sqa-opt %s --split-input-file --sqa-map-to-gpu="warps=2 kv-block=16 warp-rows=16" | FileCheck %s --check-prefix=W2
 // RUN: not sqa-opt %s --sqa-map-to-gpu="warps=17" 2>&1 | FileCheck %s --check-prefix=BADWARPS
 
 // GQA (4 query heads on 2 key/value heads), f16, D = 64, causal, with lse.
@@ -58,6 +59,12 @@
 // CHECK: } {mapping = [#gpu.warp<x>]}
 // CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
 // CHECK-NOT: sqa.attention
+// By default, the tensor-core kernel's schedule: 4 warps of 32 rows.
+// DEFAULT-LABEL: func.func @gqa_f16_d64
+// DEFAULT: arith.ceildivui %{{.+}}, %c128
+// DEFAULT: memref.alloc() : memref<128x64xf16, #gpu.address_space<workgroup>>
+// DEFAULT: scf.forall (%{{.+}}) in (4)
+// DEFAULT: vector.contract {{.*}} : vector<32x64xf32>, vector<64x64xf32> into vector<32x64xf32>
 // W2-LABEL: func.func @gqa_f16_d64
 // W2: arith.ceildivui %{{.+}}, %c32
 // W2: memref.alloc() : memref<32x64xf16, #gpu.address_space<workgroup>>

@@ -4,20 +4,29 @@
 // RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=2 kv-block=32" --sqa-map-to-gpu | FileCheck %s --check-prefix=MAPPED
 // RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="warps=0" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="kv-block=65552" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="warp-rows=24" 2>&1 | FileCheck %s --check-prefix=BAD-ROWS
+// RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=8 warp-rows=16" | FileCheck %s --check-prefix=ROWS16
+// RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=8" | FileCheck %s --check-prefix=WARPS8
 
 // Each op gets its schedule once, with the defaults resolved: kv-block 64 at
-// head dim 64. The kernels then read it, not their own options (warps=4,
-// kv-block=0 here): 2 warps (64 threads, 32 rows) and 32 keys per step.
+// head dim 64, 32 rows per warp. The kernels then read it, not their own
+// options (warps=4, kv-block=0 here): 2 warps (64 threads, 64 rows) and 32
+// keys per step.
 // CHECK-LABEL: func.func @forward
-// CHECK: sqa.attention {{.*}} {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 64>}
+// CHECK: sqa.attention {{.*}} {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 64, warp_rows = 32>}
 // OPTS-LABEL: func.func @forward
-// OPTS: {sqa.schedule = #sqa.schedule<warps = 2, kv_block = 32>}
+// OPTS: {sqa.schedule = #sqa.schedule<warps = 2, kv_block = 32, warp_rows = 32>}
+// ROWS16-LABEL: func.func @forward
+// ROWS16: {sqa.schedule = #sqa.schedule<warps = 8, kv_block = 64>}
+// WARPS8-LABEL: func.func @forward
+// WARPS8: {sqa.schedule = #sqa.schedule<warps = 8, kv_block = 64, warp_rows = 32>}
 // KERNEL-LABEL: func.func @forward
-// KERNEL: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c64{{.*}}) workgroup({{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x32x64xf16, #gpu.address_space<workgroup>>
+// KERNEL: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c64{{.*}}) workgroup({{.*}} : memref<64x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>
 // MAPPED-LABEL: func.func @forward
-// MAPPED: memref.alloc() : memref<32x64xf16, #gpu.address_space<workgroup>>
+// MAPPED: memref.alloc() : memref<64x64xf16, #gpu.address_space<workgroup>>
 // MAPPED: memref.alloc() : memref<2x32x64xf16, #gpu.address_space<workgroup>>
 // BAD: error: sqa-choose-schedule: warps must be in [1, 16] and kv-block in [0, 65536]
+// BAD-ROWS: error: sqa-choose-schedule: warp-rows must be 0 (the default) or a multiple of 16 in [16, 64], got 24
 func.func @forward(%q: memref<?x8x?x64xf16>, %k: memref<?x4x?x64xf16>, %v: memref<?x4x?x64xf16>, %o: memref<?x8x?x64xf16>) {
   sqa.attention ins(%q, %k, %v : memref<?x8x?x64xf16>, memref<?x4x?x64xf16>, memref<?x4x?x64xf16>) outs(%o : memref<?x8x?x64xf16>)
   return
@@ -25,10 +34,13 @@ func.func @forward(%q: memref<?x8x?x64xf16>, %k: memref<?x4x?x64xf16>, %v: memre
 
 // -----
 
-// Head dim 128: kv-block 32 by default (two stages of K and V and the Q
-// tile in 48 KiB).
+// Head dim 128: kv-block 32 by default (the Q tile of 128 rows and one K
+// and V block in 48 KiB); with 8 warps, 256 rows would not fit, so 16 rows
+// per warp.
 // CHECK-LABEL: func.func @d128
-// CHECK: {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 32>}
+// CHECK: {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 32, warp_rows = 32>}
+// WARPS8-LABEL: func.func @d128
+// WARPS8: {sqa.schedule = #sqa.schedule<warps = 8, kv_block = 32>}
 func.func @d128(%q: memref<?x4x?x128xbf16>, %o: memref<?x4x?x128xbf16>) {
   sqa.attention ins(%q, %q, %q : memref<?x4x?x128xbf16>, memref<?x4x?x128xbf16>, memref<?x4x?x128xbf16>) outs(%o : memref<?x4x?x128xbf16>)
   return

@@ -1,53 +1,67 @@
 // RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu | FileCheck %s
 // RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warps=8 kv-block=32" | FileCheck %s --check-prefix=W8
+// RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warp-rows=16" | FileCheck %s --check-prefix=W16
+// RUN: not sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warp-rows=48 strict=true" 2>&1 | FileCheck %s --check-prefix=STRICT-ROWS
 // RUN: not sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="strict=true" 2>&1 | FileCheck %s --check-prefix=STRICT
 // RUN: not sqa-opt %s --convert-sqa-to-nvgpu="warps=0" 2>&1 | FileCheck %s --check-prefix=BADWARPS
 
 // GQA (4 query heads on 2 key/value heads), f16, D = 64, causal, with lse.
-// Grid (ceil(Sq / 64), heads, batch) of 128 threads; Q, K (2 stages) and V
-// (2 stages) tiles in workgroup attributions.
+// FlashAttention-2's tiles: 4 warps of 32 rows (two m16 row tiles each), so
+// a grid (ceil(Sq / 128), heads, batch) of 128 threads; the Q tile and one
+// K and one V block in workgroup attributions.
 // CHECK-LABEL: func.func @gqa_f16_d64
 // CHECK: %[[SQ:.+]] = memref.dim %{{.+}}, %c2
-// CHECK: %[[ROUNDED:.+]] = arith.addi %[[SQ]], %c63
-// CHECK: %[[BLOCKS:.+]] = arith.divsi %[[ROUNDED]], %c64
-// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[BLOCKS]], {{.*}} = %c4{{.*}}, {{.*}} = %{{.+}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}) workgroup(%[[SQT:.+]] : memref<64x64xf16, #gpu.address_space<workgroup>>, %[[SK:.+]] : memref<2x64x64xf16, #gpu.address_space<workgroup>>, %[[SV:.+]] : memref<2x64x64xf16, #gpu.address_space<workgroup>>)
+// CHECK: %[[ROUNDED:.+]] = arith.addi %[[SQ]], %c127
+// CHECK: %[[BLOCKS:.+]] = arith.divsi %[[ROUNDED]], %c128
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[BLOCKS]], {{.*}} = %c4{{.*}}, {{.*}} = %{{.+}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}) workgroup(%[[SQT:.+]] : memref<128x64xf16, #gpu.address_space<workgroup>>, %[[SK:.+]] : memref<64x64xf16, #gpu.address_space<workgroup>>, %[[SV:.+]] : memref<64x64xf16, #gpu.address_space<workgroup>>)
 // Key/value head h floordiv 2: index arithmetic, no copy of heads.
 // CHECK: affine.apply #{{.+}}(%{{.+}})
-// Prologue: the Q tile by cp.async (16-byte chunks, zero-filled past Sq).
-// CHECK: nvgpu.device_async_copy %{{.+}}[{{.*}}], %[[SQT]][{{.*}}], 8, %{{.+}} {bypassL1}
-// CHECK: nvgpu.device_async_create_group
+// Prologue: the Q tile by cp.async (16-byte chunks, zero-filled past Sq),
+// then the first K block, each its own group.
+// CHECK-COUNT-8: nvgpu.device_async_copy %{{.+}}[{{.*}}], %[[SQT]][{{.*}}], 8, %{{.+}} {bypassL1}
+// CHECK: %[[QGROUP:.+]] = nvgpu.device_async_create_group
 // CHECK: scf.if
-// CHECK: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8, %{{.+}} {bypassL1}
-// CHECK: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8, %{{.+}} {bypassL1}
-// CHECK: nvgpu.device_async_wait %{{.+}} {numGroups = 0 : i32}
+// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8, %{{.+}} {bypassL1}
+// CHECK: nvgpu.device_async_create_group
+// The kv loop carries the four rows' max and sum and 2 x 8 accumulator
+// tiles; Q is not held in registers at these tiles.
+// CHECK-NOT: nvgpu.ldmatrix
+// CHECK: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
+// K has landed: V of this block is copied while S = Q Kᵀ runs.
+// CHECK: nvgpu.device_async_wait %[[QGROUP]] {numGroups = 0 : i32}
 // CHECK: gpu.barrier
-// Q fragments stay in registers: one ldmatrix x4 per 16 columns of D.
-// CHECK-COUNT-4: nvgpu.ldmatrix %[[SQT]][{{.*}}] {numTiles = 4 : i32, transpose = false}
-// The kv loop carries the two rows' max and sum and 8 accumulator tiles.
-// CHECK: scf.for {{.*}} -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
-// Prefetch of the next stage, double buffering.
-// CHECK: nvgpu.device_async_copy {{.*}}, %[[SK]]
-// CHECK: nvgpu.device_async_wait %{{.+}} {numGroups = 1 : i32}
-// CHECK: } else {
-// CHECK: nvgpu.device_async_wait %{{.+}} {numGroups = 0 : i32}
-// CHECK: gpu.barrier
+// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8, %{{.+}} {bypassL1}
+// CHECK: nvgpu.device_async_create_group
+// Per k-step, the A fragments of both row tiles from the Q tile, then each
+// K fragment (two n-tiles) feeds both row tiles: 4 mma.sync per ldmatrix.
+// CHECK: nvgpu.ldmatrix %[[SQT]][{{.*}}] {numTiles = 4 : i32, transpose = false}
+// CHECK: nvgpu.ldmatrix %[[SQT]][{{.*}}] {numTiles = 4 : i32, transpose = false}
 // CHECK: nvgpu.ldmatrix %[[SK]][{{.*}}] {numTiles = 4 : i32, transpose = false}
-// CHECK: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
-// Partly visible blocks are masked under an scf.if.
+// CHECK-COUNT-4: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
+// CHECK: nvgpu.ldmatrix %[[SK]]
+// Partly visible blocks are masked under an scf.if, per row tile.
 // CHECK: scf.if %{{.+}} -> (vector<2x2xf32>
 // CHECK: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<2x2xi1>, vector<2x2xf32>
+// CHECK: scf.if %{{.+}} -> (vector<2x2xf32>
+// V has landed and every warp is past Q Kᵀ: the next K block is copied
+// while the softmax and P V run.
+// CHECK: nvgpu.device_async_wait %[[QGROUP]] {numGroups = 0 : i32}
+// CHECK: gpu.barrier
+// CHECK: scf.if
+// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8, %{{.+}} {bypassL1}
 // Row max across the quad with shuffles; exp2 of one fma.
 // CHECK: vector.reduction <maxnumf>
 // CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32{{.*}}, %c32_i32{{.*}} : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c2_i32{{.*}}, %c32_i32{{.*}} : f32
 // CHECK: math.fma
 // CHECK: math.exp2
-// P as the A operand, V through the transposed ldmatrix.
+// P as the A operand, V through the transposed ldmatrix, each V fragment
+// feeding both row tiles.
 // CHECK: arith.truncf %{{.+}} : vector<2x2xf32> to vector<2x2xf16>
 // CHECK: vector.insert_strided_slice
 // CHECK: nvgpu.ldmatrix %[[SV]][{{.*}}] {numTiles = 4 : i32, transpose = true}
-// CHECK: nvgpu.mma.sync
-// CHECK: gpu.barrier
+// CHECK-COUNT-4: nvgpu.mma.sync
+// CHECK-NOT: gpu.barrier
 // CHECK: scf.yield
 // Epilogue: sums over the quad, out = acc / l, lse by one thread per row.
 // CHECK: gpu.shuffle  xor
@@ -57,9 +71,22 @@
 // CHECK: gpu.terminator
 // CHECK-NOT: sqa.attention
 
+// With 16 rows per warp, Q, the accumulators and the scores fit in 128
+// registers: the Q fragments are loaded once, before the loop, and the
+// loop carries two rows' state.
+// W16-LABEL: func.func @gqa_f16_d64
+// W16: workgroup({{.*}} : memref<64x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x64xf16, #gpu.address_space<workgroup>>)
+// W16: nvgpu.device_async_wait
+// W16-NEXT: gpu.barrier
+// W16-COUNT-4: nvgpu.ldmatrix %{{.+}}[{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<64x64xf16
+// W16: scf.for {{.*}} -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
+
+// With 8 warps, 256 rows of Q (32 KiB) and kv-block 32 (4 KiB each for K
+// and V) fit.
 // W8-LABEL: func.func @gqa_f16_d64
-// W8: arith.divsi %{{.+}}, %c128
-// W8: threads({{.*}}) in ({{.*}} = %c256{{.*}}) workgroup({{.*}} : memref<128x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x32x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x32x64xf16, #gpu.address_space<workgroup>>)
+// W8: arith.divsi %{{.+}}, %c256
+// W8: threads({{.*}}) in ({{.*}} = %c256{{.*}}) workgroup({{.*}} : memref<256x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>)
+// STRICT-ROWS: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel takes 16 or 32 query rows per warp
 func.func @gqa_f16_d64(%q: memref<?x4x?x64xf16>, %k: memref<?x2x?x64xf16>, %v: memref<?x2x?x64xf16>,
                        %o: memref<?x4x?x64xf16>, %l: memref<?x4x?xf32>) {
   sqa.attention ins(%q, %k, %v : memref<?x4x?x64xf16>, memref<?x2x?x64xf16>, memref<?x2x?x64xf16>)
@@ -72,7 +99,7 @@ func.func @gqa_f16_d64(%q: memref<?x4x?x64xf16>, %k: memref<?x2x?x64xf16>, %v: m
 // bf16: nvvm.mma.sync on the fragments' registers (nvgpu.mma.sync's lowering
 // does not deduce bf16 PTX types); D = 16, strided buffers; reverse SQA.
 // CHECK-LABEL: func.func @rsqa_bf16_d16
-// CHECK: workgroup({{.*}} : memref<64x16xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x16xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x16xbf16, #gpu.address_space<workgroup>>)
+// CHECK: workgroup({{.*}} : memref<128x16xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x16xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x16xbf16, #gpu.address_space<workgroup>>)
 // CHECK: llvm.bitcast %{{.+}} : vector<2xbf16> to i32
 // CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK-NOT: nvgpu.mma.sync

@@ -27,6 +27,22 @@ func.func @schedule_s1_kv_block_too_large(%q: memref<?x4x?x16xf16>, %o: memref<?
 
 // -----
 
+func.func @schedule_s1_warp_rows(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf16>) {
+  // expected-error @+1 {{schedule warp_rows must be a multiple of 16 in [16, 64], got 24}}
+  sqa.attention ins(%q, %q, %q : memref<?x4x?x16xf16>, memref<?x4x?x16xf16>, memref<?x4x?x16xf16>) outs(%o : memref<?x4x?x16xf16>) {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 64, warp_rows = 24>}
+  return
+}
+
+// -----
+
+func.func @schedule_s1_warp_rows_too_large(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf16>) {
+  // expected-error @+1 {{schedule warp_rows must be a multiple of 16 in [16, 64], got 80}}
+  sqa.attention ins(%q, %q, %q : memref<?x4x?x16xf16>, memref<?x4x?x16xf16>, memref<?x4x?x16xf16>) outs(%o : memref<?x4x?x16xf16>) {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 64, warp_rows = 80>}
+  return
+}
+
+// -----
+
 func.func @schedule_s2_together(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf16>) {
   // expected-error @+1 {{schedule kv_warps and q_block must be given together}}
   sqa.attention ins(%q, %q, %q : memref<?x4x?x16xf16>, memref<?x4x?x16xf16>, memref<?x4x?x16xf16>) outs(%o : memref<?x4x?x16xf16>) {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 64, kv_warps = 2>}

@@ -10,6 +10,14 @@ func.func @forward(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf16>) {
   return
 }
 
+// warp_rows is printed when it is not its default (16).
+// CHECK-LABEL: func.func @forward_warp_rows
+// CHECK: sqa.attention {{.*}} {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 128, warp_rows = 32>}
+func.func @forward_warp_rows(%q: memref<?x4x?x16xf16>, %o: memref<?x4x?x16xf16>) {
+  sqa.attention ins(%q, %q, %q : memref<?x4x?x16xf16>, memref<?x4x?x16xf16>, memref<?x4x?x16xf16>) outs(%o : memref<?x4x?x16xf16>) {sqa.schedule = #sqa.schedule<warp_rows = 32, warps = 4, kv_block = 128>}
+  return
+}
+
 // CHECK-LABEL: func.func @backward
 // CHECK: sqa.attention_grad {{.*}} {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 16, kv_warps = 2, q_block = 16>}
 func.func @backward(%q: tensor<?x4x?x16xf16>, %l: tensor<?x4x?xf32>, %g: tensor<?x4x?x16xf32>) -> (tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>) {

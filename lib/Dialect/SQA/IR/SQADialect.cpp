@@ -29,14 +29,18 @@ void SQADialect::initialize() {
 
 LogicalResult
 ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                     int64_t warps, int64_t kvBlock, int64_t kvWarps,
-                     int64_t qBlock) {
+                     int64_t warps, int64_t kvBlock, int64_t warpRows,
+                     int64_t kvWarps, int64_t qBlock) {
   // (S1)
   if (warps < 1 || warps > 16)
     return emitError() << "schedule warps must be in [1, 16], got " << warps;
   if (kvBlock < 1 || kvBlock > kMaxAttentionBlock)
     return emitError() << "schedule kv_block must be in [1, "
                        << kMaxAttentionBlock << "], got " << kvBlock;
+  if (warpRows < 16 || warpRows > 64 || warpRows % 16 != 0)
+    return emitError() << "schedule warp_rows must be a multiple of 16 in "
+                          "[16, 64], got "
+                       << warpRows;
   // (S2)
   if ((kvWarps == 0) != (qBlock == 0))
     return emitError() << "schedule kv_warps and q_block must be given "

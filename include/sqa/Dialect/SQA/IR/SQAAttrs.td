@@ -29,21 +29,26 @@ def SQA_ScheduleAttr : AttrDef<SQA_Dialect, "Schedule"> {
     lowering's choice of which ops to leave to tensor cores) reads instead
     of its own options:
 
-    - `warps`: warps per block of the forward kernel (16 query rows each,
-      `16 warps` rows per block) and of the backward's dQ kernel;
-    - `kv_block`: keys per step of those kernels (K and V in two stages);
+    - `warps`: warps per block of the forward kernel and of the backward's
+      dQ kernel;
+    - `kv_block`: keys per step of those kernels;
+    - `warp_rows` (default 16): query rows per warp, whole m16 row tiles of
+      mma.sync, so `warps * warp_rows` rows per block (FlashAttention-2's
+      forward: 4 warps of 32 rows); every K and V fragment a warp loads
+      feeds `warp_rows / 16` products;
     - `kv_warps`, `q_block` (`sqa.attention_grad` only): warps of the
       backward's dK/dV kernel (16 keys each) and the query rows it streams
       through per step (Q and dO in two stages).
 
     ```mlir
-    sqa.attention ... {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 64>}
+    sqa.attention ... {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 128, warp_rows = 32>}
     sqa.attention_grad ...
         {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 16, kv_warps = 2, q_block = 16>}
     ```
 
     Constraints:
-    - (S1) `warps` is in [1, 16] and `kv_block` in [1, 65536].
+    - (S1) `warps` is in [1, 16], `kv_block` in [1, 65536] and `warp_rows`
+      a multiple of 16 in [16, 64].
     - (S2) `kv_warps` and `q_block` are given together or not at all; when
       given, `kv_warps` is in [1, 16] and `q_block` in [1, 65536].
 
@@ -54,6 +59,7 @@ def SQA_ScheduleAttr : AttrDef<SQA_Dialect, "Schedule"> {
       `kv_warps` and `q_block`) or an `sqa.attention_grad` (with them).
   }];
   let parameters = (ins "int64_t":$warps, "int64_t":$kv_block,
+                        DefaultValuedParameter<"int64_t", "16">:$warp_rows,
                         DefaultValuedParameter<"int64_t", "0">:$kv_warps,
                         DefaultValuedParameter<"int64_t", "0">:$q_block);
   let assemblyFormat = "`<` struct(params) `>`";

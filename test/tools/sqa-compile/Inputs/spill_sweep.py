@@ -1,0 +1,61 @@
+"""The register sweep of the tensor-core kernels: builds a kernel library
+with `sqa-compile --emit library`, assembles each kernel with
+`ptxas -arch=sm_80 -v` and prints one line per kernel and a summary: how
+many kernels, and how many spill or fail to assemble.
+
+- backward: 72 configurations (head dims 16/32/64/128 x f16/bf16 x GQA
+  16/4, rSQA 4/8, MQA 8/1 x causal bottom-right / window 64:0 / causal
+  top-left with f32 gradients), 144 kernels (dK/dV and dQ each);
+- forward: 96 configurations of SQA 8/4 (D x Dv in {16, 32, 64, 128}^2 x
+  f16/bf16 x no mask / causal bottom-right with lse / window 100:0 with f32
+  output), one kernel each, on the default schedule.
+
+Usage: spill_sweep.py backward|forward SQA_COMPILE PTXAS OUT_DIR"""
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+
+HEADS = {"gqa": "hq=16,hkv=4", "rsqa": "hq=4,hkv=8", "mqa": "hq=8,hkv=1"}
+MASKS = {"cbr": "mask=causal_bottom_right,grad", "win": "window=64:0,grad",
+         "ctl": "mask=causal_top_left,grad=f32"}
+
+
+FORWARD_MASKS = {"none": "", "cbr": ",mask=causal_bottom_right,lse",
+                 "win": ",window=100:0,out=f32"}
+HEAD_DIMS = (16, 32, 64, 128)
+
+
+def main():
+    mode, compiler, ptxas, out = sys.argv[1:5]
+    cmd = [compiler, "--emit", "library", "--library-name", "sweep", "--ptxas=none", "-o", out]
+    if mode == "backward":
+        for d, dtype, head, mask in itertools.product(HEAD_DIMS, ("f16", "bf16"), HEADS, MASKS):
+            cmd += ["--config", f"g{d}_{dtype}_{head}_{mask}:{HEADS[head]},d={d},dtype={dtype},"
+                                f"{MASKS[mask]}"]
+    else:
+        for d, dv, dtype, mask in itertools.product(HEAD_DIMS, HEAD_DIMS, ("f16", "bf16"),
+                                                    FORWARD_MASKS):
+            cmd += ["--config", f"f{d}_{dv}_{dtype}_{mask}:hq=8,hkv=4,d={d},dv={dv},"
+                                f"dtype={dtype}{FORWARD_MASKS[mask]}"]
+    subprocess.run(cmd, check=True)
+    kernels = bad = 0
+    for name in sorted(os.listdir(out)):
+        if not name.endswith(".ptx"):
+            continue
+        proc = subprocess.run([ptxas, "-arch=sm_80", "-v", os.path.join(out, name),
+                               "-o", os.devnull], capture_output=True, text=True)
+        info = proc.stdout + proc.stderr
+        spills = [int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", info)]
+        registers = re.search(r"Used (\d+) registers", info)
+        kernels += 1
+        bad += proc.returncode != 0 or not spills or any(spills) or not registers
+        print(f"{name}: {registers.group(1) if registers else '?'} registers, "
+              f"spill bytes {spills} (exit {proc.returncode})")
+    print(f"{kernels} kernels, {bad} spilling or failing")
+
+
+if __name__ == "__main__":
+    main()
