@@ -13,14 +13,26 @@ std::string mlir::sqa::getTensorCoreOperandIncompatibility(
     AttentionOpInterface op, const TensorCoreKernelOptions &options,
     StringRef kernel) {
   Type elementType = op.getQueryType().getElementType();
-  auto isHeadDim = [](int64_t dim) {
+  // The forward kernel takes FlashAttention-2's head dims (multiples of 32
+  // up to 256, whose rows the swizzle permutes in groups of 4 or 8 chunks)
+  // but 224, which spills registers at every tile that fits in 48 KiB of
+  // shared memory, and 16; where their tiles fit in shared memory (256
+  // needs 2 warps). The backward's are those its register budget was sized
+  // for.
+  bool isForward = isa<AttentionOp>(op.getOperation());
+  auto isHeadDim = [&](int64_t dim) {
+    if (isForward)
+      return dim == 16 ||
+             (dim % 32 == 0 && dim >= 32 && dim <= 256 && dim != 224);
     return dim == 16 || dim == 32 || dim == 64 || dim == 128;
   };
   if (!elementType.isF16() && !elementType.isBF16())
     return ("the tensor-core " + kernel + " needs f16 or bf16 operands").str();
   if (!isHeadDim(op.getHeadDim()) || !isHeadDim(op.getValueHeadDim()))
     return ("the tensor-core " + kernel +
-            " supports head dims 16, 32, 64 and 128")
+            (isForward
+                 ? " supports head dims 16, 32, 64, 96, 128, 160, 192 and 256"
+                 : " supports head dims 16, 32, 64 and 128"))
         .str();
   if (options.numWarps < 1 || options.numWarps > 16)
     return ("the tensor-core " + kernel + " needs 1 to 16 warps").str();
@@ -61,7 +73,7 @@ mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
                                  const TensorCoreKernelOptions &options) {
   if (options.keyBlock > 0)
     return options.keyBlock;
-  return op.getHeadDim() >= 128 || op.getValueHeadDim() >= 128 ? 32 : 64;
+  return std::max(op.getHeadDim(), op.getValueHeadDim()) > 64 ? 32 : 64;
 }
 
 /// Bytes of a 16-bit element.
@@ -83,11 +95,23 @@ mlir::sqa::getTensorCoreWarpRows(AttentionOp op,
   if (options.warpRows > 0)
     return options.warpRows;
   int64_t keys = getTensorCoreKeyBlock(op, options);
-  int64_t rows = 2 * kMmaM;
-  if (getForwardSharedBytes(op, rows * options.numWarps, keys) >
-      kMaxStaticSharedMemory)
-    rows = kMmaM;
-  return rows;
+  // Two row tiles where their f32 accumulators (O and one block of S, 4
+  // registers per 8 columns each) take at most 160 of a thread's 255
+  // registers, 128 when a head dim above 64 is not a multiple of 64 (its
+  // swizzle groups of 4 chunks cost more address registers), and their
+  // tiles fit in shared memory: beyond that ptxas spills (measured with
+  // emit-library-sweep.test: Dv 160 with kv-block 32 spills, Dv 128 does
+  // not; D 96 with Dv 128 spills, D 128 does not).
+  auto isOddWidth = [](int64_t dim) { return dim > 64 && dim % 64 != 0; };
+  int64_t budget =
+      isOddWidth(op.getHeadDim()) || isOddWidth(op.getValueHeadDim()) ? 128
+                                                                      : 160;
+  int64_t accumulators = 2 * 4 * (op.getValueHeadDim() + keys) / kMmaN;
+  if (accumulators > budget ||
+      getForwardSharedBytes(op, 2 * kMmaM * options.numWarps, keys) >
+          kMaxStaticSharedMemory)
+    return kMmaM;
+  return 2 * kMmaM;
 }
 
 bool mlir::sqa::holdsQueryFragments(AttentionOp op,

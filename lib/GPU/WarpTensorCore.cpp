@@ -42,7 +42,12 @@ Value WarpTensorCoreBuilder::buildSwizzledColumn(Value row, Value col,
                                                  int64_t width) {
   int64_t chunks = width / kChunkElements;
   int64_t rowsPerLine = std::max<int64_t>(1, 8 / chunks);
-  int64_t mask = std::min<int64_t>(chunks, 8) - 1;
+  // The XOR stays inside aligned groups of `group` chunks, the largest
+  // power of two (up to 8) that divides the row's chunks, so that it
+  // permutes the chunks of each row: 8 for rows of 64 or 128 columns, 4 for
+  // 96, 160 and 224.
+  int64_t group = std::min<int64_t>(chunks & -chunks, 8);
+  int64_t mask = group - 1;
   Value bits = arith::AndIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, row, index(rowsPerLine)),
       index(mask));

@@ -396,7 +396,7 @@ def suite_mapped():
 def suite_tensor_core():
     """The tensor-core kernel itself (convert-sqa-to-nvgpu), lane by lane, on
     OpenMP threads (sqa-gpu-launch-to-openmp): every variant, f16 and bf16,
-    head dims 16 to 128, both causal alignments, windows, lse, Dv != D, f32
+    head dims 16 to 256 (96 and 160 with their groups of 4 swizzled chunks), both causal alignments, windows, lse, Dv != D, f32
     output, fully masked rows, partial and skipped blocks, 1 to 4 warps of
     16 or 32 rows (one or two row tiles, Q in registers or read from shared
     memory), kv-blocks 16 to 64. Sizes stay small: every warp-level op passes
@@ -434,6 +434,16 @@ def suite_tensor_core():
     for cfg in (variant("rSQA", head_dim=16, dtype="f16", mask="causal_bottom_right"),
                 variant("GQA", head_dim=16, dtype="bf16", with_lse=True)):
         yield cfg, 1, 50, 41, (32, 16, 32)
+    # FlashAttention-2's head dims beyond 128 and those whose rows are 4
+    # modulo 8 chunks of 16 bytes (96, 160: swizzled in groups of 4), on the
+    # default tiles (kv-block 32; 32 rows per warp at D 96, 16 at 160 and
+    # 192), and 256 on 2 warps.
+    yield (variant("SQA", head_dim=96, dtype="f16", mask="causal_bottom_right",
+                   with_lse=True), 1, 70, 75, (128, 32, 32))
+    yield variant("xSQA", head_dim=160, value_head_dim=96, dtype="bf16", window=(30, 2)), 1, 40, 50, (64, 32, 16)
+    yield (variant("rSQA", head_dim=192, dtype="bf16", mask="causal_top_left",
+                   with_lse=True), 1, 40, 37, (64, 32, 16))
+    yield variant("GQA", head_dim=256, value_head_dim=128, dtype="f16"), 1, 33, 40, (32, 32, 16)
 
 
 def suite_conditioning():

@@ -61,7 +61,8 @@ static cl::opt<sqa::GPUKernel> kernel(
     "kernel", cl::init(sqa::GPUKernel::Auto), cl::desc("Kernel design"),
     cl::values(clEnumValN(sqa::GPUKernel::Auto, "auto",
                           "tensor cores (FlashAttention-2) where supported: "
-                          "f16/bf16, head dims 16/32/64/128; else row-wise"),
+                          "f16/bf16, head dims 16 to 256 where the tiles fit; "
+                          "else row-wise"),
                clEnumValN(sqa::GPUKernel::TensorCore, "tensor-core",
                           "tensor cores; an unsupported op is an error"),
                clEnumValN(sqa::GPUKernel::Rowwise, "rowwise",

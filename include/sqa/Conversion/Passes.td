@@ -84,7 +84,8 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
   let summary = "Lower sqa.attention and sqa.attention_grad on buffers to FlashAttention-2 tensor-core kernels";
   let description = [{
     Rewrites every buffer-semantics `sqa.attention` that has f16 or bf16
-    operands and head dims D, Dv in {16, 32, 64, 128} into one `gpu.launch`
+    operands and head dims D, Dv in {16, 32, 64, 96, 128, 160, 192, 256}
+    (where the tiles fit in 48 KiB of shared memory) into one `gpu.launch`
     of FlashAttention-2's forward kernel for sm_80 (A100):
 
     - grid (ceil(Sq / (R * warps)), max(Hq, Hkv), batch), `warps` warps per
@@ -158,7 +159,7 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
            "Warps per block">,
     Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
            "Keys per online-softmax step (0: 64, or 32 when D or Dv is "
-           "128)">,
+           "above 64)">,
     Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
            "Query rows per warp of the forward kernel (0: 32, or 16 where "
            "the tiles would exceed 48 KiB of shared memory)">,
@@ -217,7 +218,7 @@ def SQAMapToGPUPass : Pass<"sqa-map-to-gpu"> {
            "Warps per block">,
     Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
            "Keys per online-softmax step (0: the default of "
-           "convert-sqa-to-nvgpu, 64, or 32 when D or Dv is 128)">,
+           "convert-sqa-to-nvgpu, 64, or 32 when D or Dv is above 64)">,
     Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
            "Query rows per warp of the forward kernel (0: 32, or 16 where "
            "the tiles would exceed 48 KiB of shared memory)">,
@@ -258,7 +259,7 @@ def ChooseSchedulePass : Pass<"sqa-choose-schedule"> {
   let description = [{
     Attaches `sqa.schedule = #sqa.schedule<...>` to every `sqa.attention` and
     `sqa.attention_grad` that has none: the warps and kv-block (defaults
-    resolved: 64 keys, 32 at head dim 128) of the forward and dQ kernels
+    resolved: 64 keys, 32 above head dim 64) of the forward and dQ kernels
     and, for the backward, its dK/dV kernel's warps and q-block (halved
     until the tiles fit in 48 KiB of static shared memory). The passes that
     build kernels (convert-sqa-to-nvgpu, sqa-map-to-gpu) and the row-wise
@@ -271,7 +272,7 @@ def ChooseSchedulePass : Pass<"sqa-choose-schedule"> {
     Option<"numWarps", "warps", "int64_t", /*default=*/"4",
            "Warps per block">,
     Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
-           "Keys per step (0: 64, or 32 when D or Dv is 128)">,
+           "Keys per step (0: 64, or 32 when D or Dv is above 64)">,
     Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
            "Query rows per warp of the forward kernel (0: 32, or 16 where "
            "the tiles would exceed 48 KiB of shared memory)">,

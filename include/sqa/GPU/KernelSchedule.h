@@ -29,13 +29,14 @@ constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
 struct TensorCoreKernelOptions {
   int64_t numWarps = 4;
   /// Keys per step of the online softmax; 0 picks 64, or 32 when a head dim
-  /// is 128 (the Q tile of 128 rows and one K and V block then fit in 48 KiB
-  /// of static shared memory). FlashAttention-2's 128 at head dim 64 would
+  /// is above 64 (the Q tile of 128 rows and one K and V block then fit in
+  /// 48 KiB of static shared memory, and the registers hold them). FlashAttention-2's 128 at head dim 64 would
   /// spill registers with the f32 scores of two row tiles.
   int64_t keyBlock = 0;
   /// Query rows per warp of the forward kernel (16 or 32; the backward's
-  /// kernels take 16); 0 picks 32 (FlashAttention-2's 128-row blocks of 4 warps),
-  /// or 16 where the tiles would not fit in static shared memory.
+  /// kernels take 16); 0 picks 32 (FlashAttention-2's 128-row blocks of 4
+  /// warps), or 16 where the tiles would not fit in static shared memory or
+  /// two row tiles' accumulators in registers.
   int64_t warpRows = 0;
 };
 
@@ -77,7 +78,8 @@ getPassKernelOptions(Operation *root, StringRef passName, int64_t numWarps,
                      int64_t keyBlock, int64_t warpRows);
 
 /// Why `op` cannot use the tensor-core kernel with `options`, or an empty
-/// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 128},
+/// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 96, 128,
+/// 160, 192, 256},
 /// 16 or 32 rows per warp, and tiles that fit in static shared memory.
 std::string
 getTensorCoreIncompatibility(AttentionOp op,

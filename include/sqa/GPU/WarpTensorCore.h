@@ -73,10 +73,11 @@ public:
   Value buildZeroAccumulator();
 
   /// The physical column of logical column `col` (a multiple of 8) of row
-  /// `row` in a shared tile with `width` columns: the 16-byte chunks of a
-  /// row are permuted by an XOR with bits of the row, so that 8 consecutive
-  /// rows read at the same logical chunk hit 8 different bank groups (128
-  /// bytes = 8 chunks per bank line). Written by hand because upstream's
+  /// `row` in a shared tile with `width` columns (a multiple of 16): the
+  /// 16-byte chunks of a row are permuted by an XOR with bits of the row, so
+  /// that 8 consecutive rows read at the same logical chunk hit 8 different
+  /// bank groups (128 bytes = 8 chunks per bank line) where the row has a
+  /// multiple of 8 chunks, 4 where it has 4 modulo 8 (96, 160, 224 columns). Written by hand because upstream's
   /// nvgpu-optimize-shared-memory only rewrites memref.alloc buffers, not
   /// workgroup attributions.
   Value buildSwizzledColumn(Value row, Value col, int64_t width);

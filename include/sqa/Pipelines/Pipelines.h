@@ -76,7 +76,8 @@ enum class KernelFormat { PTX, Cubin, Fatbin };
 /// Which kernel design the GPU pipeline lowers sqa.attention to.
 enum class GPUKernel {
   /// The tensor-core kernel where convert-sqa-to-nvgpu supports the op (f16
-  /// or bf16, head dims 16/32/64/128), the row-wise kernel elsewhere.
+  /// or bf16, head dims 16 to 256 where the tiles fit), the row-wise kernel
+  /// elsewhere.
   Auto,
   /// FlashAttention-2 on mma.sync; an op it does not support is an error.
   TensorCore,
@@ -126,7 +127,7 @@ struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
   PassOptions::Option<unsigned> keyBlock{
       *this, "kv-block",
       llvm::cl::desc("Keys per step of the tensor-core kernels (0: their "
-                     "default, 64 or 32 at head dim 128; else a multiple of "
+                     "default, 64, or 32 above head dim 64; else a multiple of "
                      "16 in [16, 256])"),
       llvm::cl::init(0)};
   PassOptions::Option<unsigned> rowsPerBlock{

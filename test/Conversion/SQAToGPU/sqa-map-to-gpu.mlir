@@ -81,10 +81,10 @@ func.func @gqa_f16_d64(%q: memref<?x4x?x64xf16>, %k: memref<?x2x?x64xf16>, %v: m
 // -----
 
 // f32 and a head dim the tensor-core kernel does not take (80): L2 runs
-// every op; nothing is rounded. D = 128 would pick a kv-block of 32; here 64.
+// every op; nothing is rounded. Above head dim 64 the kv-block is 32.
 // CHECK-LABEL: func.func @rsqa_f32_d80
-// CHECK: memref.alloc() : memref<2x64x80xf32, #gpu.address_space<workgroup>>
-// CHECK: memref.alloc() : memref<2x64x32xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.alloc() : memref<2x32x80xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.alloc() : memref<2x32x32xf32, #gpu.address_space<workgroup>>
 // CHECK-NOT: arith.truncf
 // CHECK: vector.transfer_write {{.*}} : vector<16x32xf32>, memref<2x4x?x32xf32, strided<[?, ?, ?, 1], offset: ?>>
 func.func @rsqa_f32_d80(%q: memref<2x2x?x80xf32>, %k: memref<2x4x?x80xf32>, %v: memref<2x4x?x32xf32>,

@@ -128,9 +128,48 @@ func.func @f32_stays(%q: memref<1x4x8x64xf32>) {
 
 // CHECK-LABEL: func.func @head_dim_48_stays
 // CHECK: sqa.attention
-// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel supports head dims 16, 32, 64 and 128
+// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel supports head dims 16, 32, 64, 96, 128, 160, 192 and 256
 func.func @head_dim_48_stays(%q: memref<1x4x8x48xf16>) {
   sqa.attention ins(%q, %q, %q : memref<1x4x8x48xf16>, memref<1x4x8x48xf16>, memref<1x4x8x48xf16>) outs(%q : memref<1x4x8x48xf16>)
+  return
+}
+
+// -----
+
+// Head dim 224 spills registers at every tile that fits: no kernel.
+// CHECK-LABEL: func.func @head_dim_224_stays
+// CHECK: sqa.attention
+// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel supports head dims 16, 32, 64, 96, 128, 160, 192 and 256
+func.func @head_dim_224_stays(%q: memref<1x4x8x224xf16>) {
+  sqa.attention ins(%q, %q, %q : memref<1x4x8x224xf16>, memref<1x4x8x224xf16>, memref<1x4x8x224xf16>) outs(%q : memref<1x4x8x224xf16>)
+  return
+}
+
+// -----
+
+// Head dim 256 fits 48 KiB only with 2 warps of 16 rows (W8 and the
+// default: no kernel, the tiles' size is the reason).
+// CHECK-LABEL: func.func @head_dim_256_needs_fewer_warps
+// CHECK: sqa.attention
+// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tiles of the tensor-core kernel exceed 48 KiB of shared memory; use fewer warps or rows per warp, or a smaller kv-block
+func.func @head_dim_256_needs_fewer_warps(%q: memref<1x4x8x256xbf16>) {
+  sqa.attention ins(%q, %q, %q : memref<1x4x8x256xbf16>, memref<1x4x8x256xbf16>, memref<1x4x8x256xbf16>) outs(%q : memref<1x4x8x256xbf16>)
+  return
+}
+
+// -----
+
+// Head dim 96 (12 chunks of 16 bytes per row, which the swizzle permutes
+// in groups of 4) and Dv 160: kv-block 32 above head dim 64; two row tiles
+// of O (160 columns) and S would not leave ptxas enough registers, so 4
+// warps of 16 rows.
+// CHECK-LABEL: func.func @d96_dv160
+// CHECK: threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<64x96xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x96xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x160xf16, #gpu.address_space<workgroup>>)
+// CHECK: nvgpu.ldmatrix
+// CHECK: nvgpu.mma.sync
+// CHECK: vector.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?x160xf16>, vector<2xf16>
+func.func @d96_dv160(%q: memref<?x4x?x96xf16>, %k: memref<?x4x?x96xf16>, %v: memref<?x4x?x160xf16>, %o: memref<?x4x?x160xf16>) {
+  sqa.attention ins(%q, %k, %v : memref<?x4x?x96xf16>, memref<?x4x?x96xf16>, memref<?x4x?x160xf16>) outs(%o : memref<?x4x?x160xf16>)
   return
 }
 

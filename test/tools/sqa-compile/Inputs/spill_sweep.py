@@ -6,11 +6,15 @@ many kernels, and how many spill or fail to assemble.
 - backward: 72 configurations (head dims 16/32/64/128 x f16/bf16 x GQA
   16/4, rSQA 4/8, MQA 8/1 x causal bottom-right / window 64:0 / causal
   top-left with f32 gradients), 144 kernels (dK/dV and dQ each);
-- forward: 96 configurations of SQA 8/4 (D x Dv in {16, 32, 64, 128}^2 x
-  f16/bf16 x no mask / causal bottom-right with lse / window 100:0 with f32
-  output), one kernel each, on the default schedule.
+- forward: configurations of SQA 8/4 (D x Dv: every pair in {16, 32, 64,
+  96, 128}, and 160 and 192 with themselves, 64 and 128; x f16/bf16 x no
+  mask / causal bottom-right with lse / window 100:0 with f32 output), one
+  kernel each, on the default schedule unless sqa-compile options follow;
+- forward-256: the same with head dim 256 (with itself, 64 and 128) on 2
+  warps, the most whose tiles fit in 48 KiB.
 
-Usage: spill_sweep.py backward|forward SQA_COMPILE PTXAS OUT_DIR"""
+Usage: spill_sweep.py backward|forward|forward-256 SQA_COMPILE PTXAS OUT_DIR
+                      [OPTION...]"""
 
 import itertools
 import os
@@ -26,6 +30,9 @@ MASKS = {"cbr": "mask=causal_bottom_right,grad", "win": "window=64:0,grad",
 FORWARD_MASKS = {"none": "", "cbr": ",mask=causal_bottom_right,lse",
                  "win": ",window=100:0,out=f32"}
 HEAD_DIMS = (16, 32, 64, 128)
+# The forward kernel's head dims beyond the backward's (256 needs 2 warps:
+# it is swept by emit-library-sweep.test on its own).
+FORWARD_HEAD_DIMS = (16, 32, 64, 96, 128, 160, 192)
 
 
 def main():
@@ -36,10 +43,18 @@ def main():
             cmd += ["--config", f"g{d}_{dtype}_{head}_{mask}:{HEADS[head]},d={d},dtype={dtype},"
                                 f"{MASKS[mask]}"]
     else:
-        for d, dv, dtype, mask in itertools.product(HEAD_DIMS, HEAD_DIMS, ("f16", "bf16"),
-                                                    FORWARD_MASKS):
+        # Every pair of head dims up to 128, and the larger ones with
+        # themselves, 64 and 128; head dim 256 (2 warps) with itself, 64 and
+        # 128.
+        pairs = [(d, dv) for d in FORWARD_HEAD_DIMS for dv in FORWARD_HEAD_DIMS
+                 if max(d, dv) <= 128 or d == dv or min(d, dv) in (64, 128)]
+        if mode == "forward-256":
+            pairs = [(256, 256), (256, 64), (64, 256), (256, 128), (128, 256)]
+            cmd.append("--warps=2")
+        for (d, dv), dtype, mask in itertools.product(pairs, ("f16", "bf16"), FORWARD_MASKS):
             cmd += ["--config", f"f{d}_{dv}_{dtype}_{mask}:hq=8,hkv=4,d={d},dv={dv},"
                                 f"dtype={dtype}{FORWARD_MASKS[mask]}"]
+    cmd += sys.argv[5:]
     subprocess.run(cmd, check=True)
     kernels = bad = 0
     for name in sorted(os.listdir(out)):
