@@ -42,7 +42,8 @@ VARIANT_CALLS = [
     for causal, window in ((False, None), (True, None), ("bottom_right", None), (False, (64, 0)))
 ]
 # Every tensor-core head dim, in both layouts.
-HEAD_DIM_CALLS = [Call("SQA", 8, 4, 130, 130, d, "bf16", True) for d in (16, 32, 64, 128)]
+HEAD_DIM_CALLS = [Call("SQA", 8, 4, 130, 130, d, "bf16", True)
+                  for d in (16, 32, 64, 96, 128, 160, 192)]
 # SparseQueryAttention.from_variant("xSQA", d_model=256, causal=True) in f16.
 MODULE_CALL = Call("xSQA", 4, 4, 1024, 1024, 16, "f16", True)
 
