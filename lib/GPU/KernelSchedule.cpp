@@ -15,10 +15,9 @@ std::string mlir::sqa::getTensorCoreOperandIncompatibility(
   Type elementType = op.getQueryType().getElementType();
   // The forward kernel takes FlashAttention-2's head dims (multiples of 32
   // up to 256, whose rows the swizzle permutes in groups of 4 or 8 chunks)
-  // but 224, which spills registers at every tile that fits in 48 KiB of
-  // shared memory, and 16; where their tiles fit in shared memory (256
-  // needs 2 warps). The backward's are those its register budget was sized
-  // for.
+  // but 224, which spills registers at every tile that fits, and 16; where
+  // their tiles fit in shared memory. The backward's are those its register
+  // budget was sized for.
   bool isForward = isa<AttentionOp>(op.getOperation());
   auto isHeadDim = [&](int64_t dim) {
     if (isForward)
@@ -167,8 +166,8 @@ std::string mlir::sqa::getTensorCoreIncompatibility(
   int64_t warpRows = getTensorCoreWarpRows(op, options);
   if (warpRows != kMmaM && warpRows != 2 * kMmaM)
     return "the tensor-core kernel takes 16 or 32 query rows per warp";
-  if (getTensorCoreSharedMemoryBytes(op, options) > kMaxStaticSharedMemory)
-    return "the tiles of the tensor-core kernel exceed 48 KiB of shared "
+  if (getTensorCoreSharedMemoryBytes(op, options) > kMaxSharedMemory)
+    return "the tiles of the tensor-core kernel exceed 99 KiB of shared "
            "memory; use fewer warps or rows per warp, or a smaller kv-block";
   return "";
 }

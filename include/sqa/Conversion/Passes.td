@@ -93,8 +93,11 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
       by default 32, FlashAttention-2's 128-row blocks); warp w owns query
       rows [R w, R w + R) of the block, and every K and V fragment it loads
       feeds one mma.sync per row tile.
-    - Q, K and V tiles live in workgroup memory (`gpu.launch` workgroup
-      attributions): the Q tile, one K block and one V block. Every thread
+    - Q, K and V tiles live in shared memory: the Q tile, one K block and
+      one V block, as `gpu.launch` workgroup attributions up to 48 KiB, else
+      as views of the launch's dynamic shared memory (up to 99 KiB, what
+      every chip from sm_80 on allows; the kernel libraries' launcher opts
+      into it). Every thread
       copies 16-byte chunks with `nvgpu.device_async_copy` (cp.async, L1
       bypassed), K and V in separate groups as in FlashAttention-2: V of
       block j is in flight while S = Q Kᵀ of block j runs, K of block j + 1
@@ -324,6 +327,30 @@ def SetNVVMLaunchBoundsPass
            "Blocks per SM that the register budget must allow (0: none)">,
   ];
   let dependentDialects = ["::mlir::NVVM::NVVMDialect"];
+}
+
+def ExternDynamicSharedMemoryPass
+    : Pass<"sqa-extern-dynamic-shared-memory", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Give the NVVM symbol of dynamic shared memory external linkage";
+  let description = [{
+    `convert-gpu-to-nvvm` lowers `gpu.dynamic_shared_memory` to an
+    `llvm.mlir.global internal` zero-sized i8 array in address space 3. The
+    NVPTX backend demotes such an internal global, used by one kernel, to a
+    function-local `.shared .b8 name;`: a 1-byte static variable whose
+    address the kernel then indexes past, into the dynamic shared memory
+    that the launch appends after the static. This pass gives those globals
+    external linkage, so that the PTX declares them as CUDA does,
+    `.extern .shared .align 16 .b8 name[];`, the base of the launch's
+    dynamic shared memory.
+
+    #### Input invariant
+    A `gpu.module` lowered to the LLVM dialect (after `convert-gpu-to-nvvm`).
+
+    #### Output IR
+    The same module, with every zero-sized array global in address space 3
+    made external (no initializer).
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 def ConvertMathToNVVMIntrinsicsPass

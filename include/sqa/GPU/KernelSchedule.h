@@ -21,8 +21,12 @@
 namespace mlir {
 namespace sqa {
 
-/// Static shared memory a kernel may use without opting in.
+/// Static shared memory a kernel may use without opting in; above it the
+/// kernels use dynamic shared memory, which the launcher opts into.
 constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
+/// Shared memory a block may opt into on every chip from sm_80 on: 99 KiB
+/// on sm_86 and sm_89 (163 KiB on sm_80, 227 KiB on sm_90).
+constexpr int64_t kMaxSharedMemory = 99 * 1024;
 
 /// Tile sizes of the tensor-core kernel: `numWarps` warps of `warpRows`
 /// query rows (whole m16n8k16 row tiles) per block.
@@ -80,7 +84,7 @@ getPassKernelOptions(Operation *root, StringRef passName, int64_t numWarps,
 /// Why `op` cannot use the tensor-core kernel with `options`, or an empty
 /// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 96, 128,
 /// 160, 192, 256},
-/// 16 or 32 rows per warp, and tiles that fit in static shared memory.
+/// 16 or 32 rows per warp, and tiles that fit in kMaxSharedMemory.
 std::string
 getTensorCoreIncompatibility(AttentionOp op,
                              const TensorCoreKernelOptions &options);

@@ -130,6 +130,7 @@ static LogicalResult checkEmulatable(Operation *op) {
   }
   if (isa<gpu::BarrierOp, gpu::ThreadIdOp, gpu::BlockIdOp, gpu::BlockDimOp,
           gpu::GridDimOp, gpu::LaneIdOp, gpu::TerminatorOp,
+          gpu::DynamicSharedMemoryOp,
           nvgpu::DeviceAsyncCopyOp, nvgpu::DeviceAsyncCreateGroupOp,
           nvgpu::DeviceAsyncWaitOp>(op))
     return success();
@@ -573,9 +574,15 @@ LogicalResult LaunchEmulator::emulate() {
   if (launch.getAsyncToken() || !launch.getAsyncDependencies().empty())
     return launch.emitOpError("cannot be emulated: async launches are not "
                               "supported");
-  if (launch.getDynamicSharedMemorySize() || launch.hasClusterSize())
-    return launch.emitOpError("cannot be emulated: dynamic shared memory and "
-                              "clusters are not supported");
+  if (launch.hasClusterSize())
+    return launch.emitOpError("cannot be emulated: clusters are not "
+                              "supported");
+  SmallVector<gpu::DynamicSharedMemoryOp> dynamicShared;
+  for (auto op : launch.getBody().getOps<gpu::DynamicSharedMemoryOp>())
+    dynamicShared.push_back(op);
+  if (!launch.getDynamicSharedMemorySize() && !dynamicShared.empty())
+    return dynamicShared.front().emitOpError(
+        "cannot be emulated: the launch has no dynamic shared memory");
   if (!launch.getBody().hasOneBlock())
     return launch.emitOpError("cannot be emulated: the body must be a single "
                               "block");
@@ -586,14 +593,26 @@ LogicalResult LaunchEmulator::emulate() {
     if (auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op)) {
       // Queued copies run at a later wait: their buffers must be visible
       // there, i.e. defined outside the kernel or workgroup attributions.
+      // Views of the dynamic shared memory at the top of the kernel dominate
+      // every wait too.
+      auto isSharedView = [&](Value buffer) {
+        auto view = buffer.getDefiningOp<memref::ViewOp>();
+        return view && view->getBlock() == &launch.getBody().front() &&
+               view.getSource().getDefiningOp<gpu::DynamicSharedMemoryOp>() &&
+               view.getByteShift().getDefiningOp<arith::ConstantOp>();
+      };
       for (Value buffer : {copy.getSrc(), copy.getDst()}) {
         auto arg = dyn_cast<BlockArgument>(buffer);
         bool attribution =
-            arg && llvm::is_contained(launch.getWorkgroupAttributions(), arg);
+            (arg &&
+             llvm::is_contained(launch.getWorkgroupAttributions(), arg)) ||
+            isSharedView(buffer);
         if (!attribution &&
             launch.getBody().isAncestor(buffer.getParentRegion())) {
           copy.emitOpError("cannot be emulated: its buffers must be defined "
-                           "outside the kernel or be workgroup attributions");
+                           "outside the kernel or be workgroup attributions "
+                           "or constant views of the dynamic shared memory "
+                           "at the top of the kernel");
           return WalkResult::interrupt();
         }
       }
@@ -672,6 +691,24 @@ LogicalResult LaunchEmulator::emulate() {
                          memref::StoreOp::create(nb, nloc, nan, buffer, ivs);
                        });
   }
+  // Dynamic shared memory: bytes of 0xFF, NaN in every float type the
+  // kernels view it as.
+  Value dynamicBuffer;
+  if (Value bytes = launch.getDynamicSharedMemorySize()) {
+    auto type = MemRefType::get(
+        {ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(),
+        gpu::AddressSpaceAttr::get(b.getContext(),
+                                   gpu::AddressSpace::Workgroup));
+    Value size = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), bytes);
+    dynamicBuffer = memref::AllocOp::create(b, loc, type, ValueRange{size});
+    Value ones = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(-1));
+    scf::ForOp::create(b, loc, index(0), size, index(1), ValueRange{},
+                       [&](OpBuilder &nb, Location nloc, Value i, ValueRange) {
+                         memref::StoreOp::create(nb, nloc, ones, dynamicBuffer,
+                                                 i);
+                         scf::YieldOp::create(nb, nloc);
+                       });
+  }
   for (auto &[type, buffer] : exchange) {
     buffer = memref::AllocOp::create(
         b, loc,
@@ -694,6 +731,8 @@ LogicalResult LaunchEmulator::emulate() {
   auto parallel = omp::ParallelOp::create(b, loc, clauses);
   for (Value buffer : blockBuffers)
     memref::DeallocOp::create(b, loc, buffer);
+  if (dynamicBuffer)
+    memref::DeallocOp::create(b, loc, dynamicBuffer);
 
   Block *entry = b.createBlock(&parallel.getRegion());
   b.setInsertionPointToStart(entry);
@@ -716,6 +755,10 @@ LogicalResult LaunchEmulator::emulate() {
         b, loc, cast<MemRefType>(attribution.getType())));
   Block *body = &launch.getBody().front();
   b.inlineBlockBefore(body, entry, entry->end(), replacements);
+  // gpu.dynamic_shared_memory's verifier fixes its type to the buffer's,
+  // memref<?xi8, #gpu.address_space<workgroup>>.
+  for (gpu::DynamicSharedMemoryOp op : dynamicShared)
+    b.replaceOp(op, dynamicBuffer);
 
   // Rewrite the GPU ops of the body, now on the host thread. The copies,
   // groups and waits become queue operations first; their tokens then go,

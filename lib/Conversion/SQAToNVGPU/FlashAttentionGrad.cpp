@@ -65,8 +65,9 @@ class GradKernelBuilder : KernelArithmetic {
 public:
   GradKernelBuilder(OpBuilder &b, Location loc, AttentionGradOp op,
                     const TensorCoreGradSchedule &schedule,
-                    gpu::LaunchOp launch, int64_t numWarps)
+                    gpu::LaunchOp launch, ValueRange shared, int64_t numWarps)
       : KernelArithmetic(b, loc), op(op), schedule(schedule), launch(launch),
+        shared(shared),
         tc(b, loc, op.getQueryType().getElementType()), numWarps(numWarps),
         headDim(op.getHeadDim()), valueHeadDim(op.getValueHeadDim()),
         f32(b.getF32Type()), accType(tc.getAccumulatorType()),
@@ -114,6 +115,8 @@ private:
   AttentionGradOp op;
   const TensorCoreGradSchedule &schedule;
   gpu::LaunchOp launch;
+  /// The kernel's shared buffers, in the order of its createKernelLaunch.
+  ValueRange shared;
   WarpTensorCoreBuilder tc;
   int64_t numWarps, headDim, valueHeadDim;
   Type f32;
@@ -208,7 +211,6 @@ void GradKernelBuilder::buildStoreRows(ValueRange acc, Value dest,
 
 void GradKernelBuilder::buildKeyValueGrad() {
   int64_t keys = kMmaM * numWarps, queryBlock = schedule.queryBlock;
-  ValueRange shared = launch.getWorkgroupAttributions();
   Value sharedK = shared[0], sharedV = shared[1], sharedQ = shared[2],
         sharedDout = shared[3], sharedShift = shared[4], sharedDsum = shared[5];
   Value querySeqLen = memref::DimOp::create(b, loc, op.getQuery(), 2);
@@ -417,7 +419,6 @@ void GradKernelBuilder::buildKeyValueGrad() {
 
 void GradKernelBuilder::buildQueryGrad() {
   int64_t rows = kMmaM * numWarps, keyBlock = schedule.keyBlock;
-  ValueRange shared = launch.getWorkgroupAttributions();
   Value sharedRows = shared[0], sharedK = shared[1], sharedV = shared[2];
   Value querySeqLen = memref::DimOp::create(b, loc, op.getQuery(), 2);
   Value keySeqLen = memref::DimOp::create(b, loc, op.getKey(), 2);
@@ -596,9 +597,9 @@ static void lowerToTensorCoreKernels(RewriterBase &rewriter, AttentionGradOp op,
                       {{2, queryBlock, valueHeadDim}},
                       {{queryBlock}, /*isF32=*/true},
                       {{queryBlock}, /*isF32=*/true}},
-                     [&](gpu::LaunchOp launch) {
+                     [&](gpu::LaunchOp launch, ValueRange shared) {
                        GradKernelBuilder(rewriter, loc, op, schedule, launch,
-                                         schedule.keyWarps)
+                                         shared, schedule.keyWarps)
                            .buildKeyValueGrad();
                      });
   // dQ: grid (q-blocks, query heads, batch).
@@ -608,9 +609,9 @@ static void lowerToTensorCoreKernels(RewriterBase &rewriter, AttentionGradOp op,
                      {{{rows, std::max(headDim, valueHeadDim)}},
                       {{2, schedule.keyBlock, headDim}},
                       {{2, schedule.keyBlock, valueHeadDim}}},
-                     [&](gpu::LaunchOp launch) {
+                     [&](gpu::LaunchOp launch, ValueRange shared) {
                        GradKernelBuilder(rewriter, loc, op, schedule, launch,
-                                         schedule.queryWarps)
+                                         shared, schedule.queryWarps)
                            .buildQueryGrad();
                      });
   rewriter.eraseOp(op);

@@ -3,6 +3,7 @@
 #include "FlashKernelCommon.h"
 
 #include "sqa/Dialect/SQA/Utils/AttentionUtils.h"
+#include "sqa/GPU/KernelSchedule.h"
 #include "sqa/GPU/WarpTensorCore.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -106,23 +107,37 @@ SmallVector<Value> mlir::sqa::buildMaskedScores(
   return SmallVector<Value>(ifOp.getResults());
 }
 
-void mlir::sqa::createKernelLaunch(RewriterBase &rewriter,
-                                  AttentionOpInterface op, Value blocked,
-                                  int64_t blockRows, int64_t gridY,
-                                  int64_t numWarps,
-                                  ArrayRef<SharedTile> sharedTiles,
-                                  function_ref<void(gpu::LaunchOp)> buildBody) {
+void mlir::sqa::createKernelLaunch(
+    RewriterBase &rewriter, AttentionOpInterface op, Value blocked,
+    int64_t blockRows, int64_t gridY, int64_t numWarps,
+    ArrayRef<SharedTile> sharedTiles,
+    function_ref<void(gpu::LaunchOp, ValueRange)> buildBody) {
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPoint(op);
   Location loc = op.getLoc();
   auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
                                               gpu::AddressSpace::Workgroup);
   Type elementType = op.getQueryType().getElementType();
+  SmallVector<MemRefType> tileTypes;
+  SmallVector<int64_t> offsets;
+  int64_t bytes = 0;
+  for (const SharedTile &tile : sharedTiles) {
+    auto type =
+        MemRefType::get(tile.shape, tile.isF32 ? rewriter.getF32Type()
+                                               : elementType,
+                        MemRefLayoutAttrInterface(), workgroup);
+    tileTypes.push_back(type);
+    // 16-byte aligned: the unit of cp.async and ldmatrix.
+    bytes = llvm::alignTo(bytes, 16);
+    offsets.push_back(bytes);
+    bytes += type.getNumElements() * type.getElementTypeBitWidth() / 8;
+  }
+  // Above the static limit, the tiles are views of dynamic shared memory,
+  // which the launcher opts into (cuFuncSetAttribute).
+  bool dynamic = bytes > kMaxStaticSharedMemory;
   SmallVector<Type> attributions;
-  for (const SharedTile &tile : sharedTiles)
-    attributions.push_back(MemRefType::get(
-        tile.shape, tile.isF32 ? rewriter.getF32Type() : elementType,
-        MemRefLayoutAttrInterface(), workgroup));
+  if (!dynamic)
+    attributions.assign(tileTypes.begin(), tileTypes.end());
   auto constant = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(rewriter, loc, v);
   };
@@ -136,11 +151,26 @@ void mlir::sqa::createKernelLaunch(RewriterBase &rewriter,
   Value batch = memref::DimOp::create(rewriter, loc, op.getQuery(), 0);
   Value one = constant(1);
   Value threads = constant(numWarps * kThreadsPerWarp);
+  Value dynamicBytes;
+  if (dynamic)
+    dynamicBytes = arith::ConstantOp::create(
+        rewriter, loc, rewriter.getI32IntegerAttr(static_cast<int32_t>(bytes)));
   auto launch = gpu::LaunchOp::create(
-      rewriter, loc, gridX, gridHeads, batch, threads, one, one,
-      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
-      /*asyncDependencies=*/{}, attributions);
+      rewriter, loc, gridX, gridHeads, batch, threads, one, one, dynamicBytes,
+      /*asyncTokenType=*/nullptr, /*asyncDependencies=*/{}, attributions);
   rewriter.setInsertionPointToStart(&launch.getBody().front());
-  buildBody(launch);
+  SmallVector<Value> tiles;
+  if (dynamic) {
+    Value base = gpu::DynamicSharedMemoryOp::create(
+        rewriter, loc,
+        MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type(),
+                        MemRefLayoutAttrInterface(), workgroup));
+    for (auto [type, offset] : llvm::zip(tileTypes, offsets))
+      tiles.push_back(memref::ViewOp::create(rewriter, loc, type, base,
+                                             constant(offset), ValueRange{}));
+  } else {
+    llvm::append_range(tiles, launch.getWorkgroupAttributions());
+  }
+  buildBody(launch, tiles);
   gpu::TerminatorOp::create(rewriter, loc);
 }

@@ -81,15 +81,17 @@ struct SharedTile {
 
 /// Creates, before `op`, a gpu.launch of `numWarps` warps per block on the
 /// grid (ceil(S / `blockRows`), `gridY`, batch), S being dim 2 of `blocked`
-/// and the batch dim 0 of `op`'s query, with one workgroup buffer per
-/// `sharedTiles` (of the query's element type unless marked f32). `buildBody` builds the
-/// kernel at the start of the launch body; the terminator follows. The
-/// grid's ceil division is plain arith: the kernel libraries translate the
-/// host's grid computation to C.
+/// and the batch dim 0 of `op`'s query, with one shared buffer per
+/// `sharedTiles` (of the query's element type unless marked f32):
+/// workgroup attributions up to 48 KiB in all, else views of the launch's
+/// dynamic shared memory (16-byte aligned, in order). `buildBody` builds
+/// the kernel at the start of the launch body from the launch and the
+/// buffers; the terminator follows. The grid's ceil division is plain
+/// arith: the kernel libraries translate the host's grid computation to C.
 void createKernelLaunch(RewriterBase &rewriter, AttentionOpInterface op,
                         Value blocked, int64_t blockRows, int64_t gridY,
                         int64_t numWarps, ArrayRef<SharedTile> sharedTiles,
-                        function_ref<void(gpu::LaunchOp)> buildBody);
+                        function_ref<void(gpu::LaunchOp, ValueRange)> buildBody);
 
 /// The rewrite of every buffer-semantics op of type OpTy that the
 /// tensor-core kernels support (getTensorCoreIncompatibility) by `lower`.

@@ -65,8 +65,8 @@ class FlashKernelBuilder : KernelArithmetic {
 public:
   FlashKernelBuilder(OpBuilder &b, Location loc, AttentionOp op,
                      const TensorCoreKernelOptions &options,
-                     gpu::LaunchOp launch)
-      : KernelArithmetic(b, loc), op(op), launch(launch),
+                     gpu::LaunchOp launch, ValueRange shared)
+      : KernelArithmetic(b, loc), op(op), launch(launch), shared(shared),
         tc(b, loc, op.getQueryType().getElementType()),
         numWarps(options.numWarps),
         warpRows(getTensorCoreWarpRows(op, options)),
@@ -80,6 +80,8 @@ public:
 private:
   AttentionOp op;
   gpu::LaunchOp launch;
+  /// The Q tile, the K block and the V block in shared memory.
+  ValueRange shared;
   WarpTensorCoreBuilder tc;
   int64_t numWarps, warpRows, rowTiles, blockRows, keyBlock, headDim,
       valueHeadDim;
@@ -93,9 +95,7 @@ void FlashKernelBuilder::build() {
   const float negInf = -std::numeric_limits<float>::infinity();
   Value query = op.getQuery(), key = op.getKey(), value = op.getValue();
   Value out = op.getOutput(), lse = op.getLse();
-  Value sharedQ = launch.getWorkgroupAttributions()[0];
-  Value sharedK = launch.getWorkgroupAttributions()[1];
-  Value sharedV = launch.getWorkgroupAttributions()[2];
+  Value sharedQ = shared[0], sharedK = shared[1], sharedV = shared[2];
 
   // Sizes, read inside the kernel so that the buffers are its only operands.
   Value querySeqLen = memref::DimOp::create(b, loc, query, 2);
@@ -361,8 +361,9 @@ static void lowerToTensorCoreKernel(RewriterBase &rewriter, AttentionOp op,
                      {{{blockRows, op.getHeadDim()}},
                       {{keyBlock, op.getHeadDim()}},
                       {{keyBlock, op.getValueHeadDim()}}},
-                     [&](gpu::LaunchOp launch) {
-                       FlashKernelBuilder(rewriter, loc, op, options, launch)
+                     [&](gpu::LaunchOp launch, ValueRange shared) {
+                       FlashKernelBuilder(rewriter, loc, op, options, launch,
+                                          shared)
                            .build();
                      });
   rewriter.eraseOp(op);

@@ -915,6 +915,16 @@ static void writeLauncher(raw_ostream &os, StringRef lib,
       }
       os << "    void *params[] = {\n        "
          << llvm::join(params, ",\n        ") << "};\n";
+      // Dynamic shared memory above 48 KiB must be opted into per function.
+      if (launch.dynamicSharedMemory != "0")
+        os << llvm::formatv(
+            "    if ((unsigned)({1}) > 49152u &&\n"
+            "        (status = {0}_check({0}_driver.cuFuncSetAttribute(\n"
+            "             function, "
+            "{0}_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,\n"
+            "             (int)({1})))) != {0}_SUCCESS)\n"
+            "      return status;\n",
+            lib, launch.dynamicSharedMemory);
       os << llvm::formatv(
           "    if ((status = {0}_check({0}_driver.cuLaunchKernel(\n"
           "             function, (unsigned){1}, (unsigned){2}, (unsigned){3},\n"

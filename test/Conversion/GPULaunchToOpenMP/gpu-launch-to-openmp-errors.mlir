@@ -74,12 +74,48 @@ func.func @async_launch() {
 
 // -----
 
-func.func @dynamic_shared_memory(%bytes: i32) {
+func.func @dynamic_shared_memory_without_size() {
   %c1 = arith.constant 1 : index
-  // expected-error @below {{'gpu.launch' op cannot be emulated: dynamic shared memory and clusters are not supported}}
   gpu.launch blocks(%bx, %by, %bz) in (%sx = %c1, %sy = %c1, %sz = %c1)
-             threads(%x, %y, %z) in (%nx = %c1, %ny = %c1, %nz = %c1)
+             threads(%x, %y, %z) in (%nx = %c1, %ny = %c1, %nz = %c1) {
+    // expected-error @below {{'gpu.dynamic_shared_memory' op cannot be emulated: the launch has no dynamic shared memory}}
+    %smem = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @clusters() {
+  %c1 = arith.constant 1 : index
+  // expected-error @below {{'gpu.launch' op cannot be emulated: clusters are not supported}}
+  gpu.launch clusters(%cx, %cy, %cz) in (%ux = %c1, %uy = %c1, %uz = %c1)
+             blocks(%bx, %by, %bz) in (%sx = %c1, %sy = %c1, %sz = %c1)
+             threads(%x, %y, %z) in (%nx = %c1, %ny = %c1, %nz = %c1) {
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A copy into a view of the dynamic shared memory made inside a loop of
+// the kernel would not be visible at a later wait.
+func.func @copy_into_nested_view(%src: memref<64xf16>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  %bytes = arith.constant 1024 : i32
+  gpu.launch blocks(%bx, %by, %bz) in (%sx = %c1, %sy = %c1, %sz = %c1)
+             threads(%x, %y, %z) in (%nx = %c32, %ny = %c1, %nz = %c1)
              dynamic_shared_memory_size %bytes {
+    %smem = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+    scf.for %i = %c0 to %n step %c1 {
+      %tile = memref.view %smem[%c0][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64xf16, #gpu.address_space<workgroup>>
+      // expected-error @below {{'nvgpu.device_async_copy' op cannot be emulated: its buffers must be defined outside the kernel or be workgroup attributions or constant views of the dynamic shared memory at the top of the kernel}}
+      %t = nvgpu.device_async_copy %src[%c0], %tile[%c0], 8 : memref<64xf16> to memref<64xf16, #gpu.address_space<workgroup>>
+    }
     gpu.terminator
   }
   return

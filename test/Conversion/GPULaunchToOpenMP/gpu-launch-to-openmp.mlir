@@ -180,3 +180,39 @@ func.func @tensor_core(%a: memref<64x16xf16>, %bt: memref<16x8xf16>, %out: memre
   }
   return
 }
+
+// -----
+
+// Dynamic shared memory: one byte buffer per block of the launch's size,
+// filled with 0xFF (NaN in every float type viewed on it), which
+// gpu.dynamic_shared_memory becomes; the kernel's views stay.
+// CHECK-LABEL: func.func @dynamic_shared_memory
+// CHECK-SAME: (%[[OUT:.+]]: memref<4xf32>, %[[BYTES:.+]]: i32)
+// CHECK: %[[SIZE:.+]] = arith.index_castui %[[BYTES]] : i32 to index
+// CHECK: %[[SMEM:.+]] = memref.alloc(%[[SIZE]]) : memref<?xi8>
+// CHECK: scf.for %[[I:.+]] = %c0 to %[[SIZE]]
+// CHECK: memref.store %c-1_i8, %[[SMEM]][%[[I]]] : memref<?xi8>
+// CHECK: omp.parallel
+// CHECK: %[[VIEW:.+]] = memref.view %[[SMEM]][%c16][] : memref<?xi8> to memref<4xf32>
+// CHECK: memref.store %{{.+}}, %[[VIEW]]
+// CHECK: omp.terminator
+// CHECK: memref.dealloc %[[SMEM]]
+// CHECK-NOT: gpu.dynamic_shared_memory
+func.func @dynamic_shared_memory(%out: memref<4xf32>, %bytes: i32) {
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c16 = arith.constant 16 : index
+  %f = arith.constant 2.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%sx = %c1, %sy = %c1, %sz = %c1)
+             threads(%x, %y, %z) in (%nx = %c4, %ny = %c1, %nz = %c1)
+             dynamic_shared_memory_size %bytes {
+    %smem = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+    %tile = memref.view %smem[%c16][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<4xf32, #gpu.address_space<workgroup>>
+    memref.store %f, %tile[%x] : memref<4xf32, #gpu.address_space<workgroup>>
+    gpu.barrier
+    %v = memref.load %tile[%x] : memref<4xf32, #gpu.address_space<workgroup>>
+    memref.store %v, %out[%x] : memref<4xf32>
+    gpu.terminator
+  }
+  return
+}

@@ -1,6 +1,7 @@
 // RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu | FileCheck %s
 // RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warps=8 kv-block=32" | FileCheck %s --check-prefix=W8
 // RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warp-rows=16" | FileCheck %s --check-prefix=W16
+// RUN: not sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warps=16 strict=true" 2>&1 | FileCheck %s --check-prefix=STRICT16
 // RUN: not sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warp-rows=48 strict=true" 2>&1 | FileCheck %s --check-prefix=STRICT-ROWS
 // RUN: not sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="strict=true" 2>&1 | FileCheck %s --check-prefix=STRICT
 // RUN: not sqa-opt %s --convert-sqa-to-nvgpu="warps=0" 2>&1 | FileCheck %s --check-prefix=BADWARPS
@@ -147,12 +148,31 @@ func.func @head_dim_224_stays(%q: memref<1x4x8x224xf16>) {
 
 // -----
 
-// Head dim 256 fits 48 KiB only with 2 warps of 16 rows (W8 and the
-// default: no kernel, the tiles' size is the reason).
-// CHECK-LABEL: func.func @head_dim_256_needs_fewer_warps
-// CHECK: sqa.attention
-// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tiles of the tensor-core kernel exceed 48 KiB of shared memory; use fewer warps or rows per warp, or a smaller kv-block
-func.func @head_dim_256_needs_fewer_warps(%q: memref<1x4x8x256xbf16>) {
+// Head dim 256: 4 warps of 16 rows, the Q tile (32 KiB) and K and V blocks
+// of 32 keys (16 KiB each) take 64 KiB, more than 48 KiB of static shared
+// memory: the tiles are views of the launch's dynamic shared memory, at
+// 16-byte aligned offsets. With 8 warps (W8) 96 KiB, still under the 99 KiB
+// that every chip from sm_80 on allows.
+// CHECK-LABEL: func.func @head_dim_256_dynamic_shared_memory
+// CHECK: %[[BYTES:.+]] = arith.constant 65536 : i32
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %[[BYTES]]
+// CHECK: %[[SMEM:.+]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// CHECK: memref.view %[[SMEM]][%{{.+}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x256xbf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view %[[SMEM]][%c32768{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x256xbf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view %[[SMEM]][%c49152{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x256xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.mma.sync
+// W8-LABEL: func.func @head_dim_256_dynamic_shared_memory
+// W8: arith.constant 98304 : i32
+func.func @head_dim_256_dynamic_shared_memory(%q: memref<1x4x8x256xbf16>) {
+  sqa.attention ins(%q, %q, %q : memref<1x4x8x256xbf16>, memref<1x4x8x256xbf16>, memref<1x4x8x256xbf16>) outs(%q : memref<1x4x8x256xbf16>)
+  return
+}
+
+// -----
+
+// Tiles above 99 KiB have no kernel: D = Dv = 256 with 16 warps.
+// STRICT16: error: 'sqa.attention' op has no tensor-core kernel: the tiles of the tensor-core kernel exceed 99 KiB of shared memory; use fewer warps or rows per warp, or a smaller kv-block
+func.func @head_dim_256_too_many_warps(%q: memref<1x4x8x256xbf16>) {
   sqa.attention ins(%q, %q, %q : memref<1x4x8x256xbf16>, memref<1x4x8x256xbf16>, memref<1x4x8x256xbf16>) outs(%q : memref<1x4x8x256xbf16>)
   return
 }

@@ -32,6 +32,7 @@ enum {
   sqalib_CUDA_ERROR_NO_BINARY_FOR_GPU = 209,
   sqalib_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
   sqalib_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76,
+  sqalib_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8,
 };
 
 static struct {
@@ -42,6 +43,7 @@ static struct {
   sqalib_CUresult (*cuModuleGetFunction)(sqalib_CUfunction *, sqalib_CUmodule,
                                          const char *);
   sqalib_CUresult (*cuModuleUnload)(sqalib_CUmodule);
+  sqalib_CUresult (*cuFuncSetAttribute)(sqalib_CUfunction, int, int);
   sqalib_CUresult (*cuLaunchKernel)(sqalib_CUfunction, unsigned, unsigned,
                                     unsigned, unsigned, unsigned, unsigned,
                                     unsigned, sqalib_stream, void **, void **);
@@ -84,6 +86,8 @@ static void sqalib_load_driver_once(void) {
                       &sqalib_driver.cuModuleGetFunction) ||
       !sqalib_resolve(library, "cuModuleUnload",
                       &sqalib_driver.cuModuleUnload) ||
+      !sqalib_resolve(library, "cuFuncSetAttribute",
+                      &sqalib_driver.cuFuncSetAttribute) ||
       !sqalib_resolve(library, "cuLaunchKernel",
                       &sqalib_driver.cuLaunchKernel)) {
     memset(&sqalib_driver, 0, sizeof(sqalib_driver));
