@@ -9,9 +9,14 @@
 using namespace mlir;
 using namespace mlir::sqa;
 
-std::string mlir::sqa::getTensorCoreOperandIncompatibility(
-    AttentionOpInterface op, const TensorCoreKernelOptions &options,
-    StringRef kernel) {
+/// Why the tensor-core kernels of `op` (the forward kernel of sqa.attention,
+/// the backward kernels of sqa.attention_grad) cannot take its operands with
+/// `options`, or an empty string: f16 or bf16 query, key and value, head
+/// dims of whole 16-column k-steps whose swizzle the toolkit covers, 1 to 16
+/// warps.
+static std::string
+getTensorCoreOperandIncompatibility(AttentionOpInterface op,
+                                    const TensorCoreKernelOptions &options) {
   Type elementType = op.getQueryType().getElementType();
   // The forward kernel takes FlashAttention-2's head dims (multiples of 32
   // up to 256, whose rows the swizzle permutes in groups of 4 or 8 chunks)
@@ -19,6 +24,7 @@ std::string mlir::sqa::getTensorCoreOperandIncompatibility(
   // their tiles fit in shared memory. The backward's are those its register
   // budget was sized for.
   bool isForward = isa<AttentionOp>(op.getOperation());
+  StringRef kernel = isForward ? "kernel" : "backward";
   auto isHeadDim = [&](int64_t dim) {
     if (isForward)
       return dim == 16 ||
@@ -78,6 +84,16 @@ mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
 /// Bytes of a 16-bit element.
 static constexpr int64_t kElementBytes = 2;
 
+/// 32-bit registers per thread of one row tile's f32 accumulators over
+/// `columns` columns (4 per 8-column C fragment), and of its A fragments
+/// over `columns` columns (4 per 16-column fragment of 16-bit pairs).
+static int64_t getAccumulatorRegisters(int64_t columns) {
+  return 4 * columns / kMmaN;
+}
+static int64_t getFragmentRegisters(int64_t columns) {
+  return 4 * columns / kMmaK;
+}
+
 /// Shared memory of the forward kernel with `rows` query rows per block and
 /// `keys` per kv-block: the Q tile and one K and one V block (K of the next
 /// block is copied while V of this one is read, and V while K is, as in
@@ -94,8 +110,8 @@ mlir::sqa::getTensorCoreWarpRows(AttentionOp op,
   if (options.warpRows > 0)
     return options.warpRows;
   int64_t keys = getTensorCoreKeyBlock(op, options);
-  // Two row tiles where their f32 accumulators (O and one block of S, 4
-  // registers per 8 columns each) take at most 160 of a thread's 255
+  // Two row tiles where their f32 accumulators (O and one block of S) take
+  // at most 160 of a thread's 255
   // registers, 128 when a head dim above 64 is not a multiple of 64 (its
   // swizzle groups of 4 chunks cost more address registers), and their
   // tiles fit in shared memory: beyond that ptxas spills (measured with
@@ -105,7 +121,8 @@ mlir::sqa::getTensorCoreWarpRows(AttentionOp op,
   int64_t budget =
       isOddWidth(op.getHeadDim()) || isOddWidth(op.getValueHeadDim()) ? 128
                                                                       : 160;
-  int64_t accumulators = 2 * 4 * (op.getValueHeadDim() + keys) / kMmaN;
+  int64_t accumulators =
+      2 * getAccumulatorRegisters(op.getValueHeadDim() + keys);
   if (accumulators > budget ||
       getForwardSharedBytes(op, 2 * kMmaM * options.numWarps, keys) >
           kMaxStaticSharedMemory)
@@ -116,12 +133,11 @@ mlir::sqa::getTensorCoreWarpRows(AttentionOp op,
 bool mlir::sqa::holdsQueryFragments(AttentionOp op,
                                     const TensorCoreKernelOptions &options) {
   int64_t rowTiles = getTensorCoreWarpRows(op, options) / kMmaM;
-  // 32-bit registers per row tile: an A fragment holds 4 per 16 columns, an
-  // f32 accumulator 4 per 8 columns.
-  int64_t query = 4 * op.getHeadDim() / kMmaK;
-  int64_t output = 4 * op.getValueHeadDim() / kMmaN;
-  int64_t scores = 4 * getTensorCoreKeyBlock(op, options) / kMmaN;
-  return rowTiles * (query + output + scores) <= 128;
+  int64_t registers =
+      getFragmentRegisters(op.getHeadDim()) +
+      getAccumulatorRegisters(op.getValueHeadDim() +
+                              getTensorCoreKeyBlock(op, options));
+  return rowTiles * registers <= 128;
 }
 
 int64_t mlir::sqa::getTensorCoreSharedMemoryBytes(
@@ -157,7 +173,7 @@ std::string mlir::sqa::getTensorCoreIncompatibility(
     AttentionOp op, const TensorCoreKernelOptions &passOptions) {
   TensorCoreKernelOptions options = getScheduledKernelOptions(op, passOptions);
   std::string reason =
-      getTensorCoreOperandIncompatibility(op, options, "kernel");
+      getTensorCoreOperandIncompatibility(op, options);
   if (!reason.empty())
     return reason;
   if (!isTensorCoreBlock(getTensorCoreKeyBlock(op, options)))
@@ -229,7 +245,7 @@ std::string
 mlir::sqa::getTensorCoreIncompatibility(AttentionGradOp op,
                                         const TensorCoreKernelOptions &options) {
   std::string reason =
-      getTensorCoreOperandIncompatibility(op, options, "backward");
+      getTensorCoreOperandIncompatibility(op, options);
   if (!reason.empty())
     return reason;
   // The options' warp rows are the forward kernel's; a schedule on the op

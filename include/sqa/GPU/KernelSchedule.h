@@ -34,8 +34,9 @@ struct TensorCoreKernelOptions {
   int64_t numWarps = 4;
   /// Keys per step of the online softmax; 0 picks 64, or 32 when a head dim
   /// is above 64 (the Q tile of 128 rows and one K and V block then fit in
-  /// 48 KiB of static shared memory, and the registers hold them). FlashAttention-2's 128 at head dim 64 would
-  /// spill registers with the f32 scores of two row tiles.
+  /// 48 KiB of static shared memory, and the registers hold them).
+  /// FlashAttention-2's 128 at head dim 64 would spill registers with the
+  /// f32 scores of two row tiles.
   int64_t keyBlock = 0;
   /// Query rows per warp of the forward kernel (16 or 32; the backward's
   /// kernels take 16); 0 picks 32 (FlashAttention-2's 128-row blocks of 4
@@ -83,8 +84,8 @@ getPassKernelOptions(Operation *root, StringRef passName, int64_t numWarps,
 
 /// Why `op` cannot use the tensor-core kernel with `options`, or an empty
 /// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 96, 128,
-/// 160, 192, 256},
-/// 16 or 32 rows per warp, and tiles that fit in kMaxSharedMemory.
+/// 160, 192, 256}, 16 or 32 rows per warp, and tiles that fit in
+/// kMaxSharedMemory.
 std::string
 getTensorCoreIncompatibility(AttentionOp op,
                              const TensorCoreKernelOptions &options);
@@ -134,13 +135,6 @@ std::string
 getTensorCoreIncompatibility(AttentionGradOp op,
                              const TensorCoreKernelOptions &options);
 
-/// Why the tensor-core kernels (`kernel` names them in the message: "kernel"
-/// or "backward") cannot take `op`'s operands with `options`, or an empty
-/// string: f16 or bf16 query, key and value, head dims of whole 16-column
-/// k-steps whose swizzle the toolkit covers (16, 32, 64, 128), 1 to 16 warps.
-std::string getTensorCoreOperandIncompatibility(
-    AttentionOpInterface op, const TensorCoreKernelOptions &options,
-    StringRef kernel);
 /// Whether `block` is a block size the kernels tile: a multiple of 16 in
 /// [16, 256].
 inline bool isTensorCoreBlock(int64_t block) {

@@ -77,7 +77,8 @@ public:
   /// 16-byte chunks of a row are permuted by an XOR with bits of the row, so
   /// that 8 consecutive rows read at the same logical chunk hit 8 different
   /// bank groups (128 bytes = 8 chunks per bank line) where the row has a
-  /// multiple of 8 chunks, 4 where it has 4 modulo 8 (96, 160, 224 columns). Written by hand because upstream's
+  /// multiple of 8 chunks, 4 where it has 4 modulo 8 (96, 160, 224
+  /// columns). Written by hand because upstream's
   /// nvgpu-optimize-shared-memory only rewrites memref.alloc buffers, not
   /// workgroup attributions.
   Value buildSwizzledColumn(Value row, Value col, int64_t width);
@@ -196,8 +197,8 @@ public:
 private:
   Value index(int64_t value);
   /// The product loop of both buildProductWithTransposed: `loadA(m, k)`
-  /// gives the A fragment of row tile m at k-step k, called once per pair
-  /// at the start of k-step k.
+  /// gives the A fragment of row tile m at k-step k, called for every row
+  /// tile at the start of k-step k.
   void buildProductWithTransposed(function_ref<Value(int64_t, int64_t)> loadA,
                                   int64_t kSteps, const SharedOperand &tile,
                                   const LaneAddressing &lanes,

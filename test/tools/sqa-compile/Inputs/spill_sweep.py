@@ -11,7 +11,7 @@ many kernels, and how many spill or fail to assemble.
   mask / causal bottom-right with lse / window 100:0 with f32 output), one
   kernel each, on the default schedule unless sqa-compile options follow;
 - forward-256: the same with head dim 256 (with itself, 64 and 128), whose
-  tiles take dynamic shared memory (up to 64 KiB).
+  tiles take 28 to 64 KiB (dynamic shared memory above 48 KiB).
 
 Usage: spill_sweep.py backward|forward|forward-256 SQA_COMPILE PTXAS OUT_DIR
                       [OPTION...]"""
