@@ -59,7 +59,18 @@ Value WarpTensorCoreBuilder::buildSwizzledColumn(Value row, Value col,
 SmallVector<Value> WarpTensorCoreBuilder::buildTileCopy(const TileCopy &copy) {
   int64_t chunksPerRow = copy.width / kChunkElements;
   int64_t numChunks = copy.rows * chunksPerRow;
-  Value lastRow = arith::SubIOp::create(b, loc, copy.seqLen, index(1));
+  // Chunks are numbered line by line: a line is 8 chunks (128 bytes, whole
+  // 32-byte sectors for 8 consecutive threads), and a row of 16 or more
+  // chunks is split into lines taken column-major (line 0 of every row, then
+  // line 1, ...). A thread's copies then share rows where rows are long, at
+  // addresses a constant 128 bytes apart: one source pointer serves them,
+  // where row-major numbering would need one per row (the row stride is a
+  // runtime value).
+  int64_t lineChunks = chunksPerRow % 8 == 0 ? 8 : chunksPerRow;
+  int64_t tileLineChunks = copy.rows * lineChunks;
+  Value lastRow;
+  if (!copy.wholeRows)
+    lastRow = arith::SubIOp::create(b, loc, copy.seqLen, index(1));
   SmallVector<Value> tokens;
   // When there are fewer chunks than threads, several threads copy the same
   // chunk: they write identical bytes, and no thread needs a guard (whose
@@ -71,18 +82,27 @@ SmallVector<Value> WarpTensorCoreBuilder::buildTileCopy(const TileCopy &copy) {
       chunk = arith::AddIOp::create(b, loc, chunk, index(i * copy.numThreads));
     if (numChunks % copy.numThreads != 0)
       chunk = arith::RemUIOp::create(b, loc, chunk, index(numChunks));
-    Value row = arith::DivUIOp::create(b, loc, chunk, index(chunksPerRow));
+    Value line = arith::DivUIOp::create(b, loc, chunk, index(tileLineChunks));
+    Value inLine =
+        arith::RemUIOp::create(b, loc, chunk, index(tileLineChunks));
+    Value row = arith::DivUIOp::create(b, loc, inLine, index(lineChunks));
     Value col = arith::MulIOp::create(
-        b, loc, arith::RemUIOp::create(b, loc, chunk, index(chunksPerRow)),
+        b, loc,
+        arith::AddIOp::create(
+            b, loc, arith::MulIOp::create(b, loc, line, index(lineChunks)),
+            arith::RemUIOp::create(b, loc, inLine, index(lineChunks))),
         index(kChunkElements));
     Value sourceRow = arith::AddIOp::create(b, loc, copy.rowStart, row);
-    Value inBounds = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                           sourceRow, copy.seqLen);
-    // Rows past the end are not read (source size 0: cp.async zero-fills),
-    // but their address must still be inside the buffer.
-    sourceRow = arith::MinUIOp::create(b, loc, sourceRow, lastRow);
-    Value sourceElements = arith::SelectOp::create(
-        b, loc, inBounds, index(kChunkElements), index(0));
+    Value sourceElements;
+    if (!copy.wholeRows) {
+      Value inBounds = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::ult, sourceRow, copy.seqLen);
+      // Rows past the end are not read (source size 0: cp.async
+      // zero-fills), but their address must still be inside the buffer.
+      sourceRow = arith::MinUIOp::create(b, loc, sourceRow, lastRow);
+      sourceElements = arith::SelectOp::create(
+          b, loc, inBounds, index(kChunkElements), index(0));
+    }
     SmallVector<Value> dstIndices;
     if (copy.stage)
       dstIndices.push_back(*copy.stage);

@@ -86,7 +86,11 @@ public:
   /// One rows x width tile copy from `source[batch, head, rowStart + r, :]`
   /// into the swizzled shared `tile` (at `stage` when the tile has a stage
   /// dimension), spread over `numThreads` threads of which this one is
-  /// `thread`. Rows at or past `seqLen` are zero-filled (source size 0).
+  /// `thread`. Rows at or past `seqLen` are zero-filled (source size 0)
+  /// unless `wholeRows` promises that every row of the tile is below
+  /// `seqLen`: then the copies carry no bounds code at all, and each source
+  /// address is an affine function of `rowStart`, which LLVM's loop strength
+  /// reduction turns into a pointer advanced by a constant per block.
   struct TileCopy {
     Value source, batch, head, rowStart, seqLen;
     int64_t rows, width;
@@ -94,6 +98,7 @@ public:
     std::optional<Value> stage;
     Value thread;
     int64_t numThreads;
+    bool wholeRows = false;
   };
   /// Issues the 16-byte cp.async copies of `copy`; returns their tokens.
   SmallVector<Value> buildTileCopy(const TileCopy &copy);

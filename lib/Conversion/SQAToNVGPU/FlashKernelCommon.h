@@ -37,6 +37,8 @@ protected:
   }
   Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
   Value add(Value x, int64_t y) { return y ? add(x, index(y)) : x; }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value sub(Value x, int64_t y) { return y ? sub(x, index(y)) : x; }
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
   Value mul(Value x, int64_t y) { return mul(x, index(y)); }
   Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }

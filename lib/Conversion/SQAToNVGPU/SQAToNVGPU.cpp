@@ -59,8 +59,14 @@ namespace {
 /// Each warp owns `rowTiles` m16 row tiles of query rows; the block's warps
 /// share one Q tile and one K and one V block in shared memory. As in
 /// FlashAttention-2, K and V are separate cp.async groups: V of block j is
-/// copied while S = Q Kᵀ of block j runs, K of block j + 1 while the softmax
-/// and O += P V of block j run, so one buffer of each suffices.
+/// copied while S = Q Kᵀ of block j runs, K of the next block while the
+/// softmax and O += P V of block j run, so one buffer of each suffices.
+///
+/// Also as FlashAttention-2, the kv-blocks are visited last to first: the
+/// only block that can end past the keys (the ragged one) is the last, so
+/// its K and V are copied in the prologue with bounds checks and zero-fill,
+/// and the loop's copies are unchecked, their addresses affine in the loop
+/// index (LLVM advances one pointer per copy by a constant per block).
 class FlashKernelBuilder : KernelArithmetic {
 public:
   FlashKernelBuilder(OpBuilder &b, Location loc, AttentionOp op,
@@ -127,19 +133,26 @@ void FlashKernelBuilder::build() {
   int64_t numThreads = numWarps * kThreadsPerWarp;
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
   auto copyTile = [&](Value source, Value head, Value rowStart, Value seqLen,
-                      int64_t rows, int64_t width, Value tile) {
+                      int64_t rows, int64_t width, Value tile,
+                      bool wholeRows) {
     SmallVector<Value> tokens = tc.buildTileCopy(
         {source, batch, head, rowStart, seqLen, rows, width, tile,
-         std::nullopt, thread, numThreads});
+         std::nullopt, thread, numThreads, wholeRows});
     return nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, tokens)
         .getResult();
   };
-  auto copyKeyBlock = [&](Value block) {
+  // K or V of kv-block `block`; `wholeRows` where the block is not the last.
+  auto copyKeyBlock = [&](Value block, bool wholeRows) {
     copyTile(key, kvHead, mul(block, keyBlock), keySeqLen, keyBlock, headDim,
-             sharedK);
+             sharedK, wholeRows);
   };
-  Value queryGroup = copyTile(query, queryHead, firstRow, querySeqLen,
-                              blockRows, headDim, sharedQ);
+  auto copyValueBlock = [&](Value block, bool wholeRows) {
+    copyTile(value, kvHead, mul(block, keyBlock), keySeqLen, keyBlock,
+             valueHeadDim, sharedV, wholeRows);
+  };
+  Value queryGroup =
+      copyTile(query, queryHead, firstRow, querySeqLen, blockRows, headDim,
+               sharedQ, /*wholeRows=*/false);
   // Waits until every copy this thread issued has landed (the token only
   // names a group; 0 groups may stay in flight), then makes every thread's
   // copies visible to the block.
@@ -148,12 +161,15 @@ void FlashKernelBuilder::build() {
                                      b.getI32IntegerAttr(0));
     gpu::BarrierOp::create(b, loc);
   };
+  // K, then V, of the last block, which alone may need zero-fill.
   Value hasBlocks = less(blockBegin, blockEnd);
+  Value lastBlock = sub(blockEnd, 1);
   {
     auto ifOp = scf::IfOp::create(b, loc, hasBlocks, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-    copyKeyBlock(blockBegin);
+    copyKeyBlock(lastBlock, /*wholeRows=*/false);
+    copyValueBlock(lastBlock, /*wholeRows=*/false);
   }
 
   // Q: the warp's fragments, in registers for the whole loop where they fit
@@ -182,21 +198,29 @@ void FlashKernelBuilder::build() {
   SmallVector<Value> inits(numRows, f32Const(negInf));
   inits.append(numRows, f32Const(0.0f));
   inits.append(rowTiles * numOutTiles, zeroAcc);
-  auto loop = scf::ForOp::create(b, loc, blockBegin, blockEnd, index(1), inits);
+  // Blocks last to first: step i visits block lastBlock - i.
+  auto loop = scf::ForOp::create(b, loc, index(0), sub(blockEnd, blockBegin),
+                                 index(1), inits);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
-    Value block = loop.getInductionVar();
+    Value block = sub(lastBlock, loop.getInductionVar());
     ValueRange state = loop.getRegionIterArgs();
     SmallVector<Value> maxes(state.take_front(numRows));
     SmallVector<Value> sums(state.slice(numRows, numRows));
     SmallVector<Value> acc(state.drop_front(2 * numRows));
 
-    // K of this block (and Q) has landed, and every warp is past the last
-    // block's O += P V: V can be overwritten while S is computed.
+    // K of this block (and Q) has landed, and every warp is past the
+    // previous block's O += P V: V can be overwritten while S is computed
+    // (the last block's V came with the prologue).
     waitForCopies();
-    copyTile(value, kvHead, mul(block, keyBlock), keySeqLen, keyBlock,
-             valueHeadDim, sharedV);
+    {
+      auto ifOp = scf::IfOp::create(b, loc, less(block, lastBlock),
+                                    /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard ifGuard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      copyValueBlock(block, /*wholeRows=*/true);
+    }
 
     // S = Q Kᵀ on (warpRows x keyBlock) per warp.
     SmallVector<Value> scores(rowTiles * numScoreTiles, zeroAcc);
@@ -230,12 +254,11 @@ void FlashKernelBuilder::build() {
     // the next block can be copied while the softmax and O += P V run.
     waitForCopies();
     {
-      Value next = add(block, 1);
-      auto ifOp = scf::IfOp::create(b, loc, less(next, blockEnd),
+      auto ifOp = scf::IfOp::create(b, loc, less(blockBegin, block),
                                     /*withElseRegion=*/false);
       OpBuilder::InsertionGuard ifGuard(b);
       b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-      copyKeyBlock(next);
+      copyKeyBlock(sub(block, 1), /*wholeRows=*/true);
     }
 
     // Online softmax, scores in raw units: m' = max(m, rowmax(S)),

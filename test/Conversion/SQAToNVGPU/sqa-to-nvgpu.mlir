@@ -18,20 +18,29 @@
 // Key/value head h floordiv 2: index arithmetic, no copy of heads.
 // CHECK: affine.apply #{{.+}}(%{{.+}})
 // Prologue: the Q tile by cp.async (16-byte chunks, zero-filled past Sq),
-// then the first K block, each its own group.
+// then K and V of the last kv-block (the only one that can end past Skv:
+// zero-filled too), each its own group.
 // CHECK-COUNT-8: nvgpu.device_async_copy %{{.+}}[{{.*}}], %[[SQT]][{{.*}}], 8, %{{.+}} {bypassL1}
 // CHECK: %[[QGROUP:.+]] = nvgpu.device_async_create_group
+// CHECK: %[[LAST:.+]] = arith.subi %[[END:.+]], %c1
 // CHECK: scf.if
 // CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8, %{{.+}} {bypassL1}
+// CHECK: nvgpu.device_async_create_group
+// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8, %{{.+}} {bypassL1}
 // CHECK: nvgpu.device_async_create_group
 // The kv loop carries the four rows' max and sum and 2 x 8 accumulator
 // tiles; Q is not held in registers at these tiles.
 // CHECK-NOT: nvgpu.ldmatrix
-// CHECK: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
-// K has landed: V of this block is copied while S = Q Kᵀ runs.
+// The blocks are visited last to first: step i is block LAST - i.
+// CHECK: scf.for %[[STEP:.+]] = %c0{{.*}} to %{{.+}} step %c1{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
+// CHECK: %[[BLOCK:.+]] = arith.subi %[[LAST]], %[[STEP]]
+// K has landed: V of this block (but the last, which the prologue copied)
+// is copied while S = Q Kᵀ runs, with no bounds code: every row is a key.
 // CHECK: nvgpu.device_async_wait %[[QGROUP]] {numGroups = 0 : i32}
 // CHECK: gpu.barrier
-// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8, %{{.+}} {bypassL1}
+// CHECK: %[[NOTLAST:.+]] = arith.cmpi ult, %[[BLOCK]], %[[LAST]]
+// CHECK: scf.if %[[NOTLAST]]
+// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8 {bypassL1}
 // CHECK: nvgpu.device_async_create_group
 // Per k-step, the A fragments of both row tiles from the Q tile, then each
 // K fragment (two n-tiles) feeds both row tiles: 4 mma.sync per ldmatrix.
@@ -44,12 +53,12 @@
 // CHECK: scf.if %{{.+}} -> (vector<2x2xf32>
 // CHECK: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<2x2xi1>, vector<2x2xf32>
 // CHECK: scf.if %{{.+}} -> (vector<2x2xf32>
-// V has landed and every warp is past Q Kᵀ: the next K block is copied
-// while the softmax and P V run.
+// V has landed and every warp is past Q Kᵀ: K of the next block (the one
+// below) is copied, unchecked, while the softmax and P V run.
 // CHECK: nvgpu.device_async_wait %[[QGROUP]] {numGroups = 0 : i32}
 // CHECK: gpu.barrier
 // CHECK: scf.if
-// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8, %{{.+}} {bypassL1}
+// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8 {bypassL1}
 // Row max across the quad with shuffles; exp2 of one fma.
 // CHECK: vector.reduction <maxnumf>
 // CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32{{.*}}, %c32_i32{{.*}} : f32
