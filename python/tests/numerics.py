@@ -58,10 +58,15 @@ def conditioning_bound(q, k, v, mask, window, scale):
     return 8 * F32_UNIT * row_scores[..., None] * row_values, 4 * F32_UNIT * row_scores
 
 
-def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None, magnitude=1.0, spread=None):
+def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None, magnitude=1.0, spread=None,
+             growth=None):
     """`magnitude` scales the random inputs; `spread`, when given, makes
     every key the same random vector plus `spread` times noise, so that the
-    scores of a row are nearly tied."""
+    scores of a row are nearly tied; `growth`, when given, scales key j by
+    1 + growth * (Skv - 1 - j) / (Skv - 1), so that a row's largest scores
+    grow block after block toward the first keys (the order in which the
+    tensor-core kernel visits its kv-blocks: its reference max moves, and O
+    is rescaled, many times per row)."""
     rng = np.random.default_rng(seed)
     shapes = {
         "q": (batch, cfg.num_query_heads, sq, cfg.head_dim),
@@ -73,6 +78,8 @@ def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None, magnitude=1.0, sp
         values = magnitude * rng.standard_normal(shape)
         if name == "k" and spread is not None:
             values = magnitude * (rng.standard_normal(shape[-1]) + spread * rng.standard_normal(shape))
+        if name == "k" and growth is not None:
+            values = values * (1.0 + growth * np.linspace(1.0, 0.0, skv))[:, None]
         stored[name], exact[name] = quantize(values, cfg.dtype)
     ref_out, ref_lse = attention_reference(
         exact["q"], exact["k"], exact["v"], cfg.mask, cfg.window, cfg.scale)
@@ -445,6 +452,14 @@ def suite_tensor_core():
     yield (variant("rSQA", head_dim=192, dtype="bf16", mask="causal_top_left",
                    with_lse=True), 1, 40, 37, (64, 32, 16))
     yield variant("GQA", head_dim=256, value_head_dim=128, dtype="f16"), 1, 70, 40, (64, 32, 16)
+    # Scores growing toward the first keys (up to 30 times the last keys'),
+    # so that the kernel's reference max moves by more than 2^8 (in exp2
+    # units) again and again, and O is rescaled by corrections that are not
+    # 1: the branch that skips the rescale must not be taken then.
+    yield (variant("SQA", head_dim=32, dtype="f16", with_lse=True), 1, 40, 100,
+           (64, 16, 32), {"growth": 30.0})
+    yield (variant("GQA", head_dim=64, dtype="bf16", mask="causal_bottom_right"), 1, 70, 130,
+           (128, 32, 32), {"growth": 30.0})
 
 
 def suite_conditioning():

@@ -51,6 +51,10 @@ namespace sqa {
 using namespace mlir;
 using namespace mlir::sqa;
 
+/// How far (in exp2 units) a row's scores may exceed its reference max
+/// before the reference moves: P stays <= 2^8.
+static constexpr float kRescaleExponent = 8.0f;
+
 namespace {
 /// Builds the body of one FlashAttention-2 kernel inside a gpu.launch. Index
 /// arithmetic is plain arith on `index`; canonicalization folds the
@@ -193,8 +197,8 @@ void FlashKernelBuilder::build() {
   int64_t numScoreTiles = keyBlock / kMmaN, numOutTiles = valueHeadDim / kMmaN;
   int64_t numRows = 2 * rowTiles;
 
-  // Loop state: the running max and sum of each of this thread's rows, then
-  // the output accumulators (row tile major).
+  // Loop state: the softmax reference (in exp2 units) and sum of each of
+  // this thread's rows, then the output accumulators (row tile major).
   SmallVector<Value> inits(numRows, f32Const(negInf));
   inits.append(numRows, f32Const(0.0f));
   inits.append(rowTiles * numOutTiles, zeroAcc);
@@ -206,7 +210,7 @@ void FlashKernelBuilder::build() {
     b.setInsertionPointToStart(loop.getBody());
     Value block = sub(lastBlock, loop.getInductionVar());
     ValueRange state = loop.getRegionIterArgs();
-    SmallVector<Value> maxes(state.take_front(numRows));
+    SmallVector<Value> references(state.take_front(numRows));
     SmallVector<Value> sums(state.slice(numRows, numRows));
     SmallVector<Value> acc(state.drop_front(2 * numRows));
 
@@ -261,34 +265,43 @@ void FlashKernelBuilder::build() {
       copyKeyBlock(sub(block, 1), /*wholeRows=*/true);
     }
 
-    // Online softmax, scores in raw units: m' = max(m, rowmax(S)),
-    // P = exp2(S * c - m' * c) with c = scale * log2(e).
-    SmallVector<Value> probs;
+    // Online softmax in exp2 units (c = scale * log2(e)): each row keeps a
+    // reference r and P = exp2(S * c - r). As in FlashAttention-4, the
+    // reference trails the row's max: r' = max(r, rowmax(S) * c - T) with
+    // T = kRescaleExponent, so it moves only where the scores exceed it by
+    // more than T, and P <= 2^T (exact in f16/bf16, far from overflow in
+    // the f32 sums). O, l and the lse all use the same reference: the result
+    // is the same softmax. Where no row of this thread moved, the
+    // corrections exp2(r - r') are exactly 1, and the branch that computes
+    // them and rescales O and l is skipped; after a row's first blocks that
+    // is nearly every block.
+    SmallVector<Value> probs, oldReferences, shifts, rowSums;
+    Value anyMoved;
     for (int64_t m = 0; m < rowTiles; ++m) {
       ArrayRef<Value> tiles =
           ArrayRef<Value>(scores).slice(m * numScoreTiles, numScoreTiles);
-      Value shifts[2], corrections[2];
       for (int64_t r = 0; r < 2; ++r) {
-        Value &oldMax = maxes[2 * m + r];
-        Value newMax = arith::MaxNumFOp::create(
-            b, loc, oldMax,
-            tc.buildQuadReduction(
-                tc.buildRowReduction(tiles, r, RowReduction::Max),
-                RowReduction::Max));
-        // A row that has seen no key yet keeps m' = -inf; subtracting 0
-        // instead keeps exp2 away from -inf - -inf.
-        Value isEmpty = arith::CmpFOp::create(
-            b, loc, arith::CmpFPredicate::OEQ, newMax, f32Const(negInf));
-        shifts[r] = arith::SelectOp::create(
-            b, loc, isEmpty, f32Const(0.0f),
-            arith::MulFOp::create(b, loc, newMax, f32Const(scaleLog2)));
-        corrections[r] = math::Exp2Op::create(
-            b, loc,
-            arith::SubFOp::create(
-                b, loc,
-                arith::MulFOp::create(b, loc, oldMax, f32Const(scaleLog2)),
-                shifts[r]));
-        oldMax = newMax;
+        Value &reference = references[2 * m + r];
+        Value rowMax = tc.buildQuadReduction(
+            tc.buildRowReduction(tiles, r, RowReduction::Max),
+            RowReduction::Max);
+        Value newReference = arith::MaxNumFOp::create(
+            b, loc, reference,
+            math::FmaOp::create(b, loc, rowMax, f32Const(scaleLog2),
+                                f32Const(-kRescaleExponent)));
+        // False where the row has seen no key yet (-inf on both sides).
+        Value moved = arith::CmpFOp::create(
+            b, loc, arith::CmpFPredicate::OGT, newReference, reference);
+        anyMoved =
+            anyMoved ? arith::OrIOp::create(b, loc, anyMoved, moved) : moved;
+        // A row that has seen no key keeps r' = -inf; subtracting -FLT_MAX
+        // instead keeps exp2 away from -inf - -inf (its scores are all
+        // -inf, so its P is 0 either way).
+        shifts.push_back(arith::MaxNumFOp::create(
+            b, loc, newReference,
+            f32Const(-std::numeric_limits<float>::max())));
+        oldReferences.push_back(reference);
+        reference = newReference;
       }
       SmallVector<Value> tileProbs;
       for (Value tile : tiles) {
@@ -296,7 +309,8 @@ void FlashKernelBuilder::build() {
         for (int64_t i = 0; i < 4; ++i) {
           Value s = vector::ExtractOp::create(b, loc, tile,
                                               ArrayRef<int64_t>{i / 2, i % 2});
-          Value negShift = arith::NegFOp::create(b, loc, shifts[i / 2]);
+          Value negShift =
+              arith::NegFOp::create(b, loc, shifts[2 * m + i / 2]);
           elements.push_back(math::Exp2Op::create(
               b, loc,
               math::FmaOp::create(b, loc, s, f32Const(scaleLog2), negShift)));
@@ -305,14 +319,43 @@ void FlashKernelBuilder::build() {
             b, loc, tc.getAccumulatorType(), elements));
       }
       for (int64_t r = 0; r < 2; ++r)
-        sums[2 * m + r] = math::FmaOp::create(
-            b, loc, sums[2 * m + r], corrections[r],
+        rowSums.push_back(
             tc.buildRowReduction(tileProbs, r, RowReduction::Sum));
-      Value correction = tc.buildRowPair(corrections[0], corrections[1]);
-      for (Value &tile : MutableArrayRef<Value>(acc).slice(m * numOutTiles,
-                                                           numOutTiles))
-        tile = arith::MulFOp::create(b, loc, tile, correction);
       llvm::append_range(probs, tileProbs);
+    }
+    // l' = l * correction + rowsum(P) and O' = O * correction, or, where no
+    // row of this thread moved, l' = l + rowsum(P) and O' = O.
+    {
+      SmallVector<Value> state(sums);
+      llvm::append_range(state, acc);
+      auto rescale = scf::IfOp::create(b, loc, TypeRange(ValueRange(state)),
+                                       anyMoved, /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard ifGuard(b);
+      b.setInsertionPointToStart(rescale.thenBlock());
+      SmallVector<Value> rescaled, corrections;
+      for (int64_t r = 0; r < numRows; ++r) {
+        corrections.push_back(math::Exp2Op::create(
+            b, loc,
+            arith::SubFOp::create(b, loc, oldReferences[r], shifts[r])));
+        rescaled.push_back(math::FmaOp::create(b, loc, sums[r],
+                                               corrections[r], rowSums[r]));
+      }
+      for (auto [i, tile] : llvm::enumerate(acc)) {
+        int64_t m = i / numOutTiles;
+        rescaled.push_back(arith::MulFOp::create(
+            b, loc, tile,
+            tc.buildRowPair(corrections[2 * m], corrections[2 * m + 1])));
+      }
+      scf::YieldOp::create(b, loc, rescaled);
+      b.setInsertionPointToStart(rescale.elseBlock());
+      SmallVector<Value> kept;
+      for (int64_t r = 0; r < numRows; ++r)
+        kept.push_back(arith::AddFOp::create(b, loc, sums[r], rowSums[r]));
+      llvm::append_range(kept, acc);
+      scf::YieldOp::create(b, loc, kept);
+      ValueRange results = rescale.getResults();
+      sums.assign(results.begin(), results.begin() + numRows);
+      acc.assign(results.begin() + numRows, results.end());
     }
 
     // O += P V: the C fragments of S tiles 2j and 2j + 1 are the A fragment
@@ -320,7 +363,7 @@ void FlashKernelBuilder::build() {
     tc.buildProductFromAccumulators(
         probs, {sharedV, std::nullopt, index(0), valueHeadDim}, lanes, acc,
         rowTiles);
-    SmallVector<Value> yields = maxes;
+    SmallVector<Value> yields = references;
     llvm::append_range(yields, sums);
     llvm::append_range(yields, acc);
     scf::YieldOp::create(b, loc, yields);
@@ -329,7 +372,7 @@ void FlashKernelBuilder::build() {
   // Epilogue: out = O / l, with l summed over the quad; 0 where l = 0.
   Type outElementType = op.getOutputType().getElementType();
   for (int64_t r = 0; r < numRows; ++r) {
-    Value rowMax = loop.getResult(r);
+    Value reference = loop.getResult(r);
     Value sum =
         tc.buildQuadReduction(loop.getResult(numRows + r), RowReduction::Sum);
     Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum,
@@ -361,9 +404,7 @@ void FlashKernelBuilder::build() {
                                              threadInGroup, index(0));
       auto leader = scf::IfOp::create(b, loc, isLeader, /*withElse=*/false);
       b.setInsertionPoint(leader.thenBlock()->getTerminator());
-      Value scaledMax =
-          arith::MulFOp::create(b, loc, rowMax, f32Const(scaleLog2));
-      Value value = buildLogSumExpFromLog2(b, loc, scaledMax, sum);
+      Value value = buildLogSumExpFromLog2(b, loc, reference, sum);
       memref::StoreOp::create(b, loc, value, lse,
                               ValueRange{batch, head, rows[r]});
     }

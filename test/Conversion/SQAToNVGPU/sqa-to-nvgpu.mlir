@@ -59,12 +59,32 @@
 // CHECK: gpu.barrier
 // CHECK: scf.if
 // CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8 {bypassL1}
-// Row max across the quad with shuffles; exp2 of one fma.
+// Row max across the quad with shuffles. The reference (exp2 units)
+// trails it by 8: r' = max(r, rowmax * c - 8), moved where r' > r; the
+// shift is r' kept above -FLT_MAX; P = exp2 of one fma.
 // CHECK: vector.reduction <maxnumf>
 // CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32{{.*}}, %c32_i32{{.*}} : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c2_i32{{.*}}, %c32_i32{{.*}} : f32
+// CHECK: %[[NEG8:.+]] = arith.constant -8.000000e+00 : f32
+// CHECK: %[[TRAIL:.+]] = math.fma %{{.+}}, %{{.+}}, %[[NEG8]] : f32
+// CHECK: %[[REF:.+]] = arith.maxnumf %[[OLD:.+]], %[[TRAIL]] : f32
+// CHECK: arith.cmpf ogt, %[[REF]], %[[OLD]] : f32
+// CHECK: %[[LOWEST:.+]] = arith.constant -3.40282347E+38 : f32
+// CHECK: arith.maxnumf %[[REF]], %[[LOWEST]] : f32
 // CHECK: math.fma
 // CHECK: math.exp2
+// Only where a row of this thread moved: the corrections exp2(r - r'),
+// l' = l * correction + rowsum(P) and O' = O * correction; else
+// l' = l + rowsum(P) and O unchanged.
+// CHECK: scf.if %{{.+}} -> (f32, f32, f32, f32, vector<2x2xf32>{{.*}}) {
+// CHECK: math.exp2
+// CHECK: math.fma
+// CHECK: arith.mulf %{{.+}}, %{{.+}} : vector<2x2xf32>
+// CHECK: } else {
+// CHECK-NOT: arith.mulf
+// CHECK: arith.addf %{{.+}}, %{{.+}} : f32
+// CHECK-NOT: arith.mulf
+// CHECK: scf.yield
 // P as the A operand, V through the transposed ldmatrix, each V fragment
 // feeding both row tiles.
 // CHECK: arith.truncf %{{.+}} : vector<2x2xf32> to vector<2x2xf16>
