@@ -224,7 +224,7 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
   Value queryTile =
       readTile(sharedQ, std::nullopt, warpRow, warpRows, headDim);
 
-  float scaleLog2 = op.getScaleLog2();
+  OnlineSoftmax softmax(op.getScaleLog2());
   AffineExpr m, n, k;
   bindDims(ctx, m, n, k);
   auto parallel = vector::IteratorType::parallel;
@@ -239,7 +239,7 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value block = loop.getInductionVar();
-    Value rowMax = loop.getRegionIterArgs()[0];
+    Value reference = loop.getRegionIterArgs()[0];
     Value rowSum = loop.getRegionIterArgs()[1];
     Value acc = loop.getRegionIterArgs()[2];
     Value stage = arith::RemUIOp::create(
@@ -283,29 +283,15 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
     }
     scores = maskIf.getResult(0);
 
-    // Online softmax with scale * log2(e) folded into one fma, as on the GPU.
-    Value newMax = arith::MaxNumFOp::create(
-        b, loc, rowMax,
+    // The online softmax (OnlineSoftmax), scale * log2(e) folded into one
+    // fma, as on the GPU.
+    Value newReference = softmax.buildReference(
+        b, loc, reference,
         reduceRows(scores, vector::CombiningKind::MAXNUMF, negInf));
-    // A row that has seen no key keeps m' = -inf; subtracting 0 instead
-    // keeps exp2 away from -inf - -inf.
-    Value isEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                          newMax, splat({warpRows}, negInf));
-    Value shift = arith::SelectOp::create(
-        b, loc, isEmpty, splat({warpRows}, 0.0f),
-        arith::MulFOp::create(b, loc, newMax, splat({warpRows}, scaleLog2)));
-    Value correction = math::Exp2Op::create(
-        b, loc,
-        arith::SubFOp::create(
-            b, loc,
-            arith::MulFOp::create(b, loc, rowMax,
-                                  splat({warpRows}, scaleLog2)),
-            shift));
-    Value probs = math::Exp2Op::create(
-        b, loc,
-        math::FmaOp::create(
-            b, loc, scores, splat({warpRows, keyBlock}, scaleLog2),
-            arith::NegFOp::create(b, loc, broadcastRows(shift, keyBlock))));
+    Value shift = softmax.buildShift(b, loc, newReference);
+    Value correction = softmax.buildCorrection(b, loc, reference, shift);
+    Value probs = softmax.buildExponent(b, loc, scores,
+                                        broadcastRows(shift, keyBlock));
     Value newSum = math::FmaOp::create(
         b, loc, rowSum, correction,
         reduceRows(probs, vector::CombiningKind::ADD, 0.0f));
@@ -325,12 +311,12 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
         ArrayRef<vector::IteratorType>{parallel, parallel, reduction});
     // The next iteration's staging overwrites the buffers read here.
     gpu::BarrierOp::create(b, loc);
-    scf::YieldOp::create(b, loc, ValueRange{newMax, newSum, newAcc});
+    scf::YieldOp::create(b, loc, ValueRange{newReference, newSum, newAcc});
   }
 
   // Epilogue: out = O / l (0 where l = 0) and lse; rows past the sequence end
   // are out of bounds of the writes and dropped.
-  Value finalMax = loop.getResult(0), finalSum = loop.getResult(1);
+  Value finalReference = loop.getResult(0), finalSum = loop.getResult(1);
   Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
                                      finalSum, splat({warpRows}, 0.0f));
   Value inverse = arith::SelectOp::create(
@@ -345,9 +331,7 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
                                   ArrayRef<bool>{false, true});
   if (Value lse = op.getLse()) {
     Value value = buildLogSumExpFromLog2(
-        b, loc,
-        arith::MulFOp::create(b, loc, finalMax, splat({warpRows}, scaleLog2)),
-        finalSum);
+        b, loc, softmax.buildReferenceInExp2Units(b, loc, finalReference), finalSum);
     vector::TransferWriteOp::create(b, loc, value, lse,
                                     ValueRange{batch, head, row0},
                                     ArrayRef<bool>{false});

@@ -192,7 +192,8 @@ void FlashKernelBuilder::build() {
                              lanes));
   }
 
-  float scaleLog2 = op.getScaleLog2();
+  OnlineSoftmax softmax(op.getScaleLog2(), /*subtractFirst=*/false,
+                        kRescaleExponent);
   Value zeroAcc = tc.buildZeroAccumulator();
   int64_t numScoreTiles = keyBlock / kMmaN, numOutTiles = valueHeadDim / kMmaN;
   int64_t numRows = 2 * rowTiles;
@@ -265,16 +266,13 @@ void FlashKernelBuilder::build() {
       copyKeyBlock(sub(block, 1), /*wholeRows=*/true);
     }
 
-    // Online softmax in exp2 units (c = scale * log2(e)): each row keeps a
-    // reference r and P = exp2(S * c - r). As in FlashAttention-4, the
-    // reference trails the row's max: r' = max(r, rowmax(S) * c - T) with
-    // T = kRescaleExponent, so it moves only where the scores exceed it by
-    // more than T, and P <= 2^T (exact in f16/bf16, far from overflow in
-    // the f32 sums). O, l and the lse all use the same reference: the result
-    // is the same softmax. Where no row of this thread moved, the
-    // corrections exp2(r - r') are exactly 1, and the branch that computes
-    // them and rescales O and l is skipped; after a row's first blocks that
-    // is nearly every block.
+    // The online softmax (OnlineSoftmax) with a reference trailing the row
+    // max by T = kRescaleExponent, as FlashAttention-4's: it moves only
+    // where the scores exceed it by more than T, so P <= 2^T (exact in
+    // f16/bf16, far from overflow in the f32 sums). Where no row of this
+    // thread moved, the corrections are exactly 1, and the branch that
+    // computes them and rescales O and l is skipped; after a row's first
+    // blocks that is nearly every block.
     SmallVector<Value> probs, oldReferences, shifts, rowSums;
     Value anyMoved;
     for (int64_t m = 0; m < rowTiles; ++m) {
@@ -285,21 +283,13 @@ void FlashKernelBuilder::build() {
         Value rowMax = tc.buildQuadReduction(
             tc.buildRowReduction(tiles, r, RowReduction::Max),
             RowReduction::Max);
-        Value newReference = arith::MaxNumFOp::create(
-            b, loc, reference,
-            math::FmaOp::create(b, loc, rowMax, f32Const(scaleLog2),
-                                f32Const(-kRescaleExponent)));
+        Value newReference = softmax.buildReference(b, loc, reference, rowMax);
         // False where the row has seen no key yet (-inf on both sides).
         Value moved = arith::CmpFOp::create(
             b, loc, arith::CmpFPredicate::OGT, newReference, reference);
         anyMoved =
             anyMoved ? arith::OrIOp::create(b, loc, anyMoved, moved) : moved;
-        // A row that has seen no key keeps r' = -inf; subtracting -FLT_MAX
-        // instead keeps exp2 away from -inf - -inf (its scores are all
-        // -inf, so its P is 0 either way).
-        shifts.push_back(arith::MaxNumFOp::create(
-            b, loc, newReference,
-            f32Const(-std::numeric_limits<float>::max())));
+        shifts.push_back(softmax.buildShift(b, loc, newReference));
         oldReferences.push_back(reference);
         reference = newReference;
       }
@@ -309,11 +299,8 @@ void FlashKernelBuilder::build() {
         for (int64_t i = 0; i < 4; ++i) {
           Value s = vector::ExtractOp::create(b, loc, tile,
                                               ArrayRef<int64_t>{i / 2, i % 2});
-          Value negShift =
-              arith::NegFOp::create(b, loc, shifts[2 * m + i / 2]);
-          elements.push_back(math::Exp2Op::create(
-              b, loc,
-              math::FmaOp::create(b, loc, s, f32Const(scaleLog2), negShift)));
+          elements.push_back(
+              softmax.buildExponent(b, loc, s, shifts[2 * m + i / 2]));
         }
         tileProbs.push_back(vector::FromElementsOp::create(
             b, loc, tc.getAccumulatorType(), elements));
@@ -334,9 +321,8 @@ void FlashKernelBuilder::build() {
       b.setInsertionPointToStart(rescale.thenBlock());
       SmallVector<Value> rescaled, corrections;
       for (int64_t r = 0; r < numRows; ++r) {
-        corrections.push_back(math::Exp2Op::create(
-            b, loc,
-            arith::SubFOp::create(b, loc, oldReferences[r], shifts[r])));
+        corrections.push_back(
+            softmax.buildCorrection(b, loc, oldReferences[r], shifts[r]));
         rescaled.push_back(math::FmaOp::create(b, loc, sums[r],
                                                corrections[r], rowSums[r]));
       }
@@ -404,7 +390,8 @@ void FlashKernelBuilder::build() {
                                              threadInGroup, index(0));
       auto leader = scf::IfOp::create(b, loc, isLeader, /*withElse=*/false);
       b.setInsertionPoint(leader.thenBlock()->getTerminator());
-      Value value = buildLogSumExpFromLog2(b, loc, reference, sum);
+      Value value = buildLogSumExpFromLog2(
+          b, loc, softmax.buildReferenceInExp2Units(b, loc, reference), sum);
       memref::StoreOp::create(b, loc, value, lse,
                               ValueRange{batch, head, rows[r]});
     }

@@ -100,7 +100,9 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
   // the exponent's fma, exp2(s * c - m * c), as in FlashAttention-2, so that
   // exp2 (one instruction on GPUs, ex2.approx) needs no ln 2 and the query is
   // not rounded once more by a pre-scaling.
-  Value scaleLog2 = f32Constant(rewriter, op.getScaleLog2());
+  // Scores and references stay raw; each exponent is (x - shift) * c, the
+  // exact subtraction first, so nearly tied large scores lose nothing.
+  OnlineSoftmax softmax(op.getScaleLog2(), /*subtractFirst=*/true);
   Value query = buildRowRead(rewriter, loc, op.getQuery(), b, queryHead, i);
 
   KeyRange keys =
@@ -120,17 +122,12 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
         Value score = vector::ReductionOp::create(
             nb, l, vector::CombiningKind::ADD,
             arith::MulFOp::create(nb, l, query, key));
-        // Online softmax: rescale what was accumulated under the old max by
-        // exp2((oldMax - newMax) * c). The first visible key has oldMax = -inf
-        // and a finite score, so the factor is exp2(-inf) = 0, never NaN.
-        Value newMax = arith::MaxNumFOp::create(nb, l, runningMax, score);
-        auto scaledDifference = [&](Value x) -> Value {
-          return arith::MulFOp::create(
-              nb, l, arith::SubFOp::create(nb, l, x, newMax), scaleLog2);
-        };
-        Value correction =
-            math::Exp2Op::create(nb, l, scaledDifference(runningMax));
-        Value prob = math::Exp2Op::create(nb, l, scaledDifference(score));
+        // The online softmax (OnlineSoftmax), one key at a time: what was
+        // accumulated under the old max is rescaled by the correction.
+        Value newMax = softmax.buildReference(nb, l, runningMax, score);
+        Value shift = softmax.buildShift(nb, l, newMax);
+        Value correction = softmax.buildCorrection(nb, l, runningMax, shift);
+        Value prob = softmax.buildExponent(nb, l, score, shift);
         Value newSum = math::FmaOp::create(nb, l, runningSum, correction, prob);
         Value value = buildRowRead(nb, l, op.getValue(), b, kvHead, j);
         Value scaledAcc = arith::MulFOp::create(
@@ -180,7 +177,7 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
   SmallVector<OpFoldResult> lseStrides = lseSizes;
   if (Value lseArg = op.getLse() ? forallOp.getRegionIterArgs()[1] : Value()) {
     Value lse = buildLogSumExpFromLog2(
-        rewriter, loc, arith::MulFOp::create(rewriter, loc, rowMax, scaleLog2),
+        rewriter, loc, softmax.buildReferenceInExp2Units(rewriter, loc, rowMax),
         rowSum);
     lseSlice = tensor::ExtractSliceOp::create(
         rewriter, loc, RankedTensorType::get({1, 1, 1}, f32), lseArg,

@@ -6,6 +6,7 @@
 // CHECK-DAG: %[[NEGINF:.+]] = arith.constant 0xFF800000 : f32
 // CHECK-DAG: %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
 // CHECK-DAG: %[[C:.+]] = arith.constant 0.360673{{[0-9]*}} : f32
+// CHECK-DAG: %[[LOWEST:.+]] = arith.constant -3.40282347E+38 : f32
 // CHECK-DAG: %[[ZEROS:.+]] = arith.constant dense<0.000000e+00> : vector<8xf32>
 // CHECK-DAG: %[[B:.+]] = tensor.dim %[[Q]], %c0
 // CHECK-DAG: %[[SQ:.+]] = tensor.dim %[[Q]], %c2
@@ -20,13 +21,15 @@
 // CHECK: vector.transfer_read %[[K]][%[[BI]], %[[KVH]], %[[J]], %c0]
 // CHECK: %[[S:.+]] = vector.reduction <add>
 // CHECK: %[[NEWM:.+]] = arith.maxnumf %[[M]], %[[S]]
-// Scores stay unscaled; the exponents are (x - max) * scale * log2(e), with
-// the scale 1/sqrt(16) * log2(e): the subtraction is exact for nearly tied
-// scores, and the product rounds relatively.
-// CHECK: %[[DM:.+]] = arith.subf %[[M]], %[[NEWM]] : f32
+// The shift is the new max kept above -FLT_MAX (OnlineSoftmax's one NaN
+// guard). Scores stay unscaled; the exponents are (x - shift) * scale *
+// log2(e), with the scale 1/sqrt(16) * log2(e): the subtraction is exact for
+// nearly tied scores, and the product rounds relatively.
+// CHECK: %[[SHIFT:.+]] = arith.maxnumf %[[NEWM]], %[[LOWEST]] : f32
+// CHECK: %[[DM:.+]] = arith.subf %[[M]], %[[SHIFT]] : f32
 // CHECK: %[[CM:.+]] = arith.mulf %[[DM]], %[[C]] : f32
 // CHECK: %[[CORR:.+]] = math.exp2 %[[CM]]
-// CHECK: %[[DS:.+]] = arith.subf %[[S]], %[[NEWM]] : f32
+// CHECK: %[[DS:.+]] = arith.subf %[[S]], %[[SHIFT]] : f32
 // CHECK: %[[CS:.+]] = arith.mulf %[[DS]], %[[C]] : f32
 // CHECK: %[[P:.+]] = math.exp2 %[[CS]]
 // CHECK: math.fma %[[SUM]], %[[CORR]], %[[P]]

@@ -109,6 +109,9 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
   // Scores in log2 units: exp(x) = exp2(x * log2(e)), with log2(e) folded
   // into the scale.
   float scaleLog2 = op.getScaleLog2();
+  // The scores are scaled by c = scale * log2(e) with the mask, so the
+  // online softmax works in exp2 units with c = 1.
+  OnlineSoftmax softmax(/*scaleLog2=*/1.0f);
   int64_t numKvHeads = op.getNumKvHeads();
   auto keyLoop = scf::ForOp::create(
       rewriter, loc, startKey, endKey, blockSize,
@@ -149,11 +152,11 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
                   arith::MaximumFOp::create(nb, nl, args[0], args[1])
                       .getResult());
             });
-        // m' = max(m, rowmax(S)), written over m, and a = exp2(m - m'),
-        // which rescales what was accumulated under the old max. One op
-        // computes both so that m' can take m's buffer (the loop carries
-        // it in place). a is 0 while the row has seen no key (m' = -inf;
-        // its l and acc are 0 anyway).
+        // The online softmax (OnlineSoftmax) on scores already in exp2
+        // units: m' = max(m, rowmax(S)), written over m, and the correction
+        // a, which rescales what was accumulated under the old max. One op
+        // computes both so that m' can take m's buffer (the loop carries it
+        // in place).
         AffineMap rowMap = AffineMap::get(3, 0, rows, b.getContext());
         auto maxAndCorrection = linalg::GenericOp::create(
             b, l, TypeRange{runningMax.getType(), runningMax.getType()},
@@ -163,34 +166,21 @@ FailureOr<scf::ForOp> mlir::sqa::decomposeAttention(RewriterBase &rewriter,
             SmallVector<AffineMap>(3, rowMap),
             SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
             [&](OpBuilder &nb, Location nl, ValueRange args) {
-              Value newMax =
-                  arith::MaximumFOp::create(nb, nl, args[1], args[0]);
-              Value unseen =
-                  arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ,
-                                        newMax, f32Constant(nb, negInf));
-              Value exp = math::Exp2Op::create(
-                  nb, nl, arith::SubFOp::create(nb, nl, args[1], newMax));
-              Value correction = arith::SelectOp::create(
-                  nb, nl, unseen, f32Constant(nb, 0.0f), exp);
+              Value newMax = softmax.buildReference(nb, nl, args[1], args[0]);
+              Value correction = softmax.buildCorrection(
+                  nb, nl, args[1], softmax.buildShift(nb, nl, newMax));
               linalg::YieldOp::create(nb, nl, ValueRange{newMax, correction});
             });
         Value newMax = maxAndCorrection.getResult(0);
         Value correction = maxAndCorrection.getResult(1);
-        // P = exp2(S - m'); masked keys give 0, also in a row that has seen
-        // no key yet (m' = -inf), where S - m' would be NaN.
+        // P = exp2(S - shift(m')): 0 for masked keys.
         Value probs = buildGeneric(
             b, l, newMax, scores, 4, {rows, all}, 0,
             [&](OpBuilder &nb, Location nl, ValueRange args) {
-              Value masked =
-                  arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ,
-                                        args[1], f32Constant(nb, negInf));
-              Value exp = math::Exp2Op::create(
-                  nb, nl, arith::SubFOp::create(nb, nl, args[1], args[0]));
               linalg::YieldOp::create(
                   nb, nl,
-                  arith::SelectOp::create(nb, nl, masked, f32Constant(nb, 0.0f),
-                                          exp)
-                      .getResult());
+                  softmax.buildExponent(nb, nl, args[1],
+                                        softmax.buildShift(nb, nl, args[0])));
             });
         auto rescale = [&](Value tensor, ArrayRef<AffineExpr> exprs) {
           unsigned rank = exprs.size();

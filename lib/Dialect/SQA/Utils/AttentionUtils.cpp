@@ -401,6 +401,75 @@ Value mlir::sqa::buildNormalizedOutput(OpBuilder &b, Location loc,
       });
 }
 
+OnlineSoftmax::OnlineSoftmax(float scaleLog2, bool subtractFirst, float trail)
+    : scaleLog2(scaleLog2), subtractFirst(subtractFirst), trail(trail) {
+  assert(!(subtractFirst && trail != 0.0f) &&
+         "a trailing reference is in exp2 units");
+}
+
+/// A constant `value` of the type of `like` (f32 or a vector of f32).
+static Value f32Like(OpBuilder &b, Location loc, Value like, float value) {
+  return createScalarOrSplatConstant(b, loc, like.getType(), APFloat(value));
+}
+
+Value OnlineSoftmax::buildReference(OpBuilder &b, Location loc,
+                                    Value reference, Value rowMax) const {
+  Value candidate = rowMax;
+  if (!subtractFirst) {
+    if (scaleLog2 != 1.0f && trail != 0.0f)
+      candidate =
+          math::FmaOp::create(b, loc, rowMax, f32Like(b, loc, rowMax, scaleLog2),
+                              f32Like(b, loc, rowMax, -trail));
+    else if (scaleLog2 != 1.0f)
+      candidate = arith::MulFOp::create(b, loc, rowMax,
+                                        f32Like(b, loc, rowMax, scaleLog2));
+    else if (trail != 0.0f)
+      candidate = arith::SubFOp::create(b, loc, rowMax,
+                                        f32Like(b, loc, rowMax, trail));
+  }
+  return arith::MaxNumFOp::create(b, loc, reference, candidate);
+}
+
+Value OnlineSoftmax::buildShift(OpBuilder &b, Location loc,
+                                Value reference) const {
+  return arith::MaxNumFOp::create(
+      b, loc, reference,
+      f32Like(b, loc, reference, -std::numeric_limits<float>::max()));
+}
+
+Value OnlineSoftmax::buildExponent(OpBuilder &b, Location loc, Value score,
+                                   Value shift) const {
+  Value exponent;
+  if (subtractFirst)
+    exponent = arith::MulFOp::create(b, loc,
+                                     arith::SubFOp::create(b, loc, score, shift),
+                                     f32Like(b, loc, score, scaleLog2));
+  else if (scaleLog2 == 1.0f)
+    exponent = arith::SubFOp::create(b, loc, score, shift);
+  else
+    exponent = math::FmaOp::create(b, loc, score,
+                                   f32Like(b, loc, score, scaleLog2),
+                                   arith::NegFOp::create(b, loc, shift));
+  return math::Exp2Op::create(b, loc, exponent);
+}
+
+Value OnlineSoftmax::buildCorrection(OpBuilder &b, Location loc,
+                                     Value oldReference, Value shift) const {
+  Value exponent = arith::SubFOp::create(b, loc, oldReference, shift);
+  if (subtractFirst)
+    exponent = arith::MulFOp::create(b, loc, exponent,
+                                     f32Like(b, loc, exponent, scaleLog2));
+  return math::Exp2Op::create(b, loc, exponent);
+}
+
+Value OnlineSoftmax::buildReferenceInExp2Units(OpBuilder &b, Location loc,
+                                               Value reference) const {
+  if (!subtractFirst)
+    return reference;
+  return arith::MulFOp::create(b, loc, reference,
+                               f32Like(b, loc, reference, scaleLog2));
+}
+
 Value mlir::sqa::buildLogSumExpFromLog2(OpBuilder &b, Location loc,
                                         Value rowMax, Value rowSum) {
   auto f32Constant = [&](float v) {

@@ -150,6 +150,56 @@ Value buildProbabilities(OpBuilder &b, Location loc, Value scores,
 Value buildNormalizedOutput(OpBuilder &b, Location loc, AttentionOp op,
                             Value acc, Value rowSum);
 
+/// The online softmax (Milakov & Gimelshein) of every fused lowering, one
+/// step of one row, or of a vector of rows (scalar or vector f32 values; the
+/// caller broadcasts). A row's state is a reference r (initially -inf), a
+/// sum l and an accumulator O; a block of its scores s with row max m
+/// moves the reference to
+///
+///   r' = max(r, m c - trail)      shift = max(r', -FLT_MAX)
+///   P  = exp2(s c - shift)        correction = exp2(r - shift)
+///   l' = l correction + rowsum(P) O' = O correction + P V
+///
+/// with c = scale * log2(e), r in exp2 units. The clamp of the shift is the
+/// one NaN guard: a row that has seen no key keeps r' = -inf, its scores are
+/// all -inf (masked), and exp2(-inf - -inf) would be NaN, where
+/// exp2(-inf + FLT_MAX) = 0; its first key gives correction exp2(-inf) = 0.
+/// `trail` > 0 lets the reference trail the row max (FlashAttention-4's
+/// conditional rescaling): it moves only where the scores exceed it by more
+/// than `trail`, so P <= 2^trail, and where it does not move the correction
+/// is exactly 1.
+///
+/// With `subtractFirst`, references are raw scores instead (r' = max(r, m),
+/// no trail) and each exponent is (x - shift) c, the exact subtraction
+/// first: the row-wise lowering's choice, for nearly tied large scores.
+/// Scores already in exp2 units take c = 1 (one subtraction, no fma).
+class OnlineSoftmax {
+public:
+  OnlineSoftmax(float scaleLog2, bool subtractFirst = false,
+                float trail = 0.0f);
+
+  /// r' from the reference `reference` and the block's raw row max.
+  Value buildReference(OpBuilder &b, Location loc, Value reference,
+                       Value rowMax) const;
+  /// The shift of the exponents under reference `reference`.
+  Value buildShift(OpBuilder &b, Location loc, Value reference) const;
+  /// exp2 of raw score `score` relative to `shift` (0 for -inf scores).
+  Value buildExponent(OpBuilder &b, Location loc, Value score,
+                      Value shift) const;
+  /// The factor exp2(r - shift) that moves what was accumulated under the
+  /// old reference `oldReference` to the new one, whose shift is `shift`.
+  Value buildCorrection(OpBuilder &b, Location loc, Value oldReference,
+                        Value shift) const;
+  /// `reference` in exp2 units (for the log-sum-exp).
+  Value buildReferenceInExp2Units(OpBuilder &b, Location loc,
+                                  Value reference) const;
+
+private:
+  float scaleLog2;
+  bool subtractFirst;
+  float trail;
+};
+
 /// The natural log-sum-exp of a row from its online-softmax state with scores
 /// in log2 units: (rowMax + log2(rowSum)) * ln 2, or -inf when rowSum is 0
 /// (the row saw no key). Scalar or vector f32 values.
