@@ -20,15 +20,14 @@ getTensorCoreOperandIncompatibility(AttentionOpInterface op,
   Type elementType = op.getQueryType().getElementType();
   // The forward kernel takes FlashAttention-2's head dims (multiples of 32
   // up to 256, whose rows the swizzle permutes in groups of 4 or 8 chunks)
-  // but 224, which spills registers at every tile that fits, and 16; where
-  // their tiles fit in shared memory. The backward's are those its register
-  // budget was sized for.
+  // and 16, where their tiles fit in shared memory. The backward's are those
+  // its register budget was sized for.
   bool isForward = isa<AttentionOp>(op.getOperation());
   StringRef kernel = isForward ? "kernel" : "backward";
   auto isHeadDim = [&](int64_t dim) {
     if (isForward)
       return dim == 16 ||
-             (dim % 32 == 0 && dim >= 32 && dim <= 256 && dim != 224);
+             (dim % 32 == 0 && dim >= 32 && dim <= 256);
     return dim == 16 || dim == 32 || dim == 64 || dim == 128;
   };
   if (!elementType.isF16() && !elementType.isBF16())
@@ -36,7 +35,7 @@ getTensorCoreOperandIncompatibility(AttentionOpInterface op,
   if (!isHeadDim(op.getHeadDim()) || !isHeadDim(op.getValueHeadDim()))
     return ("the tensor-core " + kernel +
             (isForward
-                 ? " supports head dims 16, 32, 64, 96, 128, 160, 192 and 256"
+                 ? " supports head dims 16, 32, 64, 96, 128, 160, 192, 224 and 256"
                  : " supports head dims 16, 32, 64 and 128"))
         .str();
   if (options.numWarps < 1 || options.numWarps > 16)

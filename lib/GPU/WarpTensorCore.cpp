@@ -38,16 +38,21 @@ Value WarpTensorCoreBuilder::buildZeroAccumulator() {
       DenseElementsAttr::get(getAccumulatorType(), b.getF32FloatAttr(0)));
 }
 
+/// The largest power of two, up to 8, that divides `chunks` (a row's
+/// 16-byte chunks): the swizzle permutes chunks within aligned groups of
+/// this many, and tile copies number chunks in lines of this many.
+static int64_t getChunkGroup(int64_t chunks) {
+  return std::min<int64_t>(chunks & -chunks, 8);
+}
+
 Value WarpTensorCoreBuilder::buildSwizzledColumn(Value row, Value col,
                                                  int64_t width) {
   int64_t chunks = width / kChunkElements;
   int64_t rowsPerLine = std::max<int64_t>(1, 8 / chunks);
-  // The XOR stays inside aligned groups of `group` chunks, the largest
-  // power of two (up to 8) that divides the row's chunks, so that it
-  // permutes the chunks of each row: 8 for rows of 64 or 128 columns, 4 for
-  // 96, 160 and 224.
-  int64_t group = std::min<int64_t>(chunks & -chunks, 8);
-  int64_t mask = group - 1;
+  // The XOR stays inside aligned groups of chunks (getChunkGroup), so that
+  // it permutes the chunks of each row: groups of 8 for rows of 64 or 128
+  // columns, 4 for 96, 160 and 224.
+  int64_t mask = getChunkGroup(chunks) - 1;
   Value bits = arith::AndIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, row, index(rowsPerLine)),
       index(mask));
@@ -59,14 +64,15 @@ Value WarpTensorCoreBuilder::buildSwizzledColumn(Value row, Value col,
 SmallVector<Value> WarpTensorCoreBuilder::buildTileCopy(const TileCopy &copy) {
   int64_t chunksPerRow = copy.width / kChunkElements;
   int64_t numChunks = copy.rows * chunksPerRow;
-  // Chunks are numbered line by line: a line is 8 chunks (128 bytes, whole
-  // 32-byte sectors for 8 consecutive threads), and a row of 16 or more
-  // chunks is split into lines taken column-major (line 0 of every row, then
-  // line 1, ...). A thread's copies then share rows where rows are long, at
-  // addresses a constant 128 bytes apart: one source pointer serves them,
-  // where row-major numbering would need one per row (the row stride is a
-  // runtime value).
-  int64_t lineChunks = chunksPerRow % 8 == 0 ? 8 : chunksPerRow;
+  // Chunks are numbered line by line: a line is the row's chunk group (8
+  // chunks, 128 bytes, or 4 or 2 where the row's chunks are not a multiple
+  // of 8: whole 32-byte sectors for consecutive threads either way), and a
+  // row of several lines is split into lines taken column-major (line 0 of
+  // every row, then line 1, ...). A thread's copies then share rows where
+  // rows are long, at addresses a constant line apart: one source pointer
+  // serves them, where row-major numbering would need one per row (the row
+  // stride is a runtime value).
+  int64_t lineChunks = getChunkGroup(chunksPerRow);
   int64_t tileLineChunks = copy.rows * lineChunks;
   Value lastRow;
   if (!copy.wholeRows)

@@ -403,7 +403,7 @@ def suite_mapped():
 def suite_tensor_core():
     """The tensor-core kernel itself (convert-sqa-to-nvgpu), lane by lane, on
     OpenMP threads (sqa-gpu-launch-to-openmp): every variant, f16 and bf16,
-    head dims 16 to 256 (96 and 160 with their groups of 4 swizzled chunks), both causal alignments, windows, lse, Dv != D, f32
+    head dims 16 to 256 (96, 160 and 224 with their groups of 4 swizzled chunks), both causal alignments, windows, lse, Dv != D, f32
     output, fully masked rows, partial and skipped blocks, 1 to 4 warps of
     16 or 32 rows (one or two row tiles, Q in registers or read from shared
     memory), kv-blocks 16 to 64. Sizes stay small: every warp-level op passes
@@ -452,6 +452,11 @@ def suite_tensor_core():
     yield (variant("rSQA", head_dim=192, dtype="bf16", mask="causal_top_left",
                    with_lse=True), 1, 40, 37, (64, 32, 16))
     yield variant("GQA", head_dim=256, value_head_dim=128, dtype="f16"), 1, 70, 40, (64, 32, 16)
+    # Head dim 224: 28 chunks per row, swizzled and copied in groups of 4,
+    # 56 KiB of tiles in dynamic shared memory; and as Dv beside D 64.
+    yield (variant("SQA", head_dim=224, dtype="bf16", mask="causal_bottom_right",
+                   with_lse=True), 1, 40, 75, (64, 32, 16))
+    yield variant("xSMQA", head_dim=64, value_head_dim=224, dtype="f16"), 1, 70, 50, (64, 32, 16)
     # Scores growing toward the first keys (up to 30 times the last keys'),
     # so that the kernel's reference max moves by more than 2^8 (in exp2
     # units) again and again, and O is rescaled by corrections that are not

@@ -84,7 +84,7 @@ getPassKernelOptions(Operation *root, StringRef passName, int64_t numWarps,
 
 /// Why `op` cannot use the tensor-core kernel with `options`, or an empty
 /// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 96, 128,
-/// 160, 192, 256}, 16 or 32 rows per warp, and tiles that fit in
+/// 160, 192, 224, 256}, 16 or 32 rows per warp, and tiles that fit in
 /// kMaxSharedMemory.
 std::string
 getTensorCoreIncompatibility(AttentionOp op,

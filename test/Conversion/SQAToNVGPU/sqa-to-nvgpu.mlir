@@ -158,7 +158,7 @@ func.func @f32_stays(%q: memref<1x4x8x64xf32>) {
 
 // CHECK-LABEL: func.func @head_dim_48_stays
 // CHECK: sqa.attention
-// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel supports head dims 16, 32, 64, 96, 128, 160, 192 and 256
+// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel supports head dims 16, 32, 64, 96, 128, 160, 192, 224 and 256
 func.func @head_dim_48_stays(%q: memref<1x4x8x48xf16>) {
   sqa.attention ins(%q, %q, %q : memref<1x4x8x48xf16>, memref<1x4x8x48xf16>, memref<1x4x8x48xf16>) outs(%q : memref<1x4x8x48xf16>)
   return
@@ -166,11 +166,17 @@ func.func @head_dim_48_stays(%q: memref<1x4x8x48xf16>) {
 
 // -----
 
-// Head dim 224 spills registers at every tile that fits: no kernel.
-// CHECK-LABEL: func.func @head_dim_224_stays
-// CHECK: sqa.attention
-// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel supports head dims 16, 32, 64, 96, 128, 160, 192 and 256
-func.func @head_dim_224_stays(%q: memref<1x4x8x224xf16>) {
+// Head dim 224 (28 chunks per row: swizzled, and copied, in groups of 4):
+// 4 warps of 16 rows and kv-block 32, 56 KiB of tiles in dynamic shared
+// memory.
+// CHECK-LABEL: func.func @head_dim_224
+// CHECK: gpu.launch {{.*}} dynamic_shared_memory_size %c57344_i32
+// CHECK: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x224xf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view %{{.+}}[%c28672{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x224xf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view %{{.+}}[%c43008{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x224xf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.mma.sync
+// CHECK-NOT: sqa.attention
+func.func @head_dim_224(%q: memref<1x4x8x224xf16>) {
   sqa.attention ins(%q, %q, %q : memref<1x4x8x224xf16>, memref<1x4x8x224xf16>, memref<1x4x8x224xf16>) outs(%q : memref<1x4x8x224xf16>)
   return
 }

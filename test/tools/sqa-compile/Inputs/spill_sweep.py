@@ -10,10 +10,11 @@ many kernels, and how many spill or fail to assemble.
   96, 128}, and 160 and 192 with themselves, 64 and 128; x f16/bf16 x no
   mask / causal bottom-right with lse / window 100:0 with f32 output), one
   kernel each, on the default schedule unless sqa-compile options follow;
-- forward-256: the same with head dim 256 (with itself, 64 and 128), whose
-  tiles take 28 to 64 KiB (dynamic shared memory above 48 KiB).
+- forward-large: the same with head dims 224 and 256 (each with itself, 64
+  and 128), whose tiles take 25 to 64 KiB (dynamic shared memory above 48
+  KiB).
 
-Usage: spill_sweep.py backward|forward|forward-256 SQA_COMPILE PTXAS OUT_DIR
+Usage: spill_sweep.py backward|forward|forward-large SQA_COMPILE PTXAS OUT_DIR
                       [OPTION...]"""
 
 import itertools
@@ -30,8 +31,8 @@ MASKS = {"cbr": "mask=causal_bottom_right,grad", "win": "window=64:0,grad",
 FORWARD_MASKS = {"none": "", "cbr": ",mask=causal_bottom_right,lse",
                  "win": ",window=100:0,out=f32"}
 HEAD_DIMS = (16, 32, 64, 128)
-# The forward kernel's head dims beyond the backward's (256 is swept on its
-# own, by the forward-256 mode).
+# The forward kernel's head dims beyond the backward's (224 and 256 are
+# swept on their own, by the forward-large mode).
 FORWARD_HEAD_DIMS = (16, 32, 64, 96, 128, 160, 192)
 
 
@@ -44,12 +45,13 @@ def main():
                                 f"{MASKS[mask]}"]
     else:
         # Every pair of head dims up to 128, and the larger ones with
-        # themselves, 64 and 128; head dim 256 (2 warps) with itself, 64 and
-        # 128.
+        # themselves, 64 and 128 (224 and 256 in the forward-large mode).
         pairs = [(d, dv) for d in FORWARD_HEAD_DIMS for dv in FORWARD_HEAD_DIMS
                  if max(d, dv) <= 128 or d == dv or min(d, dv) in (64, 128)]
-        if mode == "forward-256":
-            pairs = [(256, 256), (256, 64), (64, 256), (256, 128), (128, 256)]
+        if mode == "forward-large":
+            pairs = [(d, dv) for large in (224, 256)
+                     for d, dv in ((large, large), (large, 64), (64, large),
+                                   (large, 128), (128, large))]
         for (d, dv), dtype, mask in itertools.product(pairs, ("f16", "bf16"), FORWARD_MASKS):
             cmd += ["--config", f"f{d}_{dv}_{dtype}_{mask}:hq=8,hkv=4,d={d},dv={dv},"
                                 f"dtype={dtype}{FORWARD_MASKS[mask]}"]
