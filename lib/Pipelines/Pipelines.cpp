@@ -230,6 +230,7 @@ void mlir::sqa::buildGPUSerializationPipeline(
   // libdevice calls.
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createConvertNVGPUToNVVMPass());
+  kernels.addPass(createCpAsyncL2PrefetchPass());
   kernels.addPass(memref::createExpandStridedMetadataPass());
   kernels.addPass(createLowerAffinePass());
   kernels.addPass(createSCFToControlFlowPass());

@@ -21,7 +21,8 @@
 // CHECK-SAME: .maxntid 128, 1, 1
 // The register budget of one resident block per SM (sqa-set-nvvm-launch-bounds).
 // CHECK-SAME: .minnctapersm 1
-// CHECK-DAG: cp.async.cg.shared.global
+// Copies with the L2 prefetch of 128 bytes (sqa-cp-async-l2-prefetch).
+// CHECK-DAG: cp.async.cg.shared.global.L2::128B
 // CHECK-DAG: ldmatrix.sync.aligned.m8n8.x4.shared.b16
 // CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // CHECK-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16

@@ -353,6 +353,30 @@ def ExternDynamicSharedMemoryPass
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def CpAsyncL2PrefetchPass
+    : Pass<"sqa-cp-async-l2-prefetch", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Give the 16-byte cp.async copies an L2 prefetch of 128 bytes";
+  let description = [{
+    Rewrites each `nvvm.cp.async.shared.global` of 16 bytes that bypasses
+    L1 (`cache = cg`, what `nvgpu.device_async_copy {bypassL1}` becomes) to
+    `cp.async.cg.shared.global.L2::128B` (PTX ISA 7.4, sm_80), as
+    FlashAttention-2's copies are: the L2 fetches the whole 128-byte line
+    from memory with the first sector a warp asks for. An optional source
+    size (zero-fill) is kept. Written here because MLIR 22's nvgpu and NVVM
+    cp.async ops, and LLVM's cp.async intrinsics, have no prefetch-size
+    modifier: the copy becomes an `llvm.inline_asm` with side effects
+    (operands: the shared and the global address, and the source size).
+
+    #### Input invariant
+    A `gpu.module` after `convert-nvgpu-to-nvvm` (and `convert-gpu-to-nvvm`).
+
+    #### Output IR
+    The same module, with those copies as inline PTX; other cp.async ops
+    (`cache = ca`, 4 or 8 bytes, a cp-size operand) are left alone.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def ConvertMathToNVVMIntrinsicsPass
     : Pass<"sqa-convert-math-to-nvvm-intrinsics"> {
   let summary = "Lower f32 math.exp2/log2/fma to NVVM intrinsics, not libdevice";
