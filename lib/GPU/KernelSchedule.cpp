@@ -110,16 +110,11 @@ mlir::sqa::getTensorCoreWarpRows(AttentionOp op,
     return options.warpRows;
   int64_t keys = getTensorCoreKeyBlock(op, options);
   // Two row tiles where their f32 accumulators (O and one block of S) take
-  // at most 160 of a thread's 255
-  // registers, 128 when a head dim above 64 is not a multiple of 64 (its
-  // swizzle groups of 4 chunks cost more address registers), and their
-  // tiles fit in shared memory: beyond that ptxas spills (measured with
+  // at most 160 of a thread's 255 registers and their tiles fit in static
+  // shared memory: beyond that ptxas spills (measured with
   // emit-library-sweep.test: Dv 160 with kv-block 32 spills, Dv 128 does
-  // not; D 96 with Dv 128 spills, D 128 does not).
-  auto isOddWidth = [](int64_t dim) { return dim > 64 && dim % 64 != 0; };
-  int64_t budget =
-      isOddWidth(op.getHeadDim()) || isOddWidth(op.getValueHeadDim()) ? 128
-                                                                      : 160;
+  // not).
+  constexpr int64_t budget = 160;
   int64_t accumulators =
       2 * getAccumulatorRegisters(op.getValueHeadDim() + keys);
   if (accumulators > budget ||

@@ -84,8 +84,8 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
   let summary = "Lower sqa.attention and sqa.attention_grad on buffers to FlashAttention-2 tensor-core kernels";
   let description = [{
     Rewrites every buffer-semantics `sqa.attention` that has f16 or bf16
-    operands and head dims D, Dv in {16, 32, 64, 96, 128, 160, 192, 256}
-    (where the tiles fit in 48 KiB of shared memory) into one `gpu.launch`
+    operands and head dims D, Dv in {16, 32, 64, 96, 128, 160, 192, 224,
+    256} (where the tiles fit in 99 KiB of shared memory) into one `gpu.launch`
     of FlashAttention-2's forward kernel for sm_80 (A100):
 
     - grid (ceil(Sq / (R * warps)), max(Hq, Hkv), batch), `warps` warps per
@@ -100,9 +100,11 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
       into it). Every thread
       copies 16-byte chunks with `nvgpu.device_async_copy` (cp.async, L1
       bypassed), K and V in separate groups as in FlashAttention-2: V of
-      block j is in flight while S = Q Kᵀ of block j runs, K of block j + 1
-      while the softmax and O += P V of block j run. Rows past the sequence
-      end are zero-filled by the copy itself.
+      block j is in flight while S = Q Kᵀ of block j runs, K of block j - 1
+      while the softmax and O += P V of block j run. The kv-blocks are
+      visited last to first, so only the last one, copied before the loop,
+      can end past the keys: its rows past the end are zero-filled by the
+      copy itself, and the loop's copies carry no bounds code.
     - The tiles are stored XOR-swizzled: 16-byte chunk c of row r sits at
       chunk c ^ f(r), so the eight rows that one `ldmatrix` phase reads fall
       into eight different bank groups.
@@ -114,11 +116,13 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
       accumulators (`nvgpu.mma.sync` for f16; for bf16, whose PTX types
       `nvgpu.mma.sync`'s lowering does not deduce in MLIR 22, `nvvm.mma.sync`
       directly).
-    - Online softmax in registers: row maxima over each thread's accumulator
-      elements and then across the four threads of a row with
-      `gpu.shuffle xor`; scores stay in raw units and `scale * log2(e)` is
-      folded into one fma before `math.exp2`. The running sum stays
-      per-thread until the end. P is converted to the A operand of the PV
+    - Online softmax in registers (OnlineSoftmax): row maxima over each
+      thread's accumulator elements and then across the four threads of a
+      row with `gpu.shuffle xor`; scores stay in raw units and
+      `scale * log2(e)` is folded into one fma before `math.exp2`. Each
+      row's reference trails its max by 8 (exp2 units), so O and the sum are
+      rescaled, under an `scf.if`, only where a row's reference moves. The
+      running sum stays per-thread until the end. P is converted to the A operand of the PV
       product in registers, without a trip through shared memory.
     - The kv loop covers only the blocks that hold a key visible to some row
       of the block (causal and window masks skip whole blocks); blocks that
@@ -127,7 +131,8 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
       never copied.
 
     Buffer-semantics `sqa.attention_grad` (f16/bf16 query, key, value, out
-    and dout; the same head dims) becomes FlashAttention-2's backward in two
+    and dout; head dims 16, 32, 64 and 128) becomes FlashAttention-2's
+    backward in two
     `gpu.launch` ops built from the same warp-level toolkit:
 
     - dK/dV: grid (kv-blocks, key/value heads, batch), 16 keys per warp; the
@@ -368,11 +373,11 @@ def CpAsyncL2PrefetchPass
     (operands: the shared and the global address, and the source size).
 
     #### Input invariant
-    A `gpu.module` after `convert-nvgpu-to-nvvm` (and `convert-gpu-to-nvvm`).
+    A `gpu.module` whose copies are NVVM ops (after `convert-nvgpu-to-nvvm`).
 
     #### Output IR
     The same module, with those copies as inline PTX; other cp.async ops
-    (`cache = ca`, 4 or 8 bytes, a cp-size operand) are left alone.
+    (`cache = ca`, or 4 or 8 bytes) are left alone.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

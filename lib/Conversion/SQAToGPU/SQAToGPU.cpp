@@ -331,7 +331,8 @@ void MappedKernelBuilder::build(Value queryBlock, Value head, Value batch) {
                                   ArrayRef<bool>{false, true});
   if (Value lse = op.getLse()) {
     Value value = buildLogSumExpFromLog2(
-        b, loc, softmax.buildReferenceInExp2Units(b, loc, finalReference), finalSum);
+        b, loc, softmax.buildReferenceInExp2Units(b, loc, finalReference),
+        finalSum);
     vector::TransferWriteOp::create(b, loc, value, lse,
                                     ValueRange{batch, head, row0},
                                     ArrayRef<bool>{false});

@@ -70,7 +70,8 @@ namespace {
 /// only block that can end past the keys (the ragged one) is the last, so
 /// its K and V are copied in the prologue with bounds checks and zero-fill,
 /// and the loop's copies are unchecked, their addresses affine in the loop
-/// index (LLVM advances one pointer per copy by a constant per block).
+/// index (LLVM advances one pointer per copied row by a constant per
+/// block).
 class FlashKernelBuilder : KernelArithmetic {
 public:
   FlashKernelBuilder(OpBuilder &b, Location loc, AttentionOp op,

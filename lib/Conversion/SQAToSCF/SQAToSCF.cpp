@@ -96,12 +96,10 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
   Value b = forallOp.getInductionVar(2);
   auto [queryHead, kvHead] = buildHeadsRead(rewriter, loc, op, h);
 
-  // Scores and the running max stay unscaled; scale * log2(e) is folded into
-  // the exponent's fma, exp2(s * c - m * c), as in FlashAttention-2, so that
-  // exp2 (one instruction on GPUs, ex2.approx) needs no ln 2 and the query is
-  // not rounded once more by a pre-scaling.
-  // Scores and references stay raw; each exponent is (x - shift) * c, the
-  // exact subtraction first, so nearly tied large scores lose nothing.
+  // Scores and references stay raw (the query is not rounded once more by a
+  // pre-scaling); each exponent is (x - shift) * c with c = scale * log2(e),
+  // the exact subtraction first, so nearly tied large scores lose nothing,
+  // and exp2 (one instruction on GPUs, ex2.approx) needs no ln 2.
   OnlineSoftmax softmax(op.getScaleLog2(), /*subtractFirst=*/true);
   Value query = buildRowRead(rewriter, loc, op.getQuery(), b, queryHead, i);
 
