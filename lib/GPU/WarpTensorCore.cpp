@@ -38,27 +38,15 @@ Value WarpTensorCoreBuilder::buildZeroAccumulator() {
       DenseElementsAttr::get(getAccumulatorType(), b.getF32FloatAttr(0)));
 }
 
-/// The largest power of two, up to 8, that divides `chunks` (a row's
-/// 16-byte chunks): the swizzle permutes chunks within aligned groups of
-/// this many, and tile copies number chunks in lines of this many.
-static int64_t getChunkGroup(int64_t chunks) {
-  return std::min<int64_t>(chunks & -chunks, 8);
+int64_t mlir::sqa::getSharedRowElements(int64_t width) {
+  return width + kChunkElements;
 }
 
-Value WarpTensorCoreBuilder::buildSwizzledColumn(Value row, Value col,
-                                                 int64_t width) {
-  int64_t chunks = width / kChunkElements;
-  int64_t rowsPerLine = std::max<int64_t>(1, 8 / chunks);
-  // The XOR stays inside aligned groups of chunks (getChunkGroup), so that
-  // it permutes the chunks of each row: groups of 8 for rows of 64 or 128
-  // columns, 4 for 96, 160 and 224.
-  int64_t mask = getChunkGroup(chunks) - 1;
-  Value bits = arith::AndIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, row, index(rowsPerLine)),
-      index(mask));
-  Value chunk = arith::XOrIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, col, index(kChunkElements)), bits);
-  return arith::MulIOp::create(b, loc, chunk, index(kChunkElements));
+/// The largest power of two, up to 8, that divides `chunks` (a row's
+/// 16-byte chunks): tile copies number chunks in lines of this many (128
+/// bytes where the row allows).
+static int64_t getChunkGroup(int64_t chunks) {
+  return std::min<int64_t>(chunks & -chunks, 8);
 }
 
 SmallVector<Value> WarpTensorCoreBuilder::buildTileCopy(const TileCopy &copy) {
@@ -112,7 +100,7 @@ SmallVector<Value> WarpTensorCoreBuilder::buildTileCopy(const TileCopy &copy) {
     SmallVector<Value> dstIndices;
     if (copy.stage)
       dstIndices.push_back(*copy.stage);
-    dstIndices.append({row, buildSwizzledColumn(row, col, copy.width)});
+    dstIndices.append({row, col});
     tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
         b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), copy.tile,
         dstIndices, copy.source,
@@ -125,11 +113,11 @@ SmallVector<Value> WarpTensorCoreBuilder::buildTileCopy(const TileCopy &copy) {
 Value WarpTensorCoreBuilder::buildLoadMatrixX4(Value tile,
                                                std::optional<Value> stage,
                                                Value row, Value col,
-                                               int64_t width, bool transpose) {
+                                               bool transpose) {
   SmallVector<Value> indices;
   if (stage)
     indices.push_back(*stage);
-  indices.append({row, buildSwizzledColumn(row, col, width)});
+  indices.append({row, col});
   return nvgpu::LdMatrixOp::create(b, loc, getAType(), tile, indices, transpose,
                                    /*numTiles=*/4);
 }
@@ -254,15 +242,16 @@ static Value addOffset(OpBuilder &b, Location loc, Value base, int64_t offset) {
                                arith::ConstantIndexOp::create(b, loc, offset));
 }
 
-SmallVector<Value>
-WarpTensorCoreBuilder::buildLoadRowFragments(const SharedOperand &tile,
-                                             const LaneAddressing &lanes) {
+SmallVector<Value> WarpTensorCoreBuilder::buildLoadRowFragments(
+    const SharedOperand &tile, const LaneAddressing &lanes, int64_t kSteps) {
   Value row = arith::AddIOp::create(b, loc, tile.firstRow, lanes.rowOfA);
   SmallVector<Value> fragments;
-  for (int64_t k = 0; k < tile.width / kMmaK; ++k)
+  if (kSteps < 0)
+    kSteps = tile.width / kMmaK;
+  for (int64_t k = 0; k < kSteps; ++k)
     fragments.push_back(buildLoadMatrixX4(
         tile.tile, tile.stage, row, addOffset(b, loc, lanes.colOfA, k * kMmaK),
-        tile.width, /*transpose=*/false));
+        /*transpose=*/false));
   return fragments;
 }
 
@@ -282,8 +271,7 @@ void WarpTensorCoreBuilder::buildProductWithTransposed(
     for (int64_t n = 0; n < nTiles; n += 2) {
       Value x4 = buildLoadMatrixX4(
           tile.tile, tile.stage, addOffset(b, loc, row, n * kMmaN),
-          addOffset(b, loc, lanes.colOfB, k * kMmaK), tile.width,
-          /*transpose=*/false);
+          addOffset(b, loc, lanes.colOfB, k * kMmaK), /*transpose=*/false);
       for (int64_t m = 0; m < rowTiles; ++m) {
         Value &low = acc[m * nTiles + n], &high = acc[m * nTiles + n + 1];
         low = buildMma(a[m], buildBOperand(x4, 0), low);
@@ -306,16 +294,21 @@ void WarpTensorCoreBuilder::buildProductWithTransposed(
 
 void WarpTensorCoreBuilder::buildProductWithTransposed(
     const SharedOperand &a, const SharedOperand &tile,
-    const LaneAddressing &lanes, MutableArrayRef<Value> acc,
-    int64_t rowTiles) {
+    const LaneAddressing &lanes, MutableArrayRef<Value> acc, int64_t rowTiles,
+    ArrayRef<Value> heldA) {
   assert(a.width == tile.width && "A and B share their k extent");
+  int64_t heldSteps = heldA.size() / rowTiles;
+  assert(heldSteps * rowTiles == static_cast<int64_t>(heldA.size()) &&
+         heldSteps <= a.width / kMmaK &&
+         "the same held k-steps for every row tile");
   Value row = arith::AddIOp::create(b, loc, a.firstRow, lanes.rowOfA);
   buildProductWithTransposed(
       [&](int64_t m, int64_t k) {
-        return buildLoadMatrixX4(a.tile, a.stage,
-                                 addOffset(b, loc, row, m * kMmaM),
-                                 addOffset(b, loc, lanes.colOfA, k * kMmaK),
-                                 a.width, /*transpose=*/false);
+        if (k < heldSteps)
+          return heldA[m * heldSteps + k];
+        return buildLoadMatrixX4(
+            a.tile, a.stage, addOffset(b, loc, row, m * kMmaM),
+            addOffset(b, loc, lanes.colOfA, k * kMmaK), /*transpose=*/false);
       },
       a.width / kMmaK, tile, lanes, acc, rowTiles);
 }
@@ -339,8 +332,7 @@ void WarpTensorCoreBuilder::buildProductFromAccumulators(
     for (int64_t n = 0; n < nTiles; n += 2) {
       Value x4 = buildLoadMatrixX4(
           tile.tile, tile.stage, addOffset(b, loc, row, k * kMmaK),
-          addOffset(b, loc, lanes.colOfA, n * kMmaN), tile.width,
-          /*transpose=*/true);
+          addOffset(b, loc, lanes.colOfA, n * kMmaN), /*transpose=*/true);
       for (int64_t m = 0; m < rowTiles; ++m) {
         Value &low = acc[m * nTiles + n], &high = acc[m * nTiles + n + 1];
         low = buildMma(a[m], buildBOperand(x4, 0), low);

@@ -403,10 +403,11 @@ def suite_mapped():
 def suite_tensor_core():
     """The tensor-core kernel itself (convert-sqa-to-nvgpu), lane by lane, on
     OpenMP threads (sqa-gpu-launch-to-openmp): every variant, f16 and bf16,
-    head dims 16 to 256 (96, 160 and 224 with their groups of 4 swizzled chunks), both causal alignments, windows, lse, Dv != D, f32
+    head dims 16 to 256 (96, 160 and 224 copied in lines of 4 chunks), both causal alignments, windows, lse, Dv != D, f32
     output, fully masked rows, partial and skipped blocks, 1 to 4 warps of
-    16 or 32 rows (one or two row tiles, Q in registers or read from shared
-    memory), kv-blocks 16 to 64. Sizes stay small: every warp-level op passes
+    16 or 32 rows (one or two row tiles; all, some or none of Q's k-steps
+    held in registers, the rest read from shared memory), kv-blocks 16 to
+    128. Sizes stay small: every warp-level op passes
     a barrier of all the block's threads. Each case carries its (rows per
     block, kv-block[, rows per warp])."""
     yield from _variant_cases(["f16", "bf16"], 40, 23, 1, (32, 16))
@@ -423,14 +424,19 @@ def suite_tensor_core():
         variant("xSMQA", head_dim=32, value_head_dim=128, dtype="bf16",
                 mask="causal_bottom_right"),
     ], square=50)
-    # The GPU pipeline's own tiles: 4 warps of 32 rows (two row tiles each,
-    # Q read from shared memory at each k-step), kv-block 64 (32 at D = 128).
+    # The GPU pipeline's own tiles: 4 warps of 32 rows (two row tiles each),
+    # kv-block 64 (32 at D = 128); Q held in registers at D <= 64, its first
+    # 4 of 8 k-steps at D = 128 (2 with a window), the rest read from
+    # shared memory at each k-step.
     yield (variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right",
                    with_lse=True), 2, 130, 130, (128, 64, 32))
     yield variant("xSMQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 80, 97, (128, 64, 32)
     yield variant("xSQA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 150, 90, (128, 32, 32)
     yield variant("xSMQA", head_dim=128, dtype="f16", with_lse=True), 1, 70, 33, (128, 32, 32)
     # 16 rows per warp with 4 warps at D = 64 and 128 (Q held in registers).
+    # kv-block 128 at D = 64 with two row tiles: O and S leave no registers
+    # for Q, which is read from shared memory at every k-step.
+    yield variant("GQA", head_dim=64, dtype="f16", mask="causal_bottom_right"), 1, 150, 200, (128, 128, 32)
     yield variant("SQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 80, 97, (64, 64, 16)
     yield variant("GQA", head_dim=128, dtype="bf16", with_lse=True), 1, 70, 45, (64, 32, 16)
     # Two row tiles with Q held in registers (small D), Dv != D both ways,
@@ -442,9 +448,9 @@ def suite_tensor_core():
                 variant("GQA", head_dim=16, dtype="bf16", with_lse=True)):
         yield cfg, 1, 50, 41, (32, 16, 32)
     # FlashAttention-2's head dims beyond 128 and those whose rows are 4
-    # modulo 8 chunks of 16 bytes (96, 160: swizzled in groups of 4), on the
+    # modulo 8 chunks of 16 bytes (96, 160: copied in lines of 4), on the
     # default tiles (kv-block 32; 32 rows per warp at D 96, 16 at 160 and
-    # 192), and 256 on 4 warps, whose 56 KiB of tiles are views of dynamic
+    # 192), and 256 on 4 warps, whose 58 KiB of tiles are views of dynamic
     # shared memory.
     yield (variant("SQA", head_dim=96, dtype="f16", mask="causal_bottom_right",
                    with_lse=True), 1, 70, 75, (128, 32, 32))
@@ -452,8 +458,8 @@ def suite_tensor_core():
     yield (variant("rSQA", head_dim=192, dtype="bf16", mask="causal_top_left",
                    with_lse=True), 1, 40, 37, (64, 32, 16))
     yield variant("GQA", head_dim=256, value_head_dim=128, dtype="f16"), 1, 70, 40, (64, 32, 16)
-    # Head dim 224: 28 chunks per row, swizzled and copied in groups of 4,
-    # 56 KiB of tiles in dynamic shared memory; and as Dv beside D 64.
+    # Head dim 224: 28 chunks per row, copied in lines of 4, 58 KiB of tiles
+    # in dynamic shared memory; and as Dv beside D 64.
     yield (variant("SQA", head_dim=224, dtype="bf16", mask="causal_bottom_right",
                    with_lse=True), 1, 40, 75, (64, 32, 16))
     yield variant("xSMQA", head_dim=64, value_head_dim=224, dtype="f16"), 1, 70, 50, (64, 32, 16)

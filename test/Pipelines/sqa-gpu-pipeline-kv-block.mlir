@@ -10,14 +10,14 @@
 
 // The GPU pipeline's kv-block and warp-rows reach the tensor-core kernel
 // (and the row-wise lowering's choice of which ops to leave to it): the K
-// and V tiles (one block of kv-block x 64 f16 each) are 32 x 64 x 2 = 4096
-// bytes with kv-block=32, 8192 by default (64), 2048 with 16; the Q tile is
-// 4 warps x 32 rows x 64 x 2 = 16384 bytes by default, 8192 with 16 rows
-// per warp.
-// KV32: .shared .align 2 .b8 __wg_sqa_kernel_0[16384];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_1[4096];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_2[4096];
-// DEFAULT: .shared .align 2 .b8 __wg_sqa_kernel_0[16384];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_1[8192];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_2[8192];
-// KV16: .shared .align 2 .b8 __wg_sqa_kernel_1[2048];
-// ROWS16: .shared .align 2 .b8 __wg_sqa_kernel_0[8192];
+// and V tiles (one block of kv-block rows of 64 f16, padded to 72) are
+// 32 x 72 x 2 = 4608 bytes with kv-block=32, 9216 by default (64), 2304
+// with 16; the Q tile is 4 warps x 32 rows x 72 x 2 = 18432 bytes by
+// default, 9216 with 16 rows per warp.
+// KV32: .shared .align 2 .b8 __wg_sqa_kernel_0[18432];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_1[4608];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_2[4608];
+// DEFAULT: .shared .align 2 .b8 __wg_sqa_kernel_0[18432];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_1[9216];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_2[9216];
+// KV16: .shared .align 2 .b8 __wg_sqa_kernel_1[2304];
+// ROWS16: .shared .align 2 .b8 __wg_sqa_kernel_0[9216];
 // BAD-ROWS: error: sqa-gpu-pipeline: warp-rows 24 must be 0 (the kernel's default), 16 or 32
 // BAD-ROWS-COMPILE: error: --warp-rows must be 0 (the default), 16 or 32
 // BAD: error: sqa-gpu-pipeline: kv-block 24 must be 0 (the kernels' default) or a multiple of 16 in [16, 256]

@@ -105,14 +105,17 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
       visited last to first, so only the last one, copied before the loop,
       can end past the keys: its rows past the end are zero-filled by the
       copy itself, and the loop's copies carry no bounds code.
-    - The tiles are stored XOR-swizzled: 16-byte chunk c of row r sits at
-      chunk c ^ f(r), so the eight rows that one `ldmatrix` phase reads fall
-      into eight different bank groups.
+    - Each tile row is padded by one 16-byte chunk (`getSharedRowElements`),
+      so the eight rows that one `ldmatrix` phase reads fall into eight
+      different bank groups, and every k-step's and n-tile's address is a
+      constant offset from the lane's (an XOR swizzle would take a register
+      per k-step).
     - Q fragments are loaded once with `nvgpu.ldmatrix` and stay in
-      registers where Q, the output accumulators and one block of scores
-      take at most 128 registers (`holdsQueryFragments`), else they are read
-      from the Q tile at each k-step (FlashAttention-2's choice); K fragments with `ldmatrix`, V fragments with the transposed
-      `ldmatrix`. S = Q Kᵀ and O += P V run on m16n8k16 `mma.sync` with f32
+      registers for as many k-steps as fit beside the output accumulators
+      and one block of scores (`getHeldQuerySteps`: all of Q at head dim
+      64, half at 128); the rest are read from the Q tile at each k-step
+      (FlashAttention-2 reads all). K fragments with `ldmatrix`, V fragments
+      with the transposed `ldmatrix`. S = Q Kᵀ and O += P V run on m16n8k16 `mma.sync` with f32
       accumulators (`nvgpu.mma.sync` for f16; for bf16, whose PTX types
       `nvgpu.mma.sync`'s lowering does not deduce in MLIR 22, `nvvm.mma.sync`
       directly).
@@ -170,7 +173,8 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
            "above 64)">,
     Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
            "Query rows per warp of the forward kernel (0: 32, or 16 where "
-           "the tiles would exceed 48 KiB of shared memory)">,
+           "the tiles would exceed 64 KiB of shared memory or two row tiles "
+           "the registers)">,
     Option<"strict", "strict", "bool", /*default=*/"false",
            "Report an error for an op the kernel does not support instead "
            "of leaving it">,
@@ -229,7 +233,8 @@ def SQAMapToGPUPass : Pass<"sqa-map-to-gpu"> {
            "convert-sqa-to-nvgpu, 64, or 32 when D or Dv is above 64)">,
     Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
            "Query rows per warp of the forward kernel (0: 32, or 16 where "
-           "the tiles would exceed 48 KiB of shared memory)">,
+           "the tiles would exceed 64 KiB of shared memory or two row tiles "
+           "the registers)">,
   ];
   let dependentDialects = [
     "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
@@ -269,7 +274,7 @@ def ChooseSchedulePass : Pass<"sqa-choose-schedule"> {
     `sqa.attention_grad` that has none: the warps and kv-block (defaults
     resolved: 64 keys, 32 above head dim 64) of the forward and dQ kernels
     and, for the backward, its dK/dV kernel's warps and q-block (halved
-    until the tiles fit in 48 KiB of static shared memory). The passes that
+    until the tiles fit in 64 KiB of shared memory). The passes that
     build kernels (convert-sqa-to-nvgpu, sqa-map-to-gpu) and the row-wise
     lowering's choice of which ops to leave to tensor cores read the
     attribute rather than their own options, so the schedule is chosen in one
@@ -283,7 +288,8 @@ def ChooseSchedulePass : Pass<"sqa-choose-schedule"> {
            "Keys per step (0: 64, or 32 when D or Dv is above 64)">,
     Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
            "Query rows per warp of the forward kernel (0: 32, or 16 where "
-           "the tiles would exceed 48 KiB of shared memory)">,
+           "the tiles would exceed 64 KiB of shared memory or two row tiles "
+           "the registers)">,
   ];
 }
 
@@ -409,7 +415,7 @@ def GPULaunchToOpenMPPass
   let description = [{
     Makes kernels written at the level of one GPU thread executable on the
     host, so that the lane-level parts of the tensor-core kernel (ldmatrix
-    addressing, mma.sync fragments, swizzled tiles, warp shuffles) are checked
+    addressing, mma.sync fragments, padded tiles, warp shuffles) are checked
     numerically on machines without a GPU. Each `gpu.launch` becomes loops
     over its grid around one `omp.parallel` region per block, with one OpenMP
     thread per GPU thread; workgroup attributions become heap buffers of the

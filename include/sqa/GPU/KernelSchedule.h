@@ -27,21 +27,25 @@ constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
 /// Shared memory a block may opt into on every chip from sm_80 on: 99 KiB
 /// on sm_86 and sm_89 (163 KiB on sm_80, 227 KiB on sm_90).
 constexpr int64_t kMaxSharedMemory = 99 * 1024;
+/// Shared memory the default schedules keep a block's tiles within: 2
+/// blocks of 4 warps at 255 registers fill an SM's registers, and two such
+/// blocks fit in the shared memory of every chip from sm_80 on except
+/// sm_86/sm_89 (100 KiB: one block).
+constexpr int64_t kPreferredSharedMemory = 64 * 1024;
 
 /// Tile sizes of the tensor-core kernel: `numWarps` warps of `warpRows`
 /// query rows (whole m16n8k16 row tiles) per block.
 struct TensorCoreKernelOptions {
   int64_t numWarps = 4;
   /// Keys per step of the online softmax; 0 picks 64, or 32 when a head dim
-  /// is above 64 (the Q tile of 128 rows and one K and V block then fit in
-  /// 48 KiB of static shared memory, and the registers hold them).
-  /// FlashAttention-2's 128 at head dim 64 would spill registers with the
-  /// f32 scores of two row tiles.
+  /// is above 64 (the registers then hold two row tiles' O and scores and
+  /// half of head dim 128's Q). FlashAttention-2's 128 at head dim 64 (and
+  /// 64 at 128) would spill registers with the f32 scores of two row tiles.
   int64_t keyBlock = 0;
   /// Query rows per warp of the forward kernel (16 or 32; the backward's
   /// kernels take 16); 0 picks 32 (FlashAttention-2's 128-row blocks of 4
-  /// warps), or 16 where the tiles would not fit in static shared memory or
-  /// two row tiles' accumulators in registers.
+  /// warps), or 16 where the tiles would not fit in kPreferredSharedMemory
+  /// or two row tiles' accumulators in registers.
   int64_t warpRows = 0;
 };
 
@@ -66,13 +70,16 @@ int64_t getTensorCoreKeyBlock(AttentionOp op,
 /// default.
 int64_t getTensorCoreWarpRows(AttentionOp op,
                               const TensorCoreKernelOptions &options);
-/// Whether the forward kernel keeps each warp's Q fragments in registers
-/// over the loop, rather than reading them from shared memory at each
-/// k-step (FlashAttention-2's choice at 128-row blocks): where Q, the
-/// output accumulators and one block of scores take at most 128 of the 255
-/// registers of a thread.
-bool holdsQueryFragments(AttentionOp op,
-                         const TensorCoreKernelOptions &options);
+/// How many k-steps (16 head-dim columns) of each warp's Q fragments the
+/// forward kernel keeps in registers over the loop; the rest are read from
+/// the shared Q tile at each k-step (FlashAttention-2 reads all of them at
+/// 128-row blocks). As many as fit, with the f32 accumulators (O and one
+/// block of S), in a budget of 192 registers (measured with the spill
+/// sweeps), 16 fewer with a sliding window and 8 with a head dim that is
+/// not a multiple of 64: all of Q at head dim 64, half at 128 (0.31 ldmatrix
+/// per mma.sync, FlashAttention-2's rate).
+int64_t getHeldQuerySteps(AttentionOp op,
+                          const TensorCoreKernelOptions &options);
 
 /// The kernel options of a pass's `warps`, `kv-block` and `warp-rows`, or an
 /// error at `root` (prefixed by `passName`) when they are out of range
@@ -121,7 +128,7 @@ struct TensorCoreGradSchedule {
 /// by default 64 for both, except the dQ kernel's kv-block at head dim 128:
 /// 16, which keeps its Q, dO and dQ registers from spilling. The dK/dV
 /// kernel's tiles are then halved (q-block first, down to 16, then warps)
-/// until they fit in 48 KiB of static shared memory. An op's `sqa.schedule`
+/// until they fit in kPreferredSharedMemory. An op's `sqa.schedule`
 /// overrides all of this.
 TensorCoreGradSchedule
 getTensorCoreGradSchedule(AttentionGradOp op,
@@ -129,8 +136,8 @@ getTensorCoreGradSchedule(AttentionGradOp op,
 
 /// Why `op` cannot use the backward tensor-core kernels with `options`, or
 /// an empty string: f16/bf16 query, key, value, out and dout, D and Dv in
-/// {16, 32, 64, 128}, 16 rows per warp, and tiles that fit in static shared
-/// memory.
+/// {16, 32, 64, 128}, 16 rows per warp, and tiles that fit in
+/// kMaxSharedMemory.
 std::string
 getTensorCoreIncompatibility(AttentionGradOp op,
                              const TensorCoreKernelOptions &options);

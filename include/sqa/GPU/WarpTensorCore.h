@@ -6,9 +6,9 @@
 // ldmatrix fragment layouts (stated here once), products into f32
 // accumulators held in registers, the reuse of accumulators as the A operand
 // of the next product, row reductions over a fragment and over the quad of
-// lanes that shares a row, and swizzled shared-memory tiles filled by cp.async
-// copies. The forward kernel (convert-sqa-to-nvgpu) is built on it; the
-// backward kernels are meant to be.
+// lanes that shares a row, and the layout of shared-memory tiles (padded
+// rows) filled by cp.async copies. The forward and backward kernels
+// (convert-sqa-to-nvgpu) are built on it.
 //
 // Fragment layouts of mma.sync m16n8k16 (PTX ISA, "Matrix Fragments for
 // mma.m16n8k16"), for lane l of a warp, group g = l / 4 and thread in group
@@ -52,8 +52,23 @@ constexpr int64_t kMmaM = 16;
 constexpr int64_t kMmaN = 8;
 constexpr int64_t kMmaK = 16;
 /// Elements of a 16-bit type in one 16-byte chunk: one cp.async copy, one
-/// ldmatrix row, and the unit of the shared-memory swizzle.
+/// ldmatrix row, and the padding of a shared tile's rows.
 constexpr int64_t kChunkElements = 8;
+
+/// The shared-memory layout of every 16-bit tile of the kernels: row r of a
+/// tile of `width` logical columns (a multiple of 16) starts at element
+/// r * getSharedRowElements(width), one 16-byte chunk past the row's end.
+/// The 8 rows that one 8-lane phase of ldmatrix (or of the cp.async stores)
+/// reads at the same logical chunk are then width / 8 + 1 chunks apart, an
+/// odd number, so they fall in the 8 different 16-byte bank groups of a
+/// 128-byte bank line: no bank conflicts. Unlike an XOR swizzle (upstream's
+/// nvgpu-optimize-shared-memory, and this toolkit's earlier layout), the
+/// address of every k-step and every n-tile is a constant offset from the
+/// lane's row address, which ptxas folds into the instruction's immediate:
+/// the swizzle needed one live register per k-step and tile (32 registers at
+/// head dim 128, measured in the forward kernel's SASS), which is what
+/// holding part of Q in registers needs. It costs one chunk per row.
+int64_t getSharedRowElements(int64_t width);
 
 /// What a row reduction combines.
 enum class RowReduction { Max, Sum };
@@ -72,19 +87,8 @@ public:
   /// A zero accumulator (one C fragment).
   Value buildZeroAccumulator();
 
-  /// The physical column of logical column `col` (a multiple of 8) of row
-  /// `row` in a shared tile with `width` columns (a multiple of 16): the
-  /// 16-byte chunks of a row are permuted by an XOR with bits of the row, so
-  /// that 8 consecutive rows read at the same logical chunk hit 8 different
-  /// bank groups (128 bytes = 8 chunks per bank line) where the row has a
-  /// multiple of 8 chunks, 4 where it has 4 modulo 8 (96, 160, 224
-  /// columns). Written by hand because upstream's
-  /// nvgpu-optimize-shared-memory only rewrites memref.alloc buffers, not
-  /// workgroup attributions.
-  Value buildSwizzledColumn(Value row, Value col, int64_t width);
-
   /// One rows x width tile copy from `source[batch, head, rowStart + r, :]`
-  /// into the swizzled shared `tile` (at `stage` when the tile has a stage
+  /// into the shared `tile` (at `stage` when the tile has a stage
   /// dimension), spread over `numThreads` threads of which this one is
   /// `thread`. Rows at or past `seqLen` are zero-filled (source size 0)
   /// unless `wholeRows` promises that every row of the tile is below
@@ -103,10 +107,10 @@ public:
   /// Issues the 16-byte cp.async copies of `copy`; returns their tokens.
   SmallVector<Value> buildTileCopy(const TileCopy &copy);
 
-  /// ldmatrix x4 (optionally transposed) from the swizzled `tile` (at
-  /// `stage`), this lane addressing logical (row, col); a vector<4x2xT>.
+  /// ldmatrix x4 (optionally transposed) from the shared `tile` (at
+  /// `stage`), this lane addressing (row, col); a vector<4x2xT>.
   Value buildLoadMatrixX4(Value tile, std::optional<Value> stage, Value row,
-                          Value col, int64_t width, bool transpose);
+                          Value col, bool transpose);
   /// Rows [2 half, 2 half + 2) of an ldmatrix x4 result: the B operand of
   /// one n-tile.
   Value buildBOperand(Value x4, int64_t half);
@@ -170,9 +174,10 @@ public:
     int64_t width;
   };
   /// The A fragments of rows [firstRow, firstRow + 16) of `tile`, one per 16
-  /// columns.
+  /// columns, for the first `kSteps` k-steps (-1: all of them).
   SmallVector<Value> buildLoadRowFragments(const SharedOperand &tile,
-                                           const LaneAddressing &lanes);
+                                           const LaneAddressing &lanes,
+                                           int64_t kSteps = -1);
   /// acc[m][n] += A_m Bᵀ for the `rowTiles` row tiles m and the n-tiles n
   /// of `acc` (rowTiles x an even count): rows [8 n, 8 n + 8) of `tile` from
   /// its first row, columns 16 k + [0, 16) for fragment k of A. A is held in
@@ -184,12 +189,16 @@ public:
   /// The same product with A read from shared memory, one k-step at a time
   /// (rows [firstRow + 16 m, firstRow + 16 m + 16) of `a.tile` for row tile
   /// m): for warps whose registers cannot hold A over a loop
-  /// (FlashAttention-2's Q at 128-row blocks).
+  /// (FlashAttention-2's Q at 128-row blocks). The first k-steps may still
+  /// come from registers: `heldA` has rowTiles x h fragments (row-tile
+  /// major; buildLoadRowFragments with h k-steps) for k-steps [0, h), and
+  /// only the rest are read, which trades registers for shared-memory reads
+  /// one k-step at a time.
   void buildProductWithTransposed(const SharedOperand &a,
                                   const SharedOperand &tile,
                                   const LaneAddressing &lanes,
-                                  MutableArrayRef<Value> acc,
-                                  int64_t rowTiles);
+                                  MutableArrayRef<Value> acc, int64_t rowTiles,
+                                  ArrayRef<Value> heldA = {});
   /// acc[m][n] += P_m B for the `rowTiles` row tiles m, with P_m the
   /// accumulators of `p` (rowTiles x two per 16 rows of B) and B rows
   /// [16 k, 16 k + 16) of `tile` from its first row, n-tiles over its width.

@@ -121,8 +121,8 @@ struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
   PassOptions::Option<unsigned> warpRows{
       *this, "warp-rows",
       llvm::cl::desc("Query rows per warp of the tensor-core forward kernel "
-                     "(0: its default, 32, or 16 where 48 KiB of shared "
-                     "memory demand it; else 16 or 32)"),
+                     "(0: its default, 32, or 16 where 64 KiB of shared "
+                     "memory or the registers demand it; else 16 or 32)"),
       llvm::cl::init(0)};
   PassOptions::Option<unsigned> keyBlock{
       *this, "kv-block",

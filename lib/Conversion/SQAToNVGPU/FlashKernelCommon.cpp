@@ -122,9 +122,12 @@ void mlir::sqa::createKernelLaunch(
   SmallVector<int64_t> offsets;
   int64_t bytes = 0;
   for (const SharedTile &tile : sharedTiles) {
+    // 16-bit tiles take the toolkit's padded rows.
+    SmallVector<int64_t> shape(tile.shape);
+    if (!tile.isF32)
+      shape.back() = getSharedRowElements(shape.back());
     auto type =
-        MemRefType::get(tile.shape, tile.isF32 ? rewriter.getF32Type()
-                                               : elementType,
+        MemRefType::get(shape, tile.isF32 ? rewriter.getF32Type() : elementType,
                         MemRefLayoutAttrInterface(), workgroup);
     tileTypes.push_back(type);
     // 16-byte aligned: the unit of cp.async and ldmatrix.

@@ -74,8 +74,8 @@ SmallVector<Value> buildMaskedScores(OpBuilder &b, Location loc,
                                      Value column, bool rowsAreQueries,
                                      Value querySeqLen, Value keySeqLen);
 
-/// A workgroup buffer of a kernel: its shape, of the kernel's element type
-/// or of f32.
+/// A workgroup buffer of a kernel: its logical shape, of the kernel's
+/// element type (its rows padded as getSharedRowElements says) or of f32.
 struct SharedTile {
   SmallVector<int64_t> shape;
   bool isF32 = false;

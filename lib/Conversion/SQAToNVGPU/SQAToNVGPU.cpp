@@ -84,7 +84,7 @@ public:
         rowTiles(warpRows / kMmaM), blockRows(warpRows * options.numWarps),
         keyBlock(getTensorCoreKeyBlock(op, options)), headDim(op.getHeadDim()),
         valueHeadDim(op.getValueHeadDim()),
-        holdQuery(holdsQueryFragments(op, options)), f32(b.getF32Type()) {}
+        heldQuerySteps(getHeldQuerySteps(op, options)), f32(b.getF32Type()) {}
 
   void build();
 
@@ -96,7 +96,7 @@ private:
   WarpTensorCoreBuilder tc;
   int64_t numWarps, warpRows, rowTiles, blockRows, keyBlock, headDim,
       valueHeadDim;
-  bool holdQuery;
+  int64_t heldQuerySteps;
   Type f32;
 };
 } // namespace
@@ -177,20 +177,20 @@ void FlashKernelBuilder::build() {
     copyValueBlock(lastBlock, /*wholeRows=*/false);
   }
 
-  // Q: the warp's fragments, in registers for the whole loop where they fit
-  // (holdsQueryFragments), else read from the shared tile at each k-step.
+  // Q: the warp's fragments of the first heldQuerySteps k-steps in
+  // registers for the whole loop (getHeldQuerySteps), the rest read from the
+  // shared tile at each k-step.
   WarpTensorCoreBuilder::LaneAddressing lanes = tc.buildLaneAddressing(lane);
   WarpTensorCoreBuilder::SharedOperand queryTile = {sharedQ, std::nullopt,
                                                      warpRow, headDim};
   SmallVector<Value> queryFragments;
-  if (holdQuery) {
+  if (heldQuerySteps > 0) {
     waitForCopies();
     for (int64_t m = 0; m < rowTiles; ++m)
-      llvm::append_range(queryFragments,
-                         tc.buildLoadRowFragments(
-                             {sharedQ, std::nullopt, add(warpRow, m * kMmaM),
-                              headDim},
-                             lanes));
+      llvm::append_range(queryFragments, tc.buildLoadRowFragments(
+                                             {sharedQ, std::nullopt,
+                                              add(warpRow, m * kMmaM), headDim},
+                                             lanes, heldQuerySteps));
   }
 
   OnlineSoftmax softmax(op.getScaleLog2(), /*subtractFirst=*/false,
@@ -232,12 +232,8 @@ void FlashKernelBuilder::build() {
     SmallVector<Value> scores(rowTiles * numScoreTiles, zeroAcc);
     WarpTensorCoreBuilder::SharedOperand keyTile = {sharedK, std::nullopt,
                                                      index(0), headDim};
-    if (holdQuery)
-      tc.buildProductWithTransposed(queryFragments, keyTile, lanes, scores,
-                                    rowTiles);
-    else
-      tc.buildProductWithTransposed(queryTile, keyTile, lanes, scores,
-                                    rowTiles);
+    tc.buildProductWithTransposed(queryTile, keyTile, lanes, scores, rowTiles,
+                                  queryFragments);
 
     // Mask the keys of a partly visible block; blocks inside every row's
     // range skip this. The rows' key ranges are recomputed in the mask

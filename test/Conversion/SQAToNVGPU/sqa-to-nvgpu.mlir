@@ -9,12 +9,13 @@
 // GQA (4 query heads on 2 key/value heads), f16, D = 64, causal, with lse.
 // FlashAttention-2's tiles: 4 warps of 32 rows (two m16 row tiles each), so
 // a grid (ceil(Sq / 128), heads, batch) of 128 threads; the Q tile and one
-// K and one V block in workgroup attributions.
+// K and one V block in workgroup attributions, each row padded by one
+// 16-byte chunk (64 + 8 columns).
 // CHECK-LABEL: func.func @gqa_f16_d64
 // CHECK: %[[SQ:.+]] = memref.dim %{{.+}}, %c2
 // CHECK: %[[ROUNDED:.+]] = arith.addi %[[SQ]], %c127
 // CHECK: %[[BLOCKS:.+]] = arith.divsi %[[ROUNDED]], %c128
-// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[BLOCKS]], {{.*}} = %c4{{.*}}, {{.*}} = %{{.+}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}) workgroup(%[[SQT:.+]] : memref<128x64xf16, #gpu.address_space<workgroup>>, %[[SK:.+]] : memref<64x64xf16, #gpu.address_space<workgroup>>, %[[SV:.+]] : memref<64x64xf16, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[BLOCKS]], {{.*}} = %c4{{.*}}, {{.*}} = %{{.+}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}) workgroup(%[[SQT:.+]] : memref<128x72xf16, #gpu.address_space<workgroup>>, %[[SK:.+]] : memref<64x72xf16, #gpu.address_space<workgroup>>, %[[SV:.+]] : memref<64x72xf16, #gpu.address_space<workgroup>>)
 // Key/value head h floordiv 2: index arithmetic, no copy of heads.
 // CHECK: affine.apply #{{.+}}(%{{.+}})
 // Prologue: the Q tile by cp.async (16-byte chunks, zero-filled past Sq),
@@ -28,9 +29,14 @@
 // CHECK: nvgpu.device_async_create_group
 // CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8, %{{.+}} {bypassL1}
 // CHECK: nvgpu.device_async_create_group
+// Q, two row tiles' accumulators and scores fit in the registers: once the
+// prologue's copies have landed, the Q fragments of all four k-steps of
+// both row tiles are loaded, before the loop.
+// CHECK: nvgpu.device_async_wait %[[QGROUP]] {numGroups = 0 : i32}
+// CHECK-NEXT: gpu.barrier
+// CHECK-COUNT-8: nvgpu.ldmatrix %[[SQT]][{{.*}}] {numTiles = 4 : i32, transpose = false}
 // The kv loop carries the four rows' max and sum and 2 x 8 accumulator
-// tiles; Q is not held in registers at these tiles.
-// CHECK-NOT: nvgpu.ldmatrix
+// tiles.
 // The blocks are visited last to first: step i is block LAST - i.
 // CHECK: scf.for %[[STEP:.+]] = %c0{{.*}} to %{{.+}} step %c1{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
 // CHECK: %[[BLOCK:.+]] = arith.subi %[[LAST]], %[[STEP]]
@@ -42,10 +48,9 @@
 // CHECK: scf.if %[[NOTLAST]]
 // CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8 {bypassL1}
 // CHECK: nvgpu.device_async_create_group
-// Per k-step, the A fragments of both row tiles from the Q tile, then each
-// K fragment (two n-tiles) feeds both row tiles: 4 mma.sync per ldmatrix.
-// CHECK: nvgpu.ldmatrix %[[SQT]][{{.*}}] {numTiles = 4 : i32, transpose = false}
-// CHECK: nvgpu.ldmatrix %[[SQT]][{{.*}}] {numTiles = 4 : i32, transpose = false}
+// Each K fragment (two n-tiles) feeds both row tiles' Q fragments: 4
+// mma.sync per ldmatrix, and no read of the Q tile in the loop.
+// CHECK-NOT: nvgpu.ldmatrix %[[SQT]]
 // CHECK: nvgpu.ldmatrix %[[SK]][{{.*}}] {numTiles = 4 : i32, transpose = false}
 // CHECK-COUNT-4: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK: nvgpu.ldmatrix %[[SK]]
@@ -101,21 +106,20 @@
 // CHECK: gpu.terminator
 // CHECK-NOT: sqa.attention
 
-// With 16 rows per warp, Q, the accumulators and the scores fit in 128
-// registers: the Q fragments are loaded once, before the loop, and the
-// loop carries two rows' state.
+// With 16 rows per warp too, the Q fragments are loaded once, before the
+// loop, and the loop carries two rows' state.
 // W16-LABEL: func.func @gqa_f16_d64
-// W16: workgroup({{.*}} : memref<64x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x64xf16, #gpu.address_space<workgroup>>)
+// W16: workgroup({{.*}} : memref<64x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x72xf16, #gpu.address_space<workgroup>>)
 // W16: nvgpu.device_async_wait
 // W16-NEXT: gpu.barrier
-// W16-COUNT-4: nvgpu.ldmatrix %{{.+}}[{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<64x64xf16
+// W16-COUNT-4: nvgpu.ldmatrix %{{.+}}[{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<64x72xf16
 // W16: scf.for {{.*}} -> (f32, f32, f32, f32, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
 
-// With 8 warps, 256 rows of Q (32 KiB) and kv-block 32 (4 KiB each for K
-// and V) fit.
+// With 8 warps, 256 rows of Q (36 KiB) and kv-block 32 (4.5 KiB each for
+// K and V) fit.
 // W8-LABEL: func.func @gqa_f16_d64
 // W8: arith.divsi %{{.+}}, %c256
-// W8: threads({{.*}}) in ({{.*}} = %c256{{.*}}) workgroup({{.*}} : memref<256x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>)
+// W8: threads({{.*}}) in ({{.*}} = %c256{{.*}}) workgroup({{.*}} : memref<256x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x72xf16, #gpu.address_space<workgroup>>)
 // STRICT-ROWS: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel takes 16 or 32 query rows per warp
 func.func @gqa_f16_d64(%q: memref<?x4x?x64xf16>, %k: memref<?x2x?x64xf16>, %v: memref<?x2x?x64xf16>,
                        %o: memref<?x4x?x64xf16>, %l: memref<?x4x?xf32>) {
@@ -129,7 +133,7 @@ func.func @gqa_f16_d64(%q: memref<?x4x?x64xf16>, %k: memref<?x2x?x64xf16>, %v: m
 // bf16: nvvm.mma.sync on the fragments' registers (nvgpu.mma.sync's lowering
 // does not deduce bf16 PTX types); D = 16, strided buffers; reverse SQA.
 // CHECK-LABEL: func.func @rsqa_bf16_d16
-// CHECK: workgroup({{.*}} : memref<128x16xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x16xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x16xbf16, #gpu.address_space<workgroup>>)
+// CHECK: workgroup({{.*}} : memref<128x24xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x24xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x24xbf16, #gpu.address_space<workgroup>>)
 // CHECK: llvm.bitcast %{{.+}} : vector<2xbf16> to i32
 // CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK-NOT: nvgpu.mma.sync
@@ -139,6 +143,45 @@ func.func @rsqa_bf16_d16(%q: memref<?x4x?x16xbf16, strided<[?, ?, ?, 1], offset:
                          %o: memref<?x8x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>) {
   sqa.attention ins(%q, %kv, %kv : memref<?x4x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x8x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x8x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>)
                 outs(%o : memref<?x8x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>) window = [64, 0]
+  return
+}
+
+// -----
+
+// Head dim 128: kv-block 32, two row tiles, 51 KiB of tiles (dynamic shared
+// memory). Q, O and S of two row tiles do not all fit in the registers:
+// the first 4 of Q's 8 k-steps are held (getHeldQuerySteps), loaded before
+// the loop; the loop's k-steps 0-3 read only K, and k-steps 4-7 read both
+// row tiles' Q fragments from the shared tile, then K.
+// CHECK-LABEL: func.func @d128_half_of_q_held
+// CHECK: dynamic_shared_memory_size %c52224_i32
+// CHECK: %[[Q:.+]] = memref.view {{.*}} to memref<128x136xf16
+// CHECK: %[[K:.+]] = memref.view {{.*}} to memref<32x136xf16
+// CHECK: gpu.barrier
+// CHECK-COUNT-8: nvgpu.ldmatrix %[[Q]]
+// CHECK: scf.for
+// CHECK-NOT: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[K]]
+// CHECK-NOT: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[K]]
+// CHECK-NOT: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[K]]
+// CHECK-NOT: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[K]]
+// CHECK-NOT: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[K]]
+// CHECK-NOT: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[K]]
+// CHECK-NOT: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[K]]
+// CHECK-NOT: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[K]]
+// CHECK-NOT: nvgpu.ldmatrix %[[K]]
+// CHECK: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[K]]
+func.func @d128_half_of_q_held(%q: memref<?x4x?x128xf16>) {
+  sqa.attention ins(%q, %q, %q : memref<?x4x?x128xf16>, memref<?x4x?x128xf16>, memref<?x4x?x128xf16>) outs(%q : memref<?x4x?x128xf16>)
   return
 }
 
@@ -166,14 +209,14 @@ func.func @head_dim_48_stays(%q: memref<1x4x8x48xf16>) {
 
 // -----
 
-// Head dim 224 (28 chunks per row: swizzled, and copied, in groups of 4):
-// 4 warps of 16 rows and kv-block 32, 56 KiB of tiles in dynamic shared
-// memory.
+// Head dim 224 (28 chunks per row, copied in lines of 4): 4 warps of 16
+// rows and kv-block 32, 58 KiB of tiles (232 columns per row) in dynamic
+// shared memory.
 // CHECK-LABEL: func.func @head_dim_224
-// CHECK: gpu.launch {{.*}} dynamic_shared_memory_size %c57344_i32
-// CHECK: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x224xf16, #gpu.address_space<workgroup>>
-// CHECK: memref.view %{{.+}}[%c28672{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x224xf16, #gpu.address_space<workgroup>>
-// CHECK: memref.view %{{.+}}[%c43008{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x224xf16, #gpu.address_space<workgroup>>
+// CHECK: gpu.launch {{.*}} dynamic_shared_memory_size %c59392_i32
+// CHECK: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x232xf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view %{{.+}}[%c29696{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x232xf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view %{{.+}}[%c44544{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x232xf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.mma.sync
 // CHECK-NOT: sqa.attention
 func.func @head_dim_224(%q: memref<1x4x8x224xf16>) {
@@ -183,21 +226,21 @@ func.func @head_dim_224(%q: memref<1x4x8x224xf16>) {
 
 // -----
 
-// Head dim 256: 4 warps of 16 rows, the Q tile (32 KiB) and K and V blocks
-// of 32 keys (16 KiB each) take 64 KiB, more than 48 KiB of static shared
+// Head dim 256: 4 warps of 16 rows, the Q tile (33 KiB) and K and V blocks
+// of 32 keys (16.5 KiB each) take 66 KiB, more than 48 KiB of static shared
 // memory: the tiles are views of the launch's dynamic shared memory, at
-// 16-byte aligned offsets. With 8 warps (W8) 96 KiB, still under the 99 KiB
-// that every chip from sm_80 on allows.
+// 16-byte aligned offsets. With 8 warps (W8) exactly the 99 KiB that every
+// chip from sm_80 on allows.
 // CHECK-LABEL: func.func @head_dim_256_dynamic_shared_memory
-// CHECK: %[[BYTES:.+]] = arith.constant 65536 : i32
+// CHECK: %[[BYTES:.+]] = arith.constant 67584 : i32
 // CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %[[BYTES]]
 // CHECK: %[[SMEM:.+]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
-// CHECK: memref.view %[[SMEM]][%{{.+}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x256xbf16, #gpu.address_space<workgroup>>
-// CHECK: memref.view %[[SMEM]][%c32768{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x256xbf16, #gpu.address_space<workgroup>>
-// CHECK: memref.view %[[SMEM]][%c49152{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x256xbf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view %[[SMEM]][%{{.+}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x264xbf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view %[[SMEM]][%c33792{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x264xbf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view %[[SMEM]][%c50688{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x264xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvvm.mma.sync
 // W8-LABEL: func.func @head_dim_256_dynamic_shared_memory
-// W8: arith.constant 98304 : i32
+// W8: arith.constant 101376 : i32
 func.func @head_dim_256_dynamic_shared_memory(%q: memref<1x4x8x256xbf16>) {
   sqa.attention ins(%q, %q, %q : memref<1x4x8x256xbf16>, memref<1x4x8x256xbf16>, memref<1x4x8x256xbf16>) outs(%q : memref<1x4x8x256xbf16>)
   return
@@ -214,12 +257,12 @@ func.func @head_dim_256_too_many_warps(%q: memref<1x4x8x256xbf16>) {
 
 // -----
 
-// Head dim 96 (12 chunks of 16 bytes per row, which the swizzle permutes
-// in groups of 4) and Dv 160: kv-block 32 above head dim 64; two row tiles
+// Head dim 96 (12 chunks of 16 bytes per row, copied in lines of 4) and
+// Dv 160: kv-block 32 above head dim 64; two row tiles
 // of O (160 columns) and S would not leave ptxas enough registers, so 4
 // warps of 16 rows.
 // CHECK-LABEL: func.func @d96_dv160
-// CHECK: threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<64x96xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x96xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x160xf16, #gpu.address_space<workgroup>>)
+// CHECK: threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<64x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x168xf16, #gpu.address_space<workgroup>>)
 // CHECK: nvgpu.ldmatrix
 // CHECK: nvgpu.mma.sync
 // CHECK: vector.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?x160xf16>, vector<2xf16>
