@@ -14,16 +14,15 @@ using namespace mlir::sqa;
 /// Why the tensor-core kernels of `op` (the forward kernel of sqa.attention,
 /// the backward kernels of sqa.attention_grad) cannot take its operands with
 /// `options`, or an empty string: f16 or bf16 query, key and value, head
-/// dims of whole 16-column k-steps whose swizzle the toolkit covers, 1 to 16
-/// warps.
+/// dims the kernels were swept and checked at, 1 to 16 warps.
 static std::string
 getTensorCoreOperandIncompatibility(AttentionOpInterface op,
                                     const TensorCoreKernelOptions &options) {
   Type elementType = op.getQueryType().getElementType();
   // The forward kernel takes FlashAttention-2's head dims (multiples of 32
-  // up to 256, whose rows the swizzle permutes in groups of 4 or 8 chunks)
-  // and 16, where their tiles fit in shared memory. The backward's are those
-  // its register budget was sized for.
+  // up to 256) and 16, where their tiles fit in shared memory: those its
+  // spill sweeps and emulated cases cover. The backward's are those its
+  // register budget was sized for.
   bool isForward = isa<AttentionOp>(op.getOperation());
   StringRef kernel = isForward ? "kernel" : "backward";
   auto isHeadDim = [&](int64_t dim) {

@@ -2,7 +2,7 @@
 //
 // Executes gpu.launch kernels written at the level of one thread, warp-level
 // nvgpu ops included, on the host, so that what the tensor-core kernel does
-// lane by lane (ldmatrix addressing, mma.sync fragments, swizzled tiles, quad
+// lane by lane (ldmatrix addressing, mma.sync fragments, padded tiles, quad
 // shuffles) is checked numerically on machines without a GPU.
 //
 // Upstream has no host execution of GPU kernels with warp collectives: its

@@ -11,7 +11,8 @@
 // this kernel, so the fragments are laid out here by hand.
 //
 // The warp-level pieces (fragment layouts, mma.sync, ldmatrix, cp.async
-// tiles, swizzle, quad reductions) come from sqa/GPU/WarpTensorCore.h.
+// copies, the shared tiles' padded rows, quad reductions) come from
+// sqa/GPU/WarpTensorCore.h.
 //
 //===----------------------------------------------------------------------===//
 
