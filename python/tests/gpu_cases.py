@@ -60,6 +60,8 @@ GRAD_CALLS = [
     Call("xSMQA", 4, 1, 96, 160, 32, "bf16", False, (64, 0)),
     Call("rSQA", 4, 8, 150, 120, 64, "f16", "bottom_right"),
     Call("rSQA-1/4", 1, 4, 128, 128, 128, "bf16", True, None, "bshd"),
+    Call("GQA-96", 16, 4, 140, 190, 96, "bf16", "bottom_right"),
+    Call("SQA-160", 8, 4, 120, 120, 160, "f16", True, None, "bshd"),
 ]
 
 

@@ -270,7 +270,7 @@ def suite_grad():
 def suite_grad_tensor_core():
     """The backward tensor-core kernels (convert-sqa-to-nvgpu on
     sqa.attention_grad: the dK/dV and dQ kernels), lane by lane on OpenMP
-    threads: every variant, f16 and bf16, head dims 16 to 128, Dv != D, both
+    threads: every variant, f16 and bf16, head dims 16 to 160, Dv != D, both
     causal alignments, windows, Sq != Skv both ways (fully masked rows),
     partial and skipped blocks, 1 to 4 warps, blocks 16 to 64, gradients in
     f32 and in the input type. Each case carries (rows per block, kv-block):
@@ -294,6 +294,12 @@ def suite_grad_tensor_core():
     yield (variant("SQA", head_dim=128, dtype="bf16", mask="causal_bottom_right"),
            "f32", 1, 70, 70, (32, 16))
     yield variant("rSQA", head_dim=64, dtype="f16"), "f32", 1, 64, 64, (64, 32)
+    # Head dims 96 and 160 (the backward's largest: dK and dV take 160
+    # registers per thread), Dv != D.
+    yield (variant("GQA", head_dim=96, dtype="bf16", mask="causal_bottom_right"),
+           "f32", 1, 50, 70, (32, 32))
+    yield (variant("SQA", head_dim=160, value_head_dim=64, dtype="f16", window=(30, 0)),
+           "f16", 1, 40, 45, (16, 16))
 
 
 def suite_variants():

@@ -134,7 +134,7 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
       never copied.
 
     Buffer-semantics `sqa.attention_grad` (f16/bf16 query, key, value, out
-    and dout; head dims 16, 32, 64 and 128) becomes FlashAttention-2's
+    and dout; head dims 16, 32, 64, 96, 128 and 160) becomes FlashAttention-2's
     backward in two
     `gpu.launch` ops built from the same warp-level toolkit:
 

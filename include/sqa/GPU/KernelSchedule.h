@@ -125,8 +125,9 @@ struct TensorCoreGradSchedule {
 
 /// The schedule of the backward kernels for `op`: `options.numWarps` warps
 /// in both, and kv-block (dQ) and q-block (dK/dV) of `options.keyBlock`, or
-/// by default 64 for both, except the dQ kernel's kv-block at head dim 128:
-/// 16, which keeps its Q, dO and dQ registers from spilling. The dK/dV
+/// by default 64 for both, except the dQ kernel's kv-block at head dims of
+/// 128 and more: 16, which keeps its Q, dO and dQ registers from spilling.
+/// The dK/dV
 /// kernel's tiles are then halved (q-block first, down to 16, then warps)
 /// until they fit in kPreferredSharedMemory. An op's `sqa.schedule`
 /// overrides all of this.

@@ -123,7 +123,7 @@ func.func @f32_dout(%q: memref<?x4x?x16xf16>, %k: memref<?x4x?x16xf16>,
 // -----
 
 // Head dim 48 is not one the kernels tile.
-// STRICT: error: 'sqa.attention_grad' op has no tensor-core kernel: the tensor-core backward supports head dims 16, 32, 64 and 128
+// STRICT: error: 'sqa.attention_grad' op has no tensor-core kernel: the tensor-core backward supports head dims 16, 32, 64, 96, 128 and 160
 func.func @d48(%q: memref<?x4x?x48xf16>, %k: memref<?x4x?x48xf16>,
     %v: memref<?x4x?x48xf16>, %o: memref<?x4x?x48xf16>, %do: memref<?x4x?x48xf16>,
     %lse: memref<?x4x?xf32>, %dq: memref<?x4x?x48xf32>, %dk: memref<?x4x?x48xf32>,
@@ -132,5 +132,18 @@ func.func @d48(%q: memref<?x4x?x48xf16>, %k: memref<?x4x?x48xf16>,
       memref<?x4x?x48xf16>, memref<?x4x?x48xf16>, memref<?x4x?x48xf16>,
       memref<?x4x?x48xf16>, memref<?x4x?xf32>)
       outs(%dq, %dk, %dv : memref<?x4x?x48xf32>, memref<?x4x?x48xf32>, memref<?x4x?x48xf32>)
+  return
+}
+
+// -----
+
+// Head dim 192: the dK/dV kernel's f32 dK and dV accumulators (192
+// registers per thread) leave too few registers.
+// STRICT: error: 'sqa.attention_grad' op has no tensor-core kernel: the tensor-core backward supports head dims 16, 32, 64, 96, 128 and 160
+func.func @d192(%q: memref<?x4x?x192xf16>, %lse: memref<?x4x?xf32>, %g: memref<?x4x?x192xf32>) {
+  sqa.attention_grad ins(%q, %q, %q, %q, %q, %lse : memref<?x4x?x192xf16>,
+      memref<?x4x?x192xf16>, memref<?x4x?x192xf16>, memref<?x4x?x192xf16>,
+      memref<?x4x?x192xf16>, memref<?x4x?xf32>)
+      outs(%g, %g, %g : memref<?x4x?x192xf32>, memref<?x4x?x192xf32>, memref<?x4x?x192xf32>)
   return
 }

@@ -3,9 +3,10 @@ with `sqa-compile --emit library`, assembles each kernel with
 `ptxas -arch=sm_80 -v` and prints one line per kernel and a summary: how
 many kernels, and how many spill or fail to assemble.
 
-- backward: 72 configurations (head dims 16/32/64/128 x f16/bf16 x GQA
-  16/4, rSQA 4/8, MQA 8/1 x causal bottom-right / window 64:0 / causal
-  top-left with f32 gradients), 144 kernels (dK/dV and dQ each);
+- backward: 132 configurations (head dims 16/32/64/96/128/160 x f16/bf16
+  x GQA 16/4, rSQA 4/8, MQA 8/1 x causal bottom-right / window 64:0 /
+  causal top-left with f32 gradients, and GQA with D x Dv 64 x 160, 160 x
+  64, 96 x 128 and 128 x 96), 264 kernels (dK/dV and dQ each);
 - forward: configurations of SQA 8/4 (D x Dv: every pair in {16, 32, 64,
   96, 128}, and 160 and 192 with themselves, 64 and 128; x f16/bf16 x no
   mask / causal bottom-right with lse / window 100:0 with f32 output), one
@@ -30,9 +31,11 @@ MASKS = {"cbr": "mask=causal_bottom_right,grad", "win": "window=64:0,grad",
 
 FORWARD_MASKS = {"none": "", "cbr": ",mask=causal_bottom_right,lse",
                  "win": ",window=100:0,out=f32"}
-HEAD_DIMS = (16, 32, 64, 128)
-# The forward kernel's head dims beyond the backward's (224 and 256 are
-# swept on their own, by the forward-large mode).
+GRAD_HEAD_DIMS = (16, 32, 64, 96, 128, 160)
+# The backward's Dv != D pairs (GQA only).
+GRAD_MIXED_HEAD_DIMS = ((64, 160), (160, 64), (96, 128), (128, 96))
+# The forward kernel's head dims (224 and 256 are swept on their own, by
+# the forward-large mode).
 FORWARD_HEAD_DIMS = (16, 32, 64, 96, 128, 160, 192)
 
 
@@ -40,9 +43,12 @@ def main():
     mode, compiler, ptxas, out = sys.argv[1:5]
     cmd = [compiler, "--emit", "library", "--library-name", "sweep", "--ptxas=none", "-o", out]
     if mode == "backward":
-        for d, dtype, head, mask in itertools.product(HEAD_DIMS, ("f16", "bf16"), HEADS, MASKS):
+        for d, dtype, head, mask in itertools.product(GRAD_HEAD_DIMS, ("f16", "bf16"), HEADS, MASKS):
             cmd += ["--config", f"g{d}_{dtype}_{head}_{mask}:{HEADS[head]},d={d},dtype={dtype},"
                                 f"{MASKS[mask]}"]
+        for (d, dv), dtype, mask in itertools.product(GRAD_MIXED_HEAD_DIMS, ("f16", "bf16"), MASKS):
+            cmd += ["--config", f"g{d}_{dv}_{dtype}_gqa_{mask}:{HEADS['gqa']},d={d},dv={dv},"
+                                f"dtype={dtype},{MASKS[mask]}"]
     else:
         # Every pair of head dims up to 128, and the larger ones with
         # themselves, 64 and 128 (224 and 256 in the forward-large mode).
