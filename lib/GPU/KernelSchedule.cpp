@@ -20,8 +20,11 @@ getTensorCoreOperandIncompatibility(AttentionOpInterface op,
                                     const TensorCoreKernelOptions &options) {
   Type elementType = op.getQueryType().getElementType();
   // The forward kernel takes FlashAttention-2's head dims (multiples of 32
-  // up to 256) and 16, where their tiles fit in shared memory: those its
-  // spill sweeps and emulated cases cover. The backward's go up to 160,
+  // up to 256) and the other multiples of 16 up to 96 (16, 48, 80, which
+  // FlashAttention-2 pads to the next multiple of 32): those its spill
+  // sweeps and emulated cases cover. From 112 on, odd multiples of 16 spill
+  // somewhere (measured: 112 beside D 128, 240 with a causal mask) at every
+  // budget for held Q tried. The backward's go up to 160,
   // where its dK/dV kernel's f32 dK and dV accumulators ((D + Dv) / 2
   // registers per thread) leave room in 255: at 192 the kernels spill
   // (measured: 8 to 36 bytes with reverse SQA).
@@ -29,16 +32,16 @@ getTensorCoreOperandIncompatibility(AttentionOpInterface op,
   StringRef kernel = isForward ? "kernel" : "backward";
   auto isHeadDim = [&](int64_t dim) {
     if (isForward)
-      return dim == 16 ||
-             (dim % 32 == 0 && dim >= 32 && dim <= 256);
+      return dim % 16 == 0 && dim >= 16 &&
+             (dim <= 96 || (dim % 32 == 0 && dim <= 256));
     return dim == 16 || (dim % 32 == 0 && dim >= 32 && dim <= 160);
   };
   if (!elementType.isF16() && !elementType.isBF16())
     return ("the tensor-core " + kernel + " needs f16 or bf16 operands").str();
   if (!isHeadDim(op.getHeadDim()) || !isHeadDim(op.getValueHeadDim()))
     return ("the tensor-core " + kernel +
-            (isForward ? " supports head dims 16, 32, 64, 96, 128, 160, 192, "
-                         "224 and 256"
+            (isForward ? " supports head dims 16 to 96 in steps of 16, and "
+                         "128, 160, 192, 224 and 256"
                        : " supports head dims 16, 32, 64, 96, 128 and 160"))
         .str();
   if (options.numWarps < 1 || options.numWarps > 16)
@@ -140,13 +143,17 @@ int64_t mlir::sqa::getHeldQuerySteps(AttentionOp op,
   int64_t accumulators =
       rowTiles * getAccumulatorRegisters(op.getValueHeadDim() +
                                          getTensorCoreKeyBlock(op, options));
-  // The budget and its two reductions are measured (spill_sweep.py, forward
-  // and forward-large): at 192, head dims 96 and 128 with a window and 96
-  // with Dv 128 spill; with a window, 160 with Dv 128 spills at 176.
+  // The budget and its reductions are measured (spill_sweep.py, forward and
+  // forward-large): at 192, head dims 96 and 128 with a window and 96 with
+  // Dv 128 spill; with a window, 160 with Dv 128 spills at 176.
   int64_t budget = 192;
   if (op.getWindow())
     budget -= 16;
   if (op.getHeadDim() % 64 != 0)
+    budget -= 8;
+  // Rows that are odd multiples of 16 are copied in lines of 2 chunks, with
+  // more source pointers.
+  if (op.getHeadDim() % 32 != 0 || op.getValueHeadDim() % 32 != 0)
     budget -= 8;
   int64_t held =
       (budget - accumulators) / (rowTiles * getFragmentRegisters(kMmaK));

@@ -43,7 +43,7 @@ VARIANT_CALLS = [
 ]
 # Every tensor-core head dim, in both layouts.
 HEAD_DIM_CALLS = [Call("SQA", 8, 4, 130, 130, d, "bf16", True)
-                  for d in (16, 32, 64, 96, 128, 160, 192, 224, 256)]
+                  for d in (16, 32, 48, 64, 80, 96, 128, 160, 192, 224, 256)]
 # SparseQueryAttention.from_variant("xSQA", d_model=256, causal=True) in f16.
 MODULE_CALL = Call("xSQA", 4, 4, 1024, 1024, 16, "f16", True)
 

@@ -409,7 +409,8 @@ def suite_mapped():
 def suite_tensor_core():
     """The tensor-core kernel itself (convert-sqa-to-nvgpu), lane by lane, on
     OpenMP threads (sqa-gpu-launch-to-openmp): every variant, f16 and bf16,
-    head dims 16 to 256 (96, 160 and 224 copied in lines of 4 chunks), both causal alignments, windows, lse, Dv != D, f32
+    head dims 16 to 256 (48 and 80 copied in lines of 2 chunks, 96, 160
+    and 224 in lines of 4), both causal alignments, windows, lse, Dv != D, f32
     output, fully masked rows, partial and skipped blocks, 1 to 4 warps of
     16 or 32 rows (one or two row tiles; all, some or none of Q's k-steps
     held in registers, the rest read from shared memory), kv-blocks 16 to
@@ -464,6 +465,11 @@ def suite_tensor_core():
     yield (variant("rSQA", head_dim=192, dtype="bf16", mask="causal_top_left",
                    with_lse=True), 1, 40, 37, (64, 32, 16))
     yield variant("GQA", head_dim=256, value_head_dim=128, dtype="f16"), 1, 70, 40, (64, 32, 16)
+    # Odd multiples of 16, which FlashAttention-2 pads: 80 (5 k-steps of Q,
+    # rows copied in lines of 2 chunks), and 48 with Dv 80.
+    yield (variant("SQA", head_dim=80, dtype="bf16", mask="causal_bottom_right",
+                   with_lse=True), 1, 70, 75, (128, 32, 32))
+    yield variant("GQA", head_dim=48, value_head_dim=80, dtype="f16", window=(20, 0)), 1, 50, 60, (128, 32, 32)
     # Head dim 224: 28 chunks per row, copied in lines of 4, 58 KiB of tiles
     # in dynamic shared memory; and as Dv beside D 64.
     yield (variant("SQA", head_dim=224, dtype="bf16", mask="causal_bottom_right",

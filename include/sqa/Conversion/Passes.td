@@ -84,8 +84,8 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
   let summary = "Lower sqa.attention and sqa.attention_grad on buffers to FlashAttention-2 tensor-core kernels";
   let description = [{
     Rewrites every buffer-semantics `sqa.attention` that has f16 or bf16
-    operands and head dims D, Dv in {16, 32, 64, 96, 128, 160, 192, 224,
-    256} (where the tiles fit in 99 KiB of shared memory) into one `gpu.launch`
+    operands and head dims D, Dv in {16, 32, 48, 64, 80, 96, 128, 160, 192,
+    224, 256} (where the tiles fit in 99 KiB of shared memory) into one `gpu.launch`
     of FlashAttention-2's forward kernel for sm_80 (A100):
 
     - grid (ceil(Sq / (R * warps)), max(Hq, Hkv), batch), `warps` warps per

@@ -75,9 +75,10 @@ int64_t getTensorCoreWarpRows(AttentionOp op,
 /// the shared Q tile at each k-step (FlashAttention-2 reads all of them at
 /// 128-row blocks). As many as fit, with the f32 accumulators (O and one
 /// block of S), in a budget of 192 registers (measured with the spill
-/// sweeps), 16 fewer with a sliding window and 8 with a head dim that is
-/// not a multiple of 64: all of Q at head dim 64, half at 128 (0.31 ldmatrix
-/// per mma.sync, FlashAttention-2's rate).
+/// sweeps), 16 fewer with a sliding window, 8 with a head dim that is not a
+/// multiple of 64 and 8 more where D or Dv is an odd multiple of 16: all of Q
+/// at head dim 64, half at 128 (0.31 ldmatrix per mma.sync, FlashAttention-2's
+/// rate).
 int64_t getHeldQuerySteps(AttentionOp op,
                           const TensorCoreKernelOptions &options);
 
@@ -90,9 +91,9 @@ getPassKernelOptions(Operation *root, StringRef passName, int64_t numWarps,
                      int64_t keyBlock, int64_t warpRows);
 
 /// Why `op` cannot use the tensor-core kernel with `options`, or an empty
-/// string when it can: f16/bf16 operands, D and Dv in {16, 32, 64, 96, 128,
-/// 160, 192, 224, 256}, 16 or 32 rows per warp, and tiles that fit in
-/// kMaxSharedMemory.
+/// string when it can: f16/bf16 operands, D and Dv in {16, 32, 48, 64, 80,
+/// 96, 128, 160, 192, 224, 256}, 16 or 32 rows per warp, and tiles that fit
+/// in kMaxSharedMemory.
 std::string
 getTensorCoreIncompatibility(AttentionOp op,
                              const TensorCoreKernelOptions &options);

@@ -199,11 +199,40 @@ func.func @f32_stays(%q: memref<1x4x8x64xf32>) {
 
 // -----
 
-// CHECK-LABEL: func.func @head_dim_48_stays
+// Head dims that are not multiples of 16 (the mma.sync k-step), and odd
+// multiples of 16 from 112 on (which spill), stay.
+// CHECK-LABEL: func.func @head_dim_40_stays
 // CHECK: sqa.attention
-// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel supports head dims 16, 32, 64, 96, 128, 160, 192, 224 and 256
-func.func @head_dim_48_stays(%q: memref<1x4x8x48xf16>) {
-  sqa.attention ins(%q, %q, %q : memref<1x4x8x48xf16>, memref<1x4x8x48xf16>, memref<1x4x8x48xf16>) outs(%q : memref<1x4x8x48xf16>)
+// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel supports head dims 16 to 96 in steps of 16, and 128, 160, 192, 224 and 256
+func.func @head_dim_40_stays(%q: memref<1x4x8x40xf16>) {
+  sqa.attention ins(%q, %q, %q : memref<1x4x8x40xf16>, memref<1x4x8x40xf16>, memref<1x4x8x40xf16>) outs(%q : memref<1x4x8x40xf16>)
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @head_dim_112_stays
+// CHECK: sqa.attention
+// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel supports head dims 16 to 96 in steps of 16, and 128, 160, 192, 224 and 256
+func.func @head_dim_112_stays(%q: memref<1x4x8x112xf16>) {
+  sqa.attention ins(%q, %q, %q : memref<1x4x8x112xf16>, memref<1x4x8x112xf16>, memref<1x4x8x112xf16>) outs(%q : memref<1x4x8x112xf16>)
+  return
+}
+
+// -----
+
+// Head dim 80 (Phi-2's; FlashAttention-2 pads it to 96): 10 chunks per row,
+// copied in lines of 2, rows padded to 88; two row tiles, kv-block 32
+// (above head dim 64), all 5 k-steps of Q held in registers.
+// CHECK-LABEL: func.func @head_dim_80
+// CHECK: workgroup(%[[Q:.+]] : memref<128x88xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x88xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x88xf16, #gpu.address_space<workgroup>>)
+// CHECK-COUNT-10: nvgpu.ldmatrix %[[Q]]
+// CHECK: scf.for
+// CHECK-NOT: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.mma.sync
+// CHECK-NOT: sqa.attention
+func.func @head_dim_80(%q: memref<?x4x?x80xf16>) {
+  sqa.attention ins(%q, %q, %q : memref<?x4x?x80xf16>, memref<?x4x?x80xf16>, memref<?x4x?x80xf16>) outs(%q : memref<?x4x?x80xf16>)
   return
 }
 

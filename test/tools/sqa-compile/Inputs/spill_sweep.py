@@ -8,11 +8,12 @@ many kernels, and how many spill or fail to assemble.
   causal top-left with f32 gradients, and GQA with D x Dv 64 x 160, 160 x
   64, 96 x 128 and 128 x 96), 264 kernels (dK/dV and dQ each);
 - forward: configurations of SQA 8/4 (D x Dv: every pair in {16, 32, 64,
-  96, 128}, and 160 and 192 with themselves, 64 and 128; x f16/bf16 x no
-  mask / causal bottom-right with lse / window 100:0 with f32 output), one
-  kernel each, on the default schedule unless sqa-compile options follow;
+  96, 128}, and 160, 192, 48 and 80 with themselves, 64 and 128; x
+  f16/bf16 x no mask / causal bottom-right with lse / window 100:0 with f32
+  output), one kernel each, on the default schedule unless sqa-compile
+  options follow;
 - forward-large: the same with head dims 224 and 256 (each with itself, 64
-  and 128), whose tiles take 25 to 64 KiB (dynamic shared memory above 48
+  and 128), whose tiles take 25 to 66 KiB (dynamic shared memory above 48
   KiB).
 
 Usage: spill_sweep.py backward|forward|forward-large SQA_COMPILE PTXAS OUT_DIR
@@ -37,6 +38,8 @@ GRAD_MIXED_HEAD_DIMS = ((64, 160), (160, 64), (96, 128), (128, 96))
 # The forward kernel's head dims (224 and 256 are swept on their own, by
 # the forward-large mode).
 FORWARD_HEAD_DIMS = (16, 32, 64, 96, 128, 160, 192)
+# The forward kernel's other multiples of 16 (FlashAttention-2 pads them).
+ODD_HEAD_DIMS = (48, 80)
 
 
 def main():
@@ -54,6 +57,9 @@ def main():
         # themselves, 64 and 128 (224 and 256 in the forward-large mode).
         pairs = [(d, dv) for d in FORWARD_HEAD_DIMS for dv in FORWARD_HEAD_DIMS
                  if max(d, dv) <= 128 or d == dv or min(d, dv) in (64, 128)]
+        # Head dims that are odd multiples of 16, with themselves, 64 and 128.
+        pairs += [(d, dv) for odd in ODD_HEAD_DIMS
+                  for d, dv in ((odd, odd), (odd, 64), (64, odd), (odd, 128), (128, odd))]
         if mode == "forward-large":
             pairs = [(d, dv) for large in (224, 256)
                      for d, dv in ((large, large), (large, 64), (64, large),
