@@ -251,7 +251,7 @@ mlir::sqa::getTensorCoreGradSchedule(AttentionGradOp op,
   }
   auto tooLarge = [&] {
     return schedule.getKeyValueKernelSharedBytes(headDim, valueHeadDim) >
-           kPreferredSharedMemory;
+           kPreferredGradSharedMemory;
   };
   while (tooLarge() && schedule.queryBlock / 2 % kMmaK == 0 &&
          schedule.queryBlock > kMmaK)

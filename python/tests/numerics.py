@@ -294,6 +294,8 @@ def suite_grad_tensor_core():
     yield (variant("SQA", head_dim=128, dtype="bf16", mask="causal_bottom_right"),
            "f32", 1, 70, 70, (32, 16))
     yield variant("rSQA", head_dim=64, dtype="f16"), "f32", 1, 64, 64, (64, 32)
+    # The default dK/dV tiles at head dim 128: 4 warps, 32-row q-blocks.
+    yield variant("GQA", head_dim=128, dtype="bf16"), "f32", 1, 70, 45, (64, 32)
     # Head dims 96 and 160 (the backward's largest: dK and dV take 160
     # registers per thread), Dv != D.
     yield (variant("GQA", head_dim=96, dtype="bf16", mask="causal_bottom_right"),

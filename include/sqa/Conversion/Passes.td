@@ -274,7 +274,7 @@ def ChooseSchedulePass : Pass<"sqa-choose-schedule"> {
     `sqa.attention_grad` that has none: the warps and kv-block (defaults
     resolved: 64 keys, 32 above head dim 64) of the forward and dQ kernels
     and, for the backward, its dK/dV kernel's warps and q-block (halved
-    until the tiles fit in 64 KiB of shared memory). The passes that
+    until the tiles fit in 72 KiB of shared memory). The passes that
     build kernels (convert-sqa-to-nvgpu, sqa-map-to-gpu) and the row-wise
     lowering's choice of which ops to leave to tensor cores read the
     attribute rather than their own options, so the schedule is chosen in one

@@ -32,6 +32,12 @@ constexpr int64_t kMaxSharedMemory = 99 * 1024;
 /// blocks fit in the shared memory of every chip from sm_80 on except
 /// sm_86/sm_89 (100 KiB: one block).
 constexpr int64_t kPreferredSharedMemory = 64 * 1024;
+/// The same for the backward's dK/dV kernel, a little more: 32-row q-blocks
+/// at head dim 128 take 68 KiB and read shared memory a fifth less per
+/// mma.sync than 16-row ones (the static model: 70% tensor-busy against
+/// 59%); two blocks still fit on sm_80 and sm_90. At 72 KiB the forward's
+/// two row tiles would reach head dim 192 with Dv 128, which spills.
+constexpr int64_t kPreferredGradSharedMemory = 72 * 1024;
 
 /// Tile sizes of the tensor-core kernel: `numWarps` warps of `warpRows`
 /// query rows (whole m16n8k16 row tiles) per block.
@@ -130,7 +136,7 @@ struct TensorCoreGradSchedule {
 /// 128 and more: 16, which keeps its Q, dO and dQ registers from spilling.
 /// The dK/dV
 /// kernel's tiles are then halved (q-block first, down to 16, then warps)
-/// until they fit in kPreferredSharedMemory. An op's `sqa.schedule`
+/// until they fit in kPreferredGradSharedMemory. An op's `sqa.schedule`
 /// overrides all of this.
 TensorCoreGradSchedule
 getTensorCoreGradSchedule(AttentionGradOp op,

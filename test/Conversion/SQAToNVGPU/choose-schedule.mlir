@@ -50,11 +50,12 @@ func.func @d128(%q: memref<?x4x?x128xbf16>, %o: memref<?x4x?x128xbf16>) {
 // -----
 
 // The backward: the dQ kernel's warps and kv-block (16 at head dim 128),
-// the dK/dV kernel's warps and q-block (halved to fit 64 KiB: by default 4
-// warps and a q-block of 16 rows; with kv-block=32 and 2 warps, a q-block of
-// 32 rows and 32 keys per block, 51 KiB, dynamic shared memory).
+// the dK/dV kernel's warps and q-block (halved to fit 72 KiB: by default 4
+// warps and a q-block of 32 rows, 68 KiB; with kv-block=32 and 2 warps, a
+// q-block of 32 rows and 32 keys per block, 51 KiB), in dynamic shared
+// memory.
 // CHECK-LABEL: func.func @backward
-// CHECK: {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 16, kv_warps = 4, q_block = 16>}
+// CHECK: {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 16, kv_warps = 4, q_block = 32>}
 // KERNEL-LABEL: func.func @backward
 // KERNEL: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c64{{.*}}) dynamic_shared_memory_size %c52480_i32
 // KERNEL: memref.view {{.*}} to memref<32x136xf16

@@ -6,7 +6,7 @@
 // RUN: %if ptxas %{ %ptxas -arch=sm_80 -v %t/grad.grad_kernel_0.ptx -o %t/q.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS-Q %}
 
 // The backward of GQA 8/4 at head dim 128 (f16, causal), the largest tiles:
-// two kernels, dK/dV (4 warps: 64 keys, 16-row q-blocks, 51 KiB of padded
+// two kernels, dK/dV (4 warps: 64 keys, 32-row q-blocks, 68 KiB of padded
 // tiles in dynamic shared memory, which ptxas does not report) and dQ (4
 // warps: 64 rows, 16-key kv-blocks, 34 KiB), on tensor cores, no local
 // memory.
