@@ -24,10 +24,10 @@ getTensorCoreOperandIncompatibility(AttentionOpInterface op,
   // FlashAttention-2 pads to the next multiple of 32): those its spill
   // sweeps and emulated cases cover. From 112 on, odd multiples of 16 spill
   // somewhere (measured: 112 beside D 128, 240 with a causal mask) at every
-  // budget for held Q tried. The backward's go up to 160,
-  // where its dK/dV kernel's f32 dK and dV accumulators ((D + Dv) / 2
-  // registers per thread) leave room in 255: at 192 the kernels spill
-  // (measured: 8 to 36 bytes with reverse SQA).
+  // budget for held Q tried. The backward's go up to 160, where its dK/dV
+  // kernel's f32 dK and dV accumulators ((D + Dv) / 2 registers per thread)
+  // leave room in 255: at 192 the kernels spill (measured: 8 to 36 bytes
+  // with reverse SQA).
   bool isForward = isa<AttentionOp>(op.getOperation());
   StringRef kernel = isForward ? "kernel" : "backward";
   auto isHeadDim = [&](int64_t dim) {
