@@ -151,8 +151,8 @@ int64_t mlir::sqa::getHeldQuerySteps(AttentionOp op,
     budget -= 16;
   if (op.getHeadDim() % 64 != 0)
     budget -= 8;
-  // Rows that are odd multiples of 16 are copied in lines of 2 chunks, with
-  // more source pointers.
+  // Measured: with D or Dv an odd multiple of 16 (80 beside 128, 112 beside
+  // 128), ptxas needs more registers beside the same accumulators.
   if (op.getHeadDim() % 32 != 0 || op.getValueHeadDim() % 32 != 0)
     budget -= 8;
   int64_t held =

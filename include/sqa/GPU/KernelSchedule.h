@@ -33,7 +33,7 @@ constexpr int64_t kMaxSharedMemory = 99 * 1024;
 /// sm_86/sm_89 (100 KiB: one block).
 constexpr int64_t kPreferredSharedMemory = 64 * 1024;
 /// The same for the backward's dK/dV kernel, a little more: 32-row q-blocks
-/// at head dim 128 take 68 KiB and read shared memory a fifth less per
+/// at head dim 128 take 68 KiB and read shared memory a sixth less per
 /// mma.sync than 16-row ones (the static model: 70% tensor-busy against
 /// 59%); two blocks still fit on sm_80 and sm_90. At 72 KiB the forward's
 /// two row tiles would reach head dim 192 with Dv 128, which spills.
