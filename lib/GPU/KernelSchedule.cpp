@@ -78,14 +78,6 @@ ScheduleAttr mlir::sqa::chooseSchedule(Operation *op,
                            /*kv_warps=*/0, /*q_block=*/0);
 }
 
-int64_t
-mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
-                                 const TensorCoreKernelOptions &options) {
-  if (options.keyBlock > 0)
-    return options.keyBlock;
-  return std::max(op.getHeadDim(), op.getValueHeadDim()) > 64 ? 32 : 64;
-}
-
 /// Bytes of a 16-bit element.
 static constexpr int64_t kElementBytes = 2;
 
@@ -116,25 +108,85 @@ static int64_t getForwardSharedBytes(AttentionOp op, int64_t rows,
              (getRowBytes(op.getHeadDim()) + getRowBytes(op.getValueHeadDim()));
 }
 
+/// Registers per thread that the f32 accumulators of two row tiles (O and
+/// one block of S: Dv + kv-block registers) may take: 192, FlashAttention-2's
+/// 128-key blocks at head dim 64 and 64-key blocks at 128, once P is rounded
+/// before O is rescaled, a tile's copies share one pointer
+/// (sqa-cp-async-l2-prefetch) and the loop's index arithmetic is 32-bit;
+/// 176 where D is not a multiple of 64 and 160 where D or Dv is an odd
+/// multiple of 16. Measured with the spill sweeps (spill_sweep.py forward
+/// and forward-large): at 192, D 16 to 96 beside Dv 64 or 128 spill 4 to 28
+/// bytes with a causal mask; at 176, Dv 48 spills 8 to 48 bytes with a
+/// window.
+static int64_t getTwoRowTileBudget(AttentionOp op) {
+  auto isOddMultipleOf16 = [](int64_t dim) { return dim % 32 != 0; };
+  if (isOddMultipleOf16(op.getHeadDim()) ||
+      isOddMultipleOf16(op.getValueHeadDim()))
+    return 160;
+  return op.getHeadDim() % 64 == 0 ? 192 : 176;
+}
+
+namespace {
+/// The forward kernel's tiles: query rows per warp and keys per kv-block.
+struct ForwardTiles {
+  int64_t warpRows, keyBlock;
+};
+} // namespace
+
+/// The forward kernel's tiles with `options`, their zeros resolved: the
+/// first that fits of two row tiles per warp (FlashAttention-2's 128-row
+/// blocks of 4 warps), then one, each with FlashAttention-2's kv-block (128
+/// up to head dim 64, else 64), then its halves down to 32 for two row tiles
+/// and 16 for one. Two row tiles fit where their f32 accumulators take at most
+/// getTwoRowTileBudget registers; the tiles of either fit in
+/// kPreferredSharedMemory (two blocks per SM), or, where no choice does, one
+/// row tile's in kMaxSharedMemory.
+static ForwardTiles getForwardTiles(AttentionOp op,
+                                    const TensorCoreKernelOptions &options) {
+  int64_t valueHeadDim = op.getValueHeadDim();
+  int64_t preferredKeys =
+      std::max(op.getHeadDim(), valueHeadDim) > 64 ? 64 : 128;
+  SmallVector<int64_t, 2> rowChoices =
+      options.warpRows > 0 ? SmallVector<int64_t, 2>{options.warpRows}
+                           : SmallVector<int64_t, 2>{2 * kMmaM, kMmaM};
+  SmallVector<int64_t, 4> keyChoices;
+  if (options.keyBlock > 0)
+    keyChoices.push_back(options.keyBlock);
+  else
+    for (int64_t keys = preferredKeys; keys >= kMmaK; keys /= 2)
+      keyChoices.push_back(keys);
+  for (int64_t sharedLimit : {kPreferredSharedMemory, kMaxSharedMemory}) {
+    for (int64_t warpRows : rowChoices) {
+      if (warpRows != kMmaM && sharedLimit != kPreferredSharedMemory)
+        continue;
+      for (int64_t keys : keyChoices) {
+        // Two row tiles with a default kv-block take 32 keys or more: below
+        // that, one row tile with a larger block does less work per key.
+        if (warpRows != kMmaM &&
+            (valueHeadDim + keys > getTwoRowTileBudget(op) ||
+             (options.keyBlock == 0 && keys < 2 * kMmaK)))
+          continue;
+        if (getForwardSharedBytes(op, warpRows * options.numWarps, keys) <=
+            sharedLimit)
+          return {warpRows, keys};
+      }
+    }
+  }
+  // Nothing fits: the last choice, which getTensorCoreIncompatibility
+  // reports where its tiles exceed kMaxSharedMemory.
+  return {rowChoices.back(), keyChoices.back()};
+}
+
+int64_t
+mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
+                                 const TensorCoreKernelOptions &options) {
+  return getForwardTiles(op, options).keyBlock;
+}
+
 int64_t
 mlir::sqa::getTensorCoreWarpRows(AttentionOp op,
                                  const TensorCoreKernelOptions &options) {
-  if (options.warpRows > 0)
-    return options.warpRows;
-  int64_t keys = getTensorCoreKeyBlock(op, options);
-  // Two row tiles where their f32 accumulators (O and one block of S) take
-  // at most 160 of a thread's 255 registers and their tiles fit in
-  // kPreferredSharedMemory: beyond that ptxas spills (measured with
-  // emit-library-sweep.test: Dv 160 with kv-block 32 spills, Dv 128 does
-  // not).
-  constexpr int64_t budget = 160;
-  int64_t accumulators =
-      2 * getAccumulatorRegisters(op.getValueHeadDim() + keys);
-  if (accumulators > budget ||
-      getForwardSharedBytes(op, 2 * kMmaM * options.numWarps, keys) >
-          kPreferredSharedMemory)
-    return kMmaM;
-  return 2 * kMmaM;
+  return getForwardTiles(op, options).warpRows;
 }
 
 int64_t mlir::sqa::getHeldQuerySteps(AttentionOp op,
@@ -144,9 +196,12 @@ int64_t mlir::sqa::getHeldQuerySteps(AttentionOp op,
       rowTiles * getAccumulatorRegisters(op.getValueHeadDim() +
                                          getTensorCoreKeyBlock(op, options));
   // The budget and its reductions are measured (spill_sweep.py, forward and
-  // forward-large): at 192, head dims 96 and 128 with a window and 96 with
-  // Dv 128 spill; with a window, 160 with Dv 128 spills at 176.
+  // forward-large): at 192, a causal mask spills with 1 k-step held beside
+  // 176 registers of accumulators (D 64, Dv 48, kv-block 128), and a window
+  // with 2 beside 160 (D 64, Dv 32) and 6 beside 128 (D 128, Dv 64).
   int64_t budget = 192;
+  if (op.getMaskKind() != MaskKind::none || op.getWindow())
+    budget -= 16;
   if (op.getWindow())
     budget -= 16;
   if (op.getHeadDim() % 64 != 0)
@@ -251,7 +306,7 @@ mlir::sqa::getTensorCoreGradSchedule(AttentionGradOp op,
   }
   auto tooLarge = [&] {
     return schedule.getKeyValueKernelSharedBytes(headDim, valueHeadDim) >
-           kPreferredGradSharedMemory;
+           kPreferredSharedMemory;
   };
   while (tooLarge() && schedule.queryBlock / 2 % kMmaK == 0 &&
          schedule.queryBlock > kMmaK)

@@ -42,6 +42,14 @@ int64_t mlir::sqa::getSharedRowElements(int64_t width) {
   return width + kChunkElements;
 }
 
+/// `base` + `offset`, or `base` when the offset is 0.
+static Value addOffset(OpBuilder &b, Location loc, Value base, int64_t offset) {
+  if (offset == 0)
+    return base;
+  return arith::AddIOp::create(b, loc, base,
+                               arith::ConstantIndexOp::create(b, loc, offset));
+}
+
 /// The largest power of two, up to 8, that divides `chunks` (a row's
 /// 16-byte chunks): tile copies number chunks in lines of this many (128
 /// bytes where the row allows).
@@ -69,23 +77,48 @@ SmallVector<Value> WarpTensorCoreBuilder::buildTileCopy(const TileCopy &copy) {
   // When there are fewer chunks than threads, several threads copy the same
   // chunk: they write identical bytes, and no thread needs a guard (whose
   // scf.if could not yield the copy's token).
+  // Where the threads cover whole lines of the tile in each pass (the
+  // usual case), copy i of a thread is at the row and column of its copy 0
+  // plus constants: the thread's row and chunk are divided out once, and
+  // every address is the first one plus a constant offset (which
+  // sqa-cp-async-l2-prefetch turns into immediate offsets from one pointer).
+  bool passesAreWholeLines = copy.numThreads % lineChunks == 0 &&
+                             tileLineChunks % copy.numThreads == 0;
+  Value threadRow, threadCol;
+  if (passesAreWholeLines) {
+    threadRow = arith::DivUIOp::create(b, loc, copy.thread, index(lineChunks));
+    threadCol = arith::RemUIOp::create(b, loc, copy.thread, index(lineChunks));
+  }
   for (int64_t i = 0, e = llvm::divideCeil(numChunks, copy.numThreads); i < e;
        ++i) {
-    Value chunk = copy.thread;
-    if (i)
-      chunk = arith::AddIOp::create(b, loc, chunk, index(i * copy.numThreads));
-    if (numChunks % copy.numThreads != 0)
-      chunk = arith::RemUIOp::create(b, loc, chunk, index(numChunks));
-    Value line = arith::DivUIOp::create(b, loc, chunk, index(tileLineChunks));
-    Value inLine =
-        arith::RemUIOp::create(b, loc, chunk, index(tileLineChunks));
-    Value row = arith::DivUIOp::create(b, loc, inLine, index(lineChunks));
-    Value col = arith::MulIOp::create(
-        b, loc,
-        arith::AddIOp::create(
-            b, loc, arith::MulIOp::create(b, loc, line, index(lineChunks)),
-            arith::RemUIOp::create(b, loc, inLine, index(lineChunks))),
-        index(kChunkElements));
+    Value row, col;
+    if (passesAreWholeLines) {
+      // Chunk thread + numThreads i is in line i / passesPerLine, at row
+      // threadRow + (numThreads / lineChunks) (i % passesPerLine).
+      int64_t passesPerLine = tileLineChunks / copy.numThreads;
+      row = addOffset(b, loc, threadRow,
+                      copy.numThreads / lineChunks * (i % passesPerLine));
+      col = arith::MulIOp::create(
+          b, loc, addOffset(b, loc, threadCol, i / passesPerLine * lineChunks),
+          index(kChunkElements));
+    } else {
+      Value chunk = copy.thread;
+      if (i)
+        chunk =
+            arith::AddIOp::create(b, loc, chunk, index(i * copy.numThreads));
+      if (numChunks % copy.numThreads != 0)
+        chunk = arith::RemUIOp::create(b, loc, chunk, index(numChunks));
+      Value line = arith::DivUIOp::create(b, loc, chunk, index(tileLineChunks));
+      Value inLine =
+          arith::RemUIOp::create(b, loc, chunk, index(tileLineChunks));
+      row = arith::DivUIOp::create(b, loc, inLine, index(lineChunks));
+      col = arith::MulIOp::create(
+          b, loc,
+          arith::AddIOp::create(
+              b, loc, arith::MulIOp::create(b, loc, line, index(lineChunks)),
+              arith::RemUIOp::create(b, loc, inLine, index(lineChunks))),
+          index(kChunkElements));
+    }
     Value sourceRow = arith::AddIOp::create(b, loc, copy.rowStart, row);
     Value sourceElements;
     if (!copy.wholeRows) {
@@ -234,14 +267,6 @@ WarpTensorCoreBuilder::buildLaneAddressing(Value lane) {
   return lanes;
 }
 
-/// `base` + `offset`, or `base` when the offset is 0.
-static Value addOffset(OpBuilder &b, Location loc, Value base, int64_t offset) {
-  if (offset == 0)
-    return base;
-  return arith::AddIOp::create(b, loc, base,
-                               arith::ConstantIndexOp::create(b, loc, offset));
-}
-
 SmallVector<Value> WarpTensorCoreBuilder::buildLoadRowFragments(
     const SharedOperand &tile, const LaneAddressing &lanes, int64_t kSteps) {
   Value row = arith::AddIOp::create(b, loc, tile.firstRow, lanes.rowOfA);
@@ -313,31 +338,47 @@ void WarpTensorCoreBuilder::buildProductWithTransposed(
       a.width / kMmaK, tile, lanes, acc, rowTiles);
 }
 
-void WarpTensorCoreBuilder::buildProductFromAccumulators(
-    ArrayRef<Value> p, const SharedOperand &tile, const LaneAddressing &lanes,
+SmallVector<Value>
+WarpTensorCoreBuilder::buildAccumulatorsAsAFragments(ArrayRef<Value> p,
+                                                     int64_t rowTiles) {
+  assert(static_cast<int64_t>(p.size()) % (2 * rowTiles) == 0 &&
+         "two accumulators per k-step and row tile");
+  (void)rowTiles;
+  SmallVector<Value> a;
+  for (int64_t i = 0; i < static_cast<int64_t>(p.size()); i += 2)
+    a.push_back(buildAccumulatorsAsA(p[i], p[i + 1]));
+  return a;
+}
+
+void WarpTensorCoreBuilder::buildProductFromFragments(
+    ArrayRef<Value> a, const SharedOperand &tile, const LaneAddressing &lanes,
     MutableArrayRef<Value> acc, int64_t rowTiles) {
   int64_t nTiles = acc.size() / rowTiles;
-  int64_t pTiles = p.size() / rowTiles;
-  assert(pTiles * rowTiles == static_cast<int64_t>(p.size()) &&
-         pTiles % 2 == 0 && "two accumulators per k-step and row tile");
+  int64_t kSteps = a.size() / rowTiles;
+  assert(kSteps * rowTiles == static_cast<int64_t>(a.size()) &&
+         "one A fragment per k-step and row tile");
   assert(nTiles * rowTiles == static_cast<int64_t>(acc.size()) &&
          nTiles * kMmaN == tile.width && nTiles % 2 == 0 &&
          "one accumulator per 8 columns of B and row tile");
   Value row = arith::AddIOp::create(b, loc, tile.firstRow, lanes.rowOfA);
-  for (int64_t k = 0; k < pTiles / 2; ++k) {
-    SmallVector<Value> a;
-    for (int64_t m = 0; m < rowTiles; ++m)
-      a.push_back(buildAccumulatorsAsA(p[m * pTiles + 2 * k],
-                                       p[m * pTiles + 2 * k + 1]));
+  for (int64_t k = 0; k < kSteps; ++k) {
     for (int64_t n = 0; n < nTiles; n += 2) {
       Value x4 = buildLoadMatrixX4(
           tile.tile, tile.stage, addOffset(b, loc, row, k * kMmaK),
           addOffset(b, loc, lanes.colOfA, n * kMmaN), /*transpose=*/true);
       for (int64_t m = 0; m < rowTiles; ++m) {
+        Value fragment = a[m * kSteps + k];
         Value &low = acc[m * nTiles + n], &high = acc[m * nTiles + n + 1];
-        low = buildMma(a[m], buildBOperand(x4, 0), low);
-        high = buildMma(a[m], buildBOperand(x4, 1), high);
+        low = buildMma(fragment, buildBOperand(x4, 0), low);
+        high = buildMma(fragment, buildBOperand(x4, 1), high);
       }
     }
   }
+}
+
+void WarpTensorCoreBuilder::buildProductFromAccumulators(
+    ArrayRef<Value> p, const SharedOperand &tile, const LaneAddressing &lanes,
+    MutableArrayRef<Value> acc, int64_t rowTiles) {
+  buildProductFromFragments(buildAccumulatorsAsAFragments(p, rowTiles), tile,
+                            lanes, acc, rowTiles);
 }

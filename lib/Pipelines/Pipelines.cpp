@@ -230,7 +230,6 @@ void mlir::sqa::buildGPUSerializationPipeline(
   // libdevice calls.
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createConvertNVGPUToNVVMPass());
-  kernels.addPass(createCpAsyncL2PrefetchPass());
   kernels.addPass(memref::createExpandStridedMetadataPass());
   kernels.addPass(createLowerAffinePass());
   kernels.addPass(createSCFToControlFlowPass());
@@ -242,6 +241,9 @@ void mlir::sqa::buildGPUSerializationPipeline(
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
+  // After the index arithmetic is folded: the copies' addresses are then
+  // recognisable as one base plus constant offsets.
+  kernels.addPass(createCpAsyncL2PrefetchPass());
 
   // Host to LLVM.
   pm.addPass(memref::createExpandStridedMetadataPass());

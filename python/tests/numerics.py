@@ -384,7 +384,7 @@ def suite_mapped():
     both causal alignments, windows, lse, Dv != D, f32 output, fully masked
     rows, sizes that leave partial q-blocks and kv-blocks, blocks skipped by
     the masks, several warps per block of 16 or 32 rows, and the tensor-core
-    kernel's own tile sizes (kv-block 64 or 32). Each case carries its (rows
+    kernel's own tile sizes (kv-block 128 or 64). Each case carries its (rows
     per block, kv-block[, rows per warp])."""
     yield from _variant_cases(["f16", "bf16", "f32"], 70, 45, 2, (32, 16))
     yield from _mask_cases([
@@ -401,10 +401,10 @@ def suite_mapped():
     yield (variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right",
                    with_lse=True), 1, 200, 200, (64, 64))
     yield variant("GQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 130, 97, (64, 64)
-    yield variant("MHA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 90, 90, (64, 32)
+    yield variant("MHA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 90, 90, (64, 64)
     # 32 rows per warp (the tensor-core kernel's default schedule).
     yield (variant("SQA", head_dim=64, dtype="f16", mask="causal_bottom_right",
-                   with_lse=True), 1, 150, 140, (128, 64, 32))
+                   with_lse=True), 1, 150, 140, (128, 128, 32))
     yield variant("rSQA", head_dim=32, value_head_dim=16, dtype="bf16", window=(20, 3)), 1, 70, 50, (64, 32, 32)
 
 
@@ -434,14 +434,16 @@ def suite_tensor_core():
                 mask="causal_bottom_right"),
     ], square=50)
     # The GPU pipeline's own tiles: 4 warps of 32 rows (two row tiles each),
-    # kv-block 64 (32 at D = 128); Q held in registers at D <= 64, its first
-    # 4 of 8 k-steps at D = 128 (2 with a window), the rest read from
-    # shared memory at each k-step.
+    # FlashAttention-2's kv-blocks (128 at D <= 64, 64 at D = 128); Q held
+    # in registers at D = 16, read from shared memory at each k-step at D =
+    # 64 and 128 (O and S take the registers). With kv-block 32 at D = 128,
+    # its first 4 of 8 k-steps are held.
     yield (variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right",
-                   with_lse=True), 2, 130, 130, (128, 64, 32))
-    yield variant("xSMQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 80, 97, (128, 64, 32)
-    yield variant("xSQA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 150, 90, (128, 32, 32)
-    yield variant("xSMQA", head_dim=128, dtype="f16", with_lse=True), 1, 70, 33, (128, 32, 32)
+                   with_lse=True), 2, 130, 130, (128, 128, 32))
+    yield variant("xSMQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 80, 97, (128, 128, 32)
+    yield variant("xSQA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 150, 90, (128, 64, 32)
+    yield variant("xSMQA", head_dim=128, dtype="f16", with_lse=True), 1, 70, 33, (128, 64, 32)
+    yield variant("GQA", head_dim=128, dtype="f16", mask="causal_top_left"), 1, 70, 75, (128, 32, 32)
     # 16 rows per warp with 4 warps at D = 64 and 128 (Q held in registers).
     # kv-block 128 at D = 64 with two row tiles: O and S leave no registers
     # for Q, which is read from shared memory at every k-step.
@@ -458,25 +460,25 @@ def suite_tensor_core():
         yield cfg, 1, 50, 41, (32, 16, 32)
     # FlashAttention-2's head dims beyond 128 and those whose rows are 4
     # modulo 8 chunks of 16 bytes (96, 160: copied in lines of 4), on the
-    # default tiles (kv-block 32; 32 rows per warp at D 96, 16 at 160 and
-    # 192), and 256 on 4 warps, whose 58 KiB of tiles are views of dynamic
-    # shared memory.
+    # default tiles (32 rows per warp with kv-block 64 at D 96 and 32 at
+    # 160, 16 rows with kv-block 32 at 192), and 256 on 4 warps, whose 58
+    # KiB of tiles are views of dynamic shared memory.
     yield (variant("SQA", head_dim=96, dtype="f16", mask="causal_bottom_right",
-                   with_lse=True), 1, 70, 75, (128, 32, 32))
-    yield variant("xSQA", head_dim=160, value_head_dim=96, dtype="bf16", window=(30, 2)), 1, 40, 50, (64, 32, 16)
+                   with_lse=True), 1, 70, 75, (128, 64, 32))
+    yield variant("xSQA", head_dim=160, value_head_dim=96, dtype="bf16", window=(30, 2)), 1, 40, 50, (128, 32, 32)
     yield (variant("rSQA", head_dim=192, dtype="bf16", mask="causal_top_left",
                    with_lse=True), 1, 40, 37, (64, 32, 16))
     yield variant("GQA", head_dim=256, value_head_dim=128, dtype="f16"), 1, 70, 40, (64, 32, 16)
     # Odd multiples of 16, which FlashAttention-2 pads: 80 (5 k-steps of Q,
     # rows copied in lines of 2 chunks), and 48 with Dv 80.
     yield (variant("SQA", head_dim=80, dtype="bf16", mask="causal_bottom_right",
-                   with_lse=True), 1, 70, 75, (128, 32, 32))
-    yield variant("GQA", head_dim=48, value_head_dim=80, dtype="f16", window=(20, 0)), 1, 50, 60, (128, 32, 32)
+                   with_lse=True), 1, 70, 75, (128, 64, 32))
+    yield variant("GQA", head_dim=48, value_head_dim=80, dtype="f16", window=(20, 0)), 1, 50, 60, (128, 64, 32)
     # Head dim 224: 28 chunks per row, copied in lines of 4, 58 KiB of tiles
     # in dynamic shared memory; and as Dv beside D 64.
     yield (variant("SQA", head_dim=224, dtype="bf16", mask="causal_bottom_right",
                    with_lse=True), 1, 40, 75, (64, 32, 16))
-    yield variant("xSMQA", head_dim=64, value_head_dim=224, dtype="f16"), 1, 70, 50, (64, 32, 16)
+    yield variant("xSMQA", head_dim=64, value_head_dim=224, dtype="f16"), 1, 70, 50, (64, 64, 16)
     # Scores growing toward the first keys (up to 30 times the last keys'),
     # so that the kernel's reference max moves by more than 2^8 (in exp2
     # units) again and again, and O is rescaled by corrections that are not

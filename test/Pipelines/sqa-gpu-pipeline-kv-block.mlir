@@ -11,11 +11,15 @@
 // The GPU pipeline's kv-block and warp-rows reach the tensor-core kernel
 // (and the row-wise lowering's choice of which ops to leave to it): the K
 // and V tiles (one block of kv-block rows of 64 f16, padded to 72) are
-// 32 x 72 x 2 = 4608 bytes with kv-block=32, 9216 by default (64), 2304
-// with 16; the Q tile is 4 warps x 32 rows x 72 x 2 = 18432 bytes by
-// default, 9216 with 16 rows per warp.
+// 32 x 72 x 2 = 4608 bytes with kv-block=32, 2304 with 16; the Q tile is 4
+// warps x 32 rows x 72 x 2 = 18432 bytes by default, 9216 with 16 rows per
+// warp. By default (kv-block 128, FlashAttention-2's) the three tiles take
+// 3 x 18432 = 55296 bytes, more than 48 KiB of static shared memory: the
+// kernel's is dynamic, sized by the launch.
 // KV32: .shared .align 2 .b8 __wg_sqa_kernel_0[18432];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_1[4608];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_2[4608];
-// DEFAULT: .shared .align 2 .b8 __wg_sqa_kernel_0[18432];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_1[9216];{{.*}}.shared .align 2 .b8 __wg_sqa_kernel_2[9216];
+// DEFAULT: llvm.mlir.constant(55296 : i32) : i32
+// DEFAULT: gpu.launch_func {{.*}} dynamic_shared_memory_size
+// DEFAULT: .extern .shared .align 16 .b8 __dynamic_shmem__0[];
 // KV16: .shared .align 2 .b8 __wg_sqa_kernel_1[2304];
 // ROWS16: .shared .align 2 .b8 __wg_sqa_kernel_0[9216];
 // BAD-ROWS: error: sqa-gpu-pipeline: warp-rows 24 must be 0 (the kernel's default), 16 or 32

@@ -375,15 +375,27 @@ def CpAsyncL2PrefetchPass
     from memory with the first sector a warp asks for. An optional source
     size (zero-fill) is kept. Written here because MLIR 22's nvgpu and NVVM
     cp.async ops, and LLVM's cp.async intrinsics, have no prefetch-size
-    modifier: the copy becomes an `llvm.inline_asm` with side effects
-    (operands: the shared and the global address, and the source size).
+    modifier: the copy becomes an `llvm.inline_asm` with side effects.
+
+    Inline PTX hides its addresses from LLVM, which can then neither fold
+    an offset into the instruction's address nor share one pointer among a
+    tile's copies (loop strength reduction kept one advancing 64-bit
+    pointer per copy, which spilled). So each address is read as a
+    polynomial in the values it is computed from (through `llvm.add`,
+    `sub`, `mul`, `shl`, `getelementptr` and `addrspacecast`), and where it
+    is an earlier copy's address of the same block plus a constant and at
+    most one runtime value times a constant (a row stride), it is written
+    as that address plus an immediate offset, the runtime part computed by
+    one `mad.lo.s64` in a scoped PTX register.
 
     #### Input invariant
-    A `gpu.module` whose copies are NVVM ops (after `convert-nvgpu-to-nvvm`).
+    A `gpu.module` whose copies are NVVM ops, after the index arithmetic is
+    folded (the end of the kernels' lowering to NVVM).
 
     #### Output IR
-    The same module, with those copies as inline PTX; other cp.async ops
-    (`cache = ca`, or 4 or 8 bytes) are left alone.
+    The same module, with those copies as inline PTX (operands: the shared
+    and the global address, the source size, the runtime multipliers);
+    other cp.async ops (`cache = ca`, or 4 or 8 bytes) are left alone.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

@@ -29,29 +29,25 @@ constexpr int64_t kMaxStaticSharedMemory = 48 * 1024;
 constexpr int64_t kMaxSharedMemory = 99 * 1024;
 /// Shared memory the default schedules keep a block's tiles within: 2
 /// blocks of 4 warps at 255 registers fill an SM's registers, and two such
-/// blocks fit in the shared memory of every chip from sm_80 on except
-/// sm_86/sm_89 (100 KiB: one block).
-constexpr int64_t kPreferredSharedMemory = 64 * 1024;
-/// The same for the backward's dK/dV kernel, a little more: 32-row q-blocks
-/// at head dim 128 take 68 KiB and read shared memory a sixth less per
-/// mma.sync than 16-row ones (the static model: 70% tensor-busy against
-/// 59%); two blocks still fit on sm_80 and sm_90. At 72 KiB the forward's
-/// two row tiles would reach head dim 192 with Dv 128, which spills.
-constexpr int64_t kPreferredGradSharedMemory = 72 * 1024;
+/// blocks fit in the shared memory of sm_80 and sm_90 (sm_86/sm_89 have 100
+/// KiB: one block). The forward's two row tiles at head dim 128 with 64-key
+/// blocks take 68 KiB, as do the backward dK/dV kernel's 32-row q-blocks at
+/// head dim 128, which read shared memory a sixth less per mma.sync than
+/// 16-row ones (the static model: 70% tensor-busy against 59%).
+constexpr int64_t kPreferredSharedMemory = 72 * 1024;
 
 /// Tile sizes of the tensor-core kernel: `numWarps` warps of `warpRows`
 /// query rows (whole m16n8k16 row tiles) per block.
 struct TensorCoreKernelOptions {
   int64_t numWarps = 4;
-  /// Keys per step of the online softmax; 0 picks 64, or 32 when a head dim
-  /// is above 64 (the registers then hold two row tiles' O and scores and
-  /// half of head dim 128's Q). FlashAttention-2's 128 at head dim 64 (and
-  /// 64 at 128) would spill registers with the f32 scores of two row tiles.
+  /// Keys per step of the online softmax; 0 picks FlashAttention-2's (128
+  /// up to head dim 64, else 64), halved where the rows per warp need it
+  /// (getTensorCoreKeyBlock).
   int64_t keyBlock = 0;
   /// Query rows per warp of the forward kernel (16 or 32; the backward's
   /// kernels take 16); 0 picks 32 (FlashAttention-2's 128-row blocks of 4
-  /// warps), or 16 where the tiles would not fit in kPreferredSharedMemory
-  /// or two row tiles' accumulators in registers.
+  /// warps), or 16 where two row tiles' accumulators do not fit in registers
+  /// with a kv-block of 32 or more, or their tiles in kPreferredSharedMemory.
   int64_t warpRows = 0;
 };
 
@@ -69,7 +65,10 @@ getScheduledKernelOptions(Operation *op, const TensorCoreKernelOptions &options)
 ScheduleAttr chooseSchedule(Operation *op,
                             const TensorCoreKernelOptions &options);
 
-/// The kv-block of the kernel for `op`: options.keyBlock, or its default.
+/// The kv-block of the kernel for `op`: options.keyBlock, or the first of
+/// FlashAttention-2's kv-block and its halves that fits with the rows per
+/// warp (two row tiles where Dv + kv-block <= 192, the registers of their f32
+/// accumulators, and their tiles fit in kPreferredSharedMemory; else one).
 int64_t getTensorCoreKeyBlock(AttentionOp op,
                               const TensorCoreKernelOptions &options);
 /// The query rows per warp of the kernel for `op`: options.warpRows, or its
@@ -81,10 +80,10 @@ int64_t getTensorCoreWarpRows(AttentionOp op,
 /// the shared Q tile at each k-step (FlashAttention-2 reads all of them at
 /// 128-row blocks). As many as fit, with the f32 accumulators (O and one
 /// block of S), in a budget of 192 registers (measured with the spill
-/// sweeps), 16 fewer with a sliding window, 8 with a head dim that is not a
-/// multiple of 64 and 8 more where D or Dv is an odd multiple of 16: all of Q
-/// at head dim 64, half at 128 (0.31 ldmatrix per mma.sync, FlashAttention-2's
-/// rate).
+/// sweeps), 16 fewer with a mask, 32 with a sliding window, 8 with a head
+/// dim that is not a multiple of 64 and 8 more where D or Dv is an odd
+/// multiple of 16: none at FlashAttention-2's tiles for head dims 64 and 128,
+/// whose accumulators take the 192 registers.
 int64_t getHeldQuerySteps(AttentionOp op,
                           const TensorCoreKernelOptions &options);
 
@@ -136,7 +135,7 @@ struct TensorCoreGradSchedule {
 /// 128 and more: 16, which keeps its Q, dO and dQ registers from spilling.
 /// The dK/dV
 /// kernel's tiles are then halved (q-block first, down to 16, then warps)
-/// until they fit in kPreferredGradSharedMemory. An op's `sqa.schedule`
+/// until they fit in kPreferredSharedMemory. An op's `sqa.schedule`
 /// overrides all of this.
 TensorCoreGradSchedule
 getTensorCoreGradSchedule(AttentionGradOp op,

@@ -1,5 +1,4 @@
-//===- WarpTensorCore.h - Warp-level tensor-core building blocks -*- C++
-//-*-===//
+//===- WarpTensorCore.h - Warp-level tensor-core toolkit --------*- C++ -*-===//
 //
 // The pieces every sm_80 tensor-core kernel of this project is built from,
 // written at the level of one thread of a warp: the mma.sync m16n8k16 and
@@ -14,9 +13,11 @@
 // mma.m16n8k16"), for lane l of a warp, group g = l / 4 and thread in group
 // t = l % 4; element c in {0, 1} of each row of the fragment vector:
 //
-//   A (16 x 16, vector<4x2xT>):   row i holds (g + 8 (i % 2), 2t + 8 (i / 2) +
-//   c) B (16 x 8,  vector<2x2xT>):   row i holds (k = 2t + 8 i + c, n = g) C
-//   (16 x 8,  vector<2x2xf32>): row i holds (g + 8 i, 2t + c)
+// clang-format off
+//   A (16 x 16, vector<4x2xT>):   row i holds (g + 8 (i % 2), 2t + 8 (i / 2) + c)
+//   B (16 x 8,  vector<2x2xT>):   row i holds (k = 2t + 8 i + c, n = g)
+//   C (16 x 8,  vector<2x2xf32>): row i holds (g + 8 i, 2t + c)
+// clang-format on
 //
 // So the C fragments of two adjacent n-tiles (columns [0, 8) and [8, 16)),
 // rounded to T, are exactly the A fragment of the 16 x 16 matrix they form:
@@ -202,6 +203,20 @@ public:
   /// acc[m][n] += P_m B for the `rowTiles` row tiles m, with P_m the
   /// accumulators of `p` (rowTiles x two per 16 rows of B) and B rows
   /// [16 k, 16 k + 16) of `tile` from its first row, n-tiles over its width.
+  /// The A fragments of the accumulators `p` (rowTiles x two per k-step,
+  /// row-tile major), rounded to T: rowTiles x k-steps fragments, the A
+  /// operand of buildProductFromFragments. Rounding right after the softmax
+  /// halves the registers P holds while O is rescaled (FlashAttention-2
+  /// converts P before its product too).
+  SmallVector<Value> buildAccumulatorsAsAFragments(ArrayRef<Value> p,
+                                                   int64_t rowTiles);
+  /// acc[m][n] += A_m B with A_m in registers (`a`: rowTiles x k-steps
+  /// fragments, row-tile major) and B rows [16 k, 16 k + 16) of `tile` from
+  /// its first row, read transposed, n-tiles over its width.
+  void buildProductFromFragments(ArrayRef<Value> a, const SharedOperand &tile,
+                                 const LaneAddressing &lanes,
+                                 MutableArrayRef<Value> acc,
+                                 int64_t rowTiles = 1);
   void buildProductFromAccumulators(ArrayRef<Value> p,
                                     const SharedOperand &tile,
                                     const LaneAddressing &lanes,

@@ -366,12 +366,11 @@ void GradKernelBuilder::buildKeyValueGrad() {
     KeyBlockSchedule rowSchedule =
         buildKeyBlockSchedule(b, loc, op, current.rowStart, queryBlock, keys,
                               querySeqLen, keySeqLen);
-    scores = buildMaskedScores(
+    scores = buildMaskedTransposedScores(
         b, loc, op, scores,
-        buildKeyBlockIsFullyVisible(b, loc, rowSchedule, keyStart, keys),
+        buildKeyBlockIsFullyVisible(b, loc, rowSchedule, toI32(keyStart), keys),
         add(add(keyStart, warpKeys), group),
-        add(current.rowStart, mul(threadInGroup, 2)),
-        /*rowsAreQueries=*/false, querySeqLen, keySeqLen);
+        add(current.rowStart, mul(threadInGroup, 2)), querySeqLen, keySeqLen);
 
     // The shift and Dsum of this thread's columns 8 n + 2 t + {0, 1}, the
     // same in both rows of a tile.
@@ -428,6 +427,8 @@ void GradKernelBuilder::buildQueryGrad() {
   Value warpRows = mul(warp, kMmaM);
   Value rowA = add(add(firstRow, warpRows), group);
   Value rowB = add(rowA, kMmaM / 2);
+  QueryRowKeys rowKeys =
+      buildQueryRowKeys(b, loc, op, rowA, querySeqLen, keySeqLen);
   WarpTensorCoreBuilder::LaneAddressing lanes = tc.buildLaneAddressing(lane);
   KeyBlockSchedule keySchedule = buildKeyBlockSchedule(
       b, loc, op, firstRow, rows, keyBlock, querySeqLen, keySeqLen);
@@ -554,11 +555,10 @@ void GradKernelBuilder::buildQueryGrad() {
                                     scores);
       Value blockStart = mul(block, keyBlock);
       scores = buildMaskedScores(
-          b, loc, op, scores,
-          buildKeyBlockIsFullyVisible(b, loc, keySchedule, blockStart,
+          b, loc, scores,
+          buildKeyBlockIsFullyVisible(b, loc, keySchedule, toI32(blockStart),
                                       keyBlock),
-          rowA, add(blockStart, mul(threadInGroup, 2)),
-          /*rowsAreQueries=*/true, querySeqLen, keySeqLen);
+          rowKeys, add(blockStart, mul(threadInGroup, 2)));
 
       SmallVector<Value> probs = buildProbabilities(
           scores, SmallVector<Value>(numScoreTiles, shiftTile));

@@ -16,95 +16,128 @@
 using namespace mlir;
 using namespace mlir::sqa;
 
-/// The mask of buildMaskedScores, built where the block is partly visible.
-static SmallVector<Value>
-buildMask(OpBuilder &b, Location loc, AttentionOpInterface op,
-          ArrayRef<Value> scores, Value row, Value column, bool rowsAreQueries,
-          Value querySeqLen, Value keySeqLen) {
-  Type i32 = b.getI32Type();
-  auto i32Tile = VectorType::get({2, 2}, i32);
-  auto index = [&](int64_t v) -> Value {
-    return arith::ConstantIndexOp::create(b, loc, v);
-  };
-  auto toI32 = [&](Value v) -> Value {
-    Type type = i32;
-    if (auto vectorType = dyn_cast<VectorType>(v.getType()))
-      type = vectorType.clone(i32);
-    return arith::IndexCastOp::create(b, loc, type, v);
-  };
-  // A tile-shaped i32 vector with one value per fragment row.
-  auto perRow = [&](Value row0, Value row1) -> Value {
-    return vector::FromElementsOp::create(b, loc, i32Tile,
-                                          ValueRange{row0, row0, row1, row1});
-  };
-  Value rowB = arith::AddIOp::create(b, loc, row, index(kMmaM / 2));
-  Value columnOffsets = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(i32Tile, ArrayRef<int32_t>{0, 1, 0, 1}));
-  auto tileColumns = [&](int64_t n) -> Value {
-    Value base = toI32(arith::AddIOp::create(b, loc, column, index(n * kMmaN)));
-    return arith::AddIOp::create(
-        b, loc, vector::BroadcastOp::create(b, loc, i32Tile, base),
-        columnOffsets);
-  };
-  auto negInf = arith::ConstantOp::create(
-      b, loc,
-      DenseElementsAttr::get(
-          cast<VectorType>(scores.front().getType()),
-          b.getF32FloatAttr(-std::numeric_limits<float>::infinity())));
-  auto select = [&](Value keys, Value begin, Value end, Value tile) -> Value {
-    Value visible = arith::AndIOp::create(
-        b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, keys, begin),
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, keys, end));
-    return arith::SelectOp::create(b, loc, visible, tile, negInf);
-  };
+static constexpr int64_t kFragmentRowsApart = kMmaM / 2;
 
-  SmallVector<Value> masked;
-  if (rowsAreQueries) {
-    // The two rows' key ranges, the same for every tile.
-    KeyRange rangeA =
-        buildVisibleKeyRange(b, loc, op, row, querySeqLen, keySeqLen);
-    KeyRange rangeB =
-        buildVisibleKeyRange(b, loc, op, rowB, querySeqLen, keySeqLen);
-    Value begin = perRow(toI32(rangeA.begin), toI32(rangeB.begin));
-    Value end = perRow(toI32(rangeA.end), toI32(rangeB.end));
-    for (auto [n, tile] : llvm::enumerate(scores))
-      masked.push_back(select(tileColumns(n), begin, end, tile));
-    return masked;
-  }
-  // Rows are keys; each tile's two query columns have ranges of their own,
-  // computed for both at once on a vector<2xindex>.
-  Value keys = perRow(toI32(row), toI32(rowB));
-  auto pairType = VectorType::get({2}, b.getIndexType());
-  for (auto [n, tile] : llvm::enumerate(scores)) {
-    Value first = arith::AddIOp::create(b, loc, column, index(n * kMmaN));
-    Value queries = vector::FromElementsOp::create(
-        b, loc, pairType,
-        ValueRange{first, arith::AddIOp::create(b, loc, first, index(1))});
-    KeyRange range =
-        buildVisibleKeyRange(b, loc, op, queries, querySeqLen, keySeqLen);
-    // vector<2xi32> to the tile: both rows see the same two columns.
-    Value begin = vector::BroadcastOp::create(b, loc, i32Tile, toI32(range.begin));
-    Value end = vector::BroadcastOp::create(b, loc, i32Tile, toI32(range.end));
-    masked.push_back(select(keys, begin, end, tile));
-  }
-  return masked;
+/// `v` (index, or a vector of index) as i32.
+static Value toI32(OpBuilder &b, Location loc, Value v) {
+  Type type = b.getI32Type();
+  if (auto vectorType = dyn_cast<VectorType>(v.getType()))
+    type = vectorType.clone(type);
+  return arith::IndexCastOp::create(b, loc, type, v);
 }
 
-SmallVector<Value> mlir::sqa::buildMaskedScores(
-    OpBuilder &b, Location loc, AttentionOpInterface op, ArrayRef<Value> scores,
-    Value fullyVisible, Value row, Value column, bool rowsAreQueries,
-    Value querySeqLen, Value keySeqLen) {
+/// A vector<2x2xi32> fragment tile with `row0` in row 0 and `row1` in row 1.
+static Value buildPerRowTile(OpBuilder &b, Location loc, Value row0,
+                             Value row1) {
+  return vector::FromElementsOp::create(b, loc,
+                                        VectorType::get({2, 2}, b.getI32Type()),
+                                        ValueRange{row0, row0, row1, row1});
+}
+
+/// `scores` where `visible(n)` holds for tile n, else -inf, under an scf.if
+/// on `fullyVisible` that yields them unchanged.
+static SmallVector<Value> buildMasked(OpBuilder &b, Location loc,
+                                      ArrayRef<Value> scores,
+                                      Value fullyVisible,
+                                      function_ref<Value(int64_t)> visible) {
   auto ifOp = scf::IfOp::create(b, loc, ValueRange(scores).getTypes(),
                                 fullyVisible, /*withElseRegion=*/true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
   scf::YieldOp::create(b, loc, scores);
   b.setInsertionPointToStart(ifOp.elseBlock());
-  scf::YieldOp::create(b, loc,
-                       buildMask(b, loc, op, scores, row, column,
-                                 rowsAreQueries, querySeqLen, keySeqLen));
+  auto negInf = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(
+          cast<VectorType>(scores.front().getType()),
+          b.getF32FloatAttr(-std::numeric_limits<float>::infinity())));
+  SmallVector<Value> masked;
+  for (auto [n, tile] : llvm::enumerate(scores))
+    masked.push_back(arith::SelectOp::create(b, loc, visible(n), tile, negInf));
+  scf::YieldOp::create(b, loc, masked);
   return SmallVector<Value>(ifOp.getResults());
+}
+
+/// Whether `keys` lie in [begin, end), elementwise.
+static Value buildInRange(OpBuilder &b, Location loc, Value keys, Value begin,
+                          Value end) {
+  return arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, keys, begin),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, keys, end));
+}
+
+/// The i32 tile of tile n's columns: `column` + 8 n + {0, 1} in both rows.
+static Value buildTileColumns(OpBuilder &b, Location loc, Value column,
+                              int64_t n) {
+  auto i32Tile = VectorType::get({2, 2}, b.getI32Type());
+  Value first = toI32(
+      b, loc,
+      arith::AddIOp::create(b, loc, column,
+                            arith::ConstantIndexOp::create(b, loc, n * kMmaN)));
+  return arith::AddIOp::create(
+      b, loc, vector::BroadcastOp::create(b, loc, i32Tile, first),
+      arith::ConstantOp::create(
+          b, loc,
+          DenseElementsAttr::get(i32Tile, ArrayRef<int32_t>{0, 1, 0, 1})));
+}
+
+QueryRowKeys mlir::sqa::buildQueryRowKeys(OpBuilder &b, Location loc,
+                                          AttentionOpInterface op, Value row,
+                                          Value querySeqLen, Value keySeqLen) {
+  Value rowB = arith::AddIOp::create(
+      b, loc, row, arith::ConstantIndexOp::create(b, loc, kFragmentRowsApart));
+  KeyRange rangeA =
+      buildVisibleKeyRange(b, loc, op, row, querySeqLen, keySeqLen);
+  KeyRange rangeB =
+      buildVisibleKeyRange(b, loc, op, rowB, querySeqLen, keySeqLen);
+  return {buildPerRowTile(b, loc, toI32(b, loc, rangeA.begin),
+                          toI32(b, loc, rangeB.begin)),
+          buildPerRowTile(b, loc, toI32(b, loc, rangeA.end),
+                          toI32(b, loc, rangeB.end))};
+}
+
+SmallVector<Value> mlir::sqa::buildMaskedScores(OpBuilder &b, Location loc,
+                                                ArrayRef<Value> scores,
+                                                Value fullyVisible,
+                                                const QueryRowKeys &rows,
+                                                Value column) {
+  return buildMasked(b, loc, scores, fullyVisible, [&](int64_t n) {
+    return buildInRange(b, loc, buildTileColumns(b, loc, column, n), rows.begin,
+                        rows.end);
+  });
+}
+
+SmallVector<Value> mlir::sqa::buildMaskedTransposedScores(
+    OpBuilder &b, Location loc, AttentionOpInterface op, ArrayRef<Value> scores,
+    Value fullyVisible, Value row, Value column, Value querySeqLen,
+    Value keySeqLen) {
+  auto i32Tile = VectorType::get({2, 2}, b.getI32Type());
+  auto pairType = VectorType::get({2}, b.getIndexType());
+  return buildMasked(b, loc, scores, fullyVisible, [&](int64_t n) {
+    Value keys = buildPerRowTile(
+        b, loc, toI32(b, loc, row),
+        toI32(b, loc,
+              arith::AddIOp::create(
+                  b, loc, row,
+                  arith::ConstantIndexOp::create(b, loc, kFragmentRowsApart))));
+    // Each tile's two query columns have ranges of their own, computed for
+    // both at once on a vector<2xindex>; both rows see the same two.
+    Value first = arith::AddIOp::create(
+        b, loc, column, arith::ConstantIndexOp::create(b, loc, n * kMmaN));
+    Value queries = vector::FromElementsOp::create(
+        b, loc, pairType,
+        ValueRange{first, arith::AddIOp::create(
+                              b, loc, first,
+                              arith::ConstantIndexOp::create(b, loc, 1))});
+    KeyRange range =
+        buildVisibleKeyRange(b, loc, op, queries, querySeqLen, keySeqLen);
+    return buildInRange(
+        b, loc, keys,
+        vector::BroadcastOp::create(b, loc, i32Tile,
+                                    toI32(b, loc, range.begin)),
+        vector::BroadcastOp::create(b, loc, i32Tile, toI32(b, loc, range.end)));
+  });
 }
 
 void mlir::sqa::createKernelLaunch(

@@ -51,6 +51,12 @@ protected:
     return arith::MinUIOp::create(
         b, loc, row, arith::SubIOp::create(b, loc, seqLen, index(1)));
   }
+  /// `x` (an index below 2^31: a position in a sequence) as i32, for
+  /// comparisons inside a kernel's loop: 32-bit values take one register
+  /// where ptxas keeps loop invariants, 64-bit ones two.
+  Value toI32(Value x) {
+    return arith::IndexCastOp::create(b, loc, b.getI32Type(), x);
+  }
   Value less(Value x, Value y) {
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
   }
@@ -59,20 +65,38 @@ protected:
   Location loc;
 };
 
-/// The score tiles of one warp (16 rows, 8 columns per tile) with -inf
-/// where the query does not see the key (buildVisibleKeyRange). This thread
-/// holds rows `row` and `row` + 8 and, in tile n, columns `column` + 8 n and
-/// `column` + 8 n + 1. With `rowsAreQueries` rows index query rows and
-/// columns keys (S = Q Kᵀ); otherwise rows index keys and columns query rows
-/// (Sᵀ = K Qᵀ of the backward's dK/dV kernel).
-/// The mask is built under an scf.if on `fullyVisible` (the block's keys
-/// are all visible to all its rows), which yields `scores` unchanged.
+/// The visible keys [begin, end) of a thread's two fragment rows of query
+/// rows, `row` and `row` + 8 (buildVisibleKeyRange), as vector<2x2xi32>
+/// tiles with one value per fragment row. A kernel builds them once, before
+/// its loop over kv-blocks: they do not change along it, and ptxas keeps
+/// loop-invariant values in registers wherever they are computed, in 32
+/// bits here rather than the 64 of `index`.
+struct QueryRowKeys {
+  Value begin, end;
+};
+QueryRowKeys buildQueryRowKeys(OpBuilder &b, Location loc,
+                               AttentionOpInterface op, Value row,
+                               Value querySeqLen, Value keySeqLen);
+
+/// The score tiles of one warp's row tile (8 columns per tile) with -inf
+/// where the query does not see the key (buildVisibleKeyRange). The mask
+/// is built under an scf.if on `fullyVisible` (the block's keys are all
+/// visible to all its rows), which yields `scores` unchanged.
+///
+/// S = Q Kᵀ: this thread holds query rows with the visible keys `rows` and,
+/// in tile n, keys `column` + 8 n and `column` + 8 n + 1.
 SmallVector<Value> buildMaskedScores(OpBuilder &b, Location loc,
-                                     AttentionOpInterface op,
-                                     ArrayRef<Value> scores,
-                                     Value fullyVisible, Value row,
-                                     Value column, bool rowsAreQueries,
-                                     Value querySeqLen, Value keySeqLen);
+                                     ArrayRef<Value> scores, Value fullyVisible,
+                                     const QueryRowKeys &rows, Value column);
+/// Sᵀ = K Qᵀ (the backward's dK/dV kernel): this thread holds key rows
+/// `row` and `row` + 8 and, in tile n, query columns `column` + 8 n and
+/// `column` + 8 n + 1, whose visible keys are computed per tile.
+SmallVector<Value> buildMaskedTransposedScores(OpBuilder &b, Location loc,
+                                               AttentionOpInterface op,
+                                               ArrayRef<Value> scores,
+                                               Value fullyVisible, Value row,
+                                               Value column, Value querySeqLen,
+                                               Value keySeqLen);
 
 /// A workgroup buffer of a kernel: its logical shape, of the kernel's
 /// element type (its rows padded as getSharedRowElements says) or of f32.

@@ -129,10 +129,16 @@ void FlashKernelBuilder::build() {
   // The warp's first row in the Q tile, and this thread's rows: fragment
   // rows g and g + 8 of each row tile.
   Value warpRow = mul(warp, warpRows);
-  SmallVector<Value> rows;
+  // The rows as i32, which the epilogue reads back: the values live through
+  // the loop then take a register each, not two.
+  SmallVector<Value> rows32;
+  // Each row tile's visible keys, for the mask (buildQueryRowKeys).
+  SmallVector<QueryRowKeys> rowKeys;
   for (int64_t m = 0; m < rowTiles; ++m) {
     Value row = add(add(add(firstRow, warpRow), m * kMmaM), group);
-    rows.append({row, add(row, kMmaM / 2)});
+    rows32.append({toI32(row), toI32(add(row, kMmaM / 2))});
+    rowKeys.push_back(
+        buildQueryRowKeys(b, loc, op, row, querySeqLen, keySeqLen));
   }
 
   // Prologue: the Q tile and the first K block, in two groups.
@@ -237,19 +243,17 @@ void FlashKernelBuilder::build() {
                                   queryFragments);
 
     // Mask the keys of a partly visible block; blocks inside every row's
-    // range skip this. The rows' key ranges are recomputed in the mask
-    // rather than kept live through the loop: registers are the limit.
+    // range skip this.
     Value blockStart = mul(block, keyBlock);
-    Value fullyVisible =
-        buildKeyBlockIsFullyVisible(b, loc, schedule, blockStart, keyBlock);
+    Value fullyVisible = buildKeyBlockIsFullyVisible(
+        b, loc, schedule, toI32(blockStart), keyBlock);
     Value column = add(blockStart, mul(threadInGroup, 2));
     for (int64_t m = 0; m < rowTiles; ++m) {
       MutableArrayRef<Value> tiles =
           MutableArrayRef<Value>(scores).slice(m * numScoreTiles,
                                                numScoreTiles);
-      SmallVector<Value> masked = buildMaskedScores(
-          b, loc, op, tiles, fullyVisible, rows[2 * m], column,
-          /*rowsAreQueries=*/true, querySeqLen, keySeqLen);
+      SmallVector<Value> masked =
+          buildMaskedScores(b, loc, tiles, fullyVisible, rowKeys[m], column);
       llvm::copy(masked, tiles.begin());
     }
 
@@ -308,6 +312,10 @@ void FlashKernelBuilder::build() {
             tc.buildRowReduction(tileProbs, r, RowReduction::Sum));
       llvm::append_range(probs, tileProbs);
     }
+    // P rounded to T now: half the registers of its f32 form while O is
+    // rescaled.
+    SmallVector<Value> probFragments =
+        tc.buildAccumulatorsAsAFragments(probs, rowTiles);
     // l' = l * correction + rowsum(P) and O' = O * correction, or, where no
     // row of this thread moved, l' = l + rowsum(P) and O' = O.
     {
@@ -344,9 +352,9 @@ void FlashKernelBuilder::build() {
 
     // O += P V: the C fragments of S tiles 2j and 2j + 1 are the A fragment
     // of P for keys [16 j, 16 j + 16).
-    tc.buildProductFromAccumulators(
-        probs, {sharedV, std::nullopt, index(0), valueHeadDim}, lanes, acc,
-        rowTiles);
+    tc.buildProductFromFragments(
+        probFragments, {sharedV, std::nullopt, index(0), valueHeadDim}, lanes,
+        acc, rowTiles);
     SmallVector<Value> yields = references;
     llvm::append_range(yields, sums);
     llvm::append_range(yields, acc);
@@ -356,6 +364,7 @@ void FlashKernelBuilder::build() {
   // Epilogue: out = O / l, with l summed over the quad; 0 where l = 0.
   Type outElementType = op.getOutputType().getElementType();
   for (int64_t r = 0; r < numRows; ++r) {
+    Value row = arith::IndexCastOp::create(b, loc, b.getIndexType(), rows32[r]);
     Value reference = loop.getResult(r);
     Value sum =
         tc.buildQuadReduction(loop.getResult(numRows + r), RowReduction::Sum);
@@ -364,7 +373,7 @@ void FlashKernelBuilder::build() {
     Value inverse = arith::SelectOp::create(
         b, loc, seen, arith::DivFOp::create(b, loc, f32Const(1.0f), sum),
         f32Const(0.0f));
-    auto store = scf::IfOp::create(b, loc, less(rows[r], querySeqLen),
+    auto store = scf::IfOp::create(b, loc, less(row, querySeqLen),
                                    /*withElse=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(store.thenBlock()->getTerminator());
@@ -380,7 +389,7 @@ void FlashKernelBuilder::build() {
             b, loc, VectorType::get({2}, outElementType), pair);
       vector::StoreOp::create(
           b, loc, pair, out,
-          ValueRange{batch, head, rows[r],
+          ValueRange{batch, head, row,
                      add(mul(threadInGroup, 2), index(n * kMmaN))});
     }
     if (lse) {
@@ -390,8 +399,7 @@ void FlashKernelBuilder::build() {
       b.setInsertionPoint(leader.thenBlock()->getTerminator());
       Value value = buildLogSumExpFromLog2(
           b, loc, softmax.buildReferenceInExp2Units(b, loc, reference), sum);
-      memref::StoreOp::create(b, loc, value, lse,
-                              ValueRange{batch, head, rows[r]});
+      memref::StoreOp::create(b, loc, value, lse, ValueRange{batch, head, row});
     }
   }
 }

@@ -8,18 +8,18 @@
 // RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=8 warp-rows=16" | FileCheck %s --check-prefix=ROWS16
 // RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=8" | FileCheck %s --check-prefix=WARPS8
 
-// Each op gets its schedule once, with the defaults resolved: kv-block 64 at
-// head dim 64, 32 rows per warp. The kernels then read it, not their own
+// Each op gets its schedule once, with the defaults resolved: kv-block 128
+// at head dim 64 (FlashAttention-2's), 32 rows per warp. The kernels then read it, not their own
 // options (warps=4, kv-block=0 here): 2 warps (64 threads, 64 rows) and 32
 // keys per step.
 // CHECK-LABEL: func.func @forward
-// CHECK: sqa.attention {{.*}} {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 64, warp_rows = 32>}
+// CHECK: sqa.attention {{.*}} {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 128, warp_rows = 32>}
 // OPTS-LABEL: func.func @forward
 // OPTS: {sqa.schedule = #sqa.schedule<warps = 2, kv_block = 32, warp_rows = 32>}
 // ROWS16-LABEL: func.func @forward
-// ROWS16: {sqa.schedule = #sqa.schedule<warps = 8, kv_block = 64>}
+// ROWS16: {sqa.schedule = #sqa.schedule<warps = 8, kv_block = 128>}
 // WARPS8-LABEL: func.func @forward
-// WARPS8: {sqa.schedule = #sqa.schedule<warps = 8, kv_block = 64, warp_rows = 32>}
+// WARPS8: {sqa.schedule = #sqa.schedule<warps = 8, kv_block = 128, warp_rows = 32>}
 // KERNEL-LABEL: func.func @forward
 // KERNEL: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c64{{.*}}) workgroup({{.*}} : memref<64x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x72xf16, #gpu.address_space<workgroup>>
 // MAPPED-LABEL: func.func @forward
@@ -34,14 +34,14 @@ func.func @forward(%q: memref<?x8x?x64xf16>, %k: memref<?x4x?x64xf16>, %v: memre
 
 // -----
 
-// Head dim 128: kv-block 32 by default (the Q tile of 128 rows and one K
-// and V block, their rows padded, in 51 KiB, under the 64 KiB the default
-// schedules keep to); with 8 warps, 256 rows would not fit, so 16 rows per
-// warp.
+// Head dim 128: kv-block 64 by default, FlashAttention-2's (the Q tile of
+// 128 rows and one K and V block, their rows padded, in 68 KiB, under the
+// 72 KiB the default schedules keep to); with 8 warps, 256 rows would not
+// fit with any kv-block, so 16 rows per warp.
 // CHECK-LABEL: func.func @d128
-// CHECK: {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 32, warp_rows = 32>}
+// CHECK: {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 64, warp_rows = 32>}
 // WARPS8-LABEL: func.func @d128
-// WARPS8: {sqa.schedule = #sqa.schedule<warps = 8, kv_block = 32>}
+// WARPS8: {sqa.schedule = #sqa.schedule<warps = 8, kv_block = 64>}
 func.func @d128(%q: memref<?x4x?x128xbf16>, %o: memref<?x4x?x128xbf16>) {
   sqa.attention ins(%q, %q, %q : memref<?x4x?x128xbf16>, memref<?x4x?x128xbf16>, memref<?x4x?x128xbf16>) outs(%o : memref<?x4x?x128xbf16>)
   return

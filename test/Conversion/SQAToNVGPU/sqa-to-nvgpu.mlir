@@ -7,15 +7,19 @@
 // RUN: not sqa-opt %s --convert-sqa-to-nvgpu="warps=0" 2>&1 | FileCheck %s --check-prefix=BADWARPS
 
 // GQA (4 query heads on 2 key/value heads), f16, D = 64, causal, with lse.
-// FlashAttention-2's tiles: 4 warps of 32 rows (two m16 row tiles each), so
-// a grid (ceil(Sq / 128), heads, batch) of 128 threads; the Q tile and one
-// K and one V block in workgroup attributions, each row padded by one
-// 16-byte chunk (64 + 8 columns).
+// FlashAttention-2's tiles: 4 warps of 32 rows (two m16 row tiles each) and
+// kv-blocks of 128 keys, so a grid (ceil(Sq / 128), heads, batch) of 128
+// threads; the Q tile and one K and one V block, each row padded by one
+// 16-byte chunk (64 + 8 columns): 3 x 128 x 72 x 2 = 54 KiB, views of the
+// launch's dynamic shared memory.
 // CHECK-LABEL: func.func @gqa_f16_d64
 // CHECK: %[[SQ:.+]] = memref.dim %{{.+}}, %c2
 // CHECK: %[[ROUNDED:.+]] = arith.addi %[[SQ]], %c127
 // CHECK: %[[BLOCKS:.+]] = arith.divsi %[[ROUNDED]], %c128
-// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[BLOCKS]], {{.*}} = %c4{{.*}}, {{.*}} = %{{.+}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}) workgroup(%[[SQT:.+]] : memref<128x72xf16, #gpu.address_space<workgroup>>, %[[SK:.+]] : memref<64x72xf16, #gpu.address_space<workgroup>>, %[[SV:.+]] : memref<64x72xf16, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[BLOCKS]], {{.*}} = %c4{{.*}}, {{.*}} = %{{.+}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}) dynamic_shared_memory_size %c55296_i32
+// CHECK: %[[SQT:.+]] = memref.view {{.*}} to memref<128x72xf16, #gpu.address_space<workgroup>>
+// CHECK: %[[SK:.+]] = memref.view {{.*}} to memref<128x72xf16, #gpu.address_space<workgroup>>
+// CHECK: %[[SV:.+]] = memref.view {{.*}} to memref<128x72xf16, #gpu.address_space<workgroup>>
 // Key/value head h floordiv 2: index arithmetic, no copy of heads.
 // CHECK: affine.apply #{{.+}}(%{{.+}})
 // Prologue: the Q tile by cp.async (16-byte chunks, zero-filled past Sq),
@@ -25,16 +29,14 @@
 // CHECK: %[[QGROUP:.+]] = nvgpu.device_async_create_group
 // CHECK: %[[LAST:.+]] = arith.subi %[[END:.+]], %c1
 // CHECK: scf.if
-// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8, %{{.+}} {bypassL1}
+// CHECK-COUNT-8: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8, %{{.+}} {bypassL1}
 // CHECK: nvgpu.device_async_create_group
-// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8, %{{.+}} {bypassL1}
+// CHECK-COUNT-8: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8, %{{.+}} {bypassL1}
 // CHECK: nvgpu.device_async_create_group
-// Q, two row tiles' accumulators and scores fit in the registers: once the
-// prologue's copies have landed, the Q fragments of all four k-steps of
-// both row tiles are loaded, before the loop.
-// CHECK: nvgpu.device_async_wait %[[QGROUP]] {numGroups = 0 : i32}
-// CHECK-NEXT: gpu.barrier
-// CHECK-COUNT-8: nvgpu.ldmatrix %[[SQT]][{{.*}}] {numTiles = 4 : i32, transpose = false}
+// The f32 accumulators of two row tiles (O and a block of S) take 64 + 128
+// registers: Q is not held over the loop but read from its tile at each
+// k-step, as FlashAttention-2's 128 x 128 blocks do (getHeldQuerySteps).
+// CHECK-NOT: nvgpu.ldmatrix
 // The kv loop carries the four rows' max and sum and 2 x 8 accumulator
 // tiles.
 // The blocks are visited last to first: step i is block LAST - i.
@@ -46,11 +48,14 @@
 // CHECK: gpu.barrier
 // CHECK: %[[NOTLAST:.+]] = arith.cmpi ult, %[[BLOCK]], %[[LAST]]
 // CHECK: scf.if %[[NOTLAST]]
-// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8 {bypassL1}
+// CHECK-COUNT-8: nvgpu.device_async_copy {{.*}}, %[[SV]][{{.*}}], 8 {bypassL1}
 // CHECK: nvgpu.device_async_create_group
-// Each K fragment (two n-tiles) feeds both row tiles' Q fragments: 4
-// mma.sync per ldmatrix, and no read of the Q tile in the loop.
-// CHECK-NOT: nvgpu.ldmatrix %[[SQT]]
+// At each k-step, the two row tiles' Q fragments, then K fragments (two
+// n-tiles each) that each feed both: 4 mma.sync per ldmatrix of K.
+// CHECK: nvgpu.ldmatrix %[[SQT]][{{.*}}] {numTiles = 4 : i32, transpose = false}
+// CHECK-NOT: nvgpu.mma.sync
+// CHECK: nvgpu.ldmatrix %[[SQT]][{{.*}}] {numTiles = 4 : i32, transpose = false}
+// CHECK-NOT: nvgpu.mma.sync
 // CHECK: nvgpu.ldmatrix %[[SK]][{{.*}}] {numTiles = 4 : i32, transpose = false}
 // CHECK-COUNT-4: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK: nvgpu.ldmatrix %[[SK]]
@@ -63,7 +68,7 @@
 // CHECK: nvgpu.device_async_wait %[[QGROUP]] {numGroups = 0 : i32}
 // CHECK: gpu.barrier
 // CHECK: scf.if
-// CHECK-COUNT-4: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8 {bypassL1}
+// CHECK-COUNT-8: nvgpu.device_async_copy {{.*}}, %[[SK]][{{.*}}], 8 {bypassL1}
 // Row max across the quad with shuffles. The reference (exp2 units)
 // trails it by 8: r' = max(r, rowmax * c - 8), moved where r' > r; the
 // shift is r' kept above -FLT_MAX; P = exp2 of one fma.
@@ -78,6 +83,10 @@
 // CHECK: arith.maxnumf %[[REF]], %[[LOWEST]] : f32
 // CHECK: math.fma
 // CHECK: math.exp2
+// P is rounded to A fragments before O is rescaled, which halves the
+// registers it holds meanwhile.
+// CHECK: arith.truncf %{{.+}} : vector<2x2xf32> to vector<2x2xf16>
+// CHECK: vector.insert_strided_slice
 // Only where a row of this thread moved: the corrections exp2(r - r'),
 // l' = l * correction + rowsum(P) and O' = O * correction; else
 // l' = l + rowsum(P) and O unchanged.
@@ -92,8 +101,6 @@
 // CHECK: scf.yield
 // P as the A operand, V through the transposed ldmatrix, each V fragment
 // feeding both row tiles.
-// CHECK: arith.truncf %{{.+}} : vector<2x2xf32> to vector<2x2xf16>
-// CHECK: vector.insert_strided_slice
 // CHECK: nvgpu.ldmatrix %[[SV]][{{.*}}] {numTiles = 4 : i32, transpose = true}
 // CHECK-COUNT-4: nvgpu.mma.sync
 // CHECK-NOT: gpu.barrier
@@ -106,10 +113,11 @@
 // CHECK: gpu.terminator
 // CHECK-NOT: sqa.attention
 
-// With 16 rows per warp too, the Q fragments are loaded once, before the
-// loop, and the loop carries two rows' state.
+// With 16 rows per warp, one row tile's O and S take 96 registers: the Q
+// fragments are loaded once, before the loop, and the loop carries two
+// rows' state.
 // W16-LABEL: func.func @gqa_f16_d64
-// W16: workgroup({{.*}} : memref<64x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x72xf16, #gpu.address_space<workgroup>>)
+// W16: workgroup({{.*}} : memref<64x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<128x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<128x72xf16, #gpu.address_space<workgroup>>)
 // W16: nvgpu.device_async_wait
 // W16-NEXT: gpu.barrier
 // W16-COUNT-4: nvgpu.ldmatrix %{{.+}}[{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<64x72xf16
@@ -133,7 +141,7 @@ func.func @gqa_f16_d64(%q: memref<?x4x?x64xf16>, %k: memref<?x2x?x64xf16>, %v: m
 // bf16: nvvm.mma.sync on the fragments' registers (nvgpu.mma.sync's lowering
 // does not deduce bf16 PTX types); D = 16, strided buffers; reverse SQA.
 // CHECK-LABEL: func.func @rsqa_bf16_d16
-// CHECK: workgroup({{.*}} : memref<128x24xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x24xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x24xbf16, #gpu.address_space<workgroup>>)
+// CHECK: workgroup({{.*}} : memref<128x24xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<128x24xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<128x24xbf16, #gpu.address_space<workgroup>>)
 // CHECK: llvm.bitcast %{{.+}} : vector<2xbf16> to i32
 // CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK-NOT: nvgpu.mma.sync
@@ -148,8 +156,29 @@ func.func @rsqa_bf16_d16(%q: memref<?x4x?x16xbf16, strided<[?, ?, ?, 1], offset:
 
 // -----
 
-// Head dim 128: kv-block 32, two row tiles, 51 KiB of tiles (dynamic shared
-// memory). Q, O and S of two row tiles do not all fit in the registers:
+// Head dim 128: FlashAttention-2's kv-block of 64 with two row tiles, 68
+// KiB of tiles (dynamic shared memory); O and S of two row tiles take 192
+// registers, so every k-step reads both row tiles' Q fragments from the
+// shared tile, then K.
+// CHECK-LABEL: func.func @d128
+// CHECK: dynamic_shared_memory_size %c69632_i32
+// CHECK: %[[Q:.+]] = memref.view {{.*}} to memref<128x136xf16
+// CHECK: %[[K:.+]] = memref.view {{.*}} to memref<64x136xf16
+// CHECK-NOT: nvgpu.ldmatrix
+// CHECK: scf.for
+// CHECK-COUNT-2: nvgpu.ldmatrix %[[Q]]
+// CHECK-COUNT-4: nvgpu.ldmatrix %[[K]]
+// CHECK-COUNT-2: nvgpu.ldmatrix %[[Q]]
+// CHECK-COUNT-4: nvgpu.ldmatrix %[[K]]
+func.func @d128(%q: memref<?x4x?x128xf16>) {
+  sqa.attention ins(%q, %q, %q : memref<?x4x?x128xf16>, memref<?x4x?x128xf16>, memref<?x4x?x128xf16>) outs(%q : memref<?x4x?x128xf16>)
+  return
+}
+
+// -----
+
+// With a schedule of kv-block 32 (chosen by the IR's producer): 51 KiB of
+// tiles, and Q, O and S of two row tiles do not all fit in the registers:
 // the first 4 of Q's 8 k-steps are held (getHeldQuerySteps), loaded before
 // the loop; the loop's k-steps 0-3 read only K, and k-steps 4-7 read both
 // row tiles' Q fragments from the shared tile, then K.
@@ -181,7 +210,7 @@ func.func @rsqa_bf16_d16(%q: memref<?x4x?x16xbf16, strided<[?, ?, ?, 1], offset:
 // CHECK: nvgpu.ldmatrix %[[Q]]
 // CHECK: nvgpu.ldmatrix %[[K]]
 func.func @d128_half_of_q_held(%q: memref<?x4x?x128xf16>) {
-  sqa.attention ins(%q, %q, %q : memref<?x4x?x128xf16>, memref<?x4x?x128xf16>, memref<?x4x?x128xf16>) outs(%q : memref<?x4x?x128xf16>)
+  sqa.attention ins(%q, %q, %q : memref<?x4x?x128xf16>, memref<?x4x?x128xf16>, memref<?x4x?x128xf16>) outs(%q : memref<?x4x?x128xf16>) {sqa.schedule = #sqa.schedule<warps = 4, kv_block = 32, warp_rows = 32>}
   return
 }
 
@@ -222,14 +251,18 @@ func.func @head_dim_112_stays(%q: memref<1x4x8x112xf16>) {
 // -----
 
 // Head dim 80 (Phi-2's; FlashAttention-2 pads it to 96): 10 chunks per row,
-// copied in lines of 2, rows padded to 88; two row tiles, kv-block 32
-// (above head dim 64), all 5 k-steps of Q held in registers.
+// copied in lines of 2, rows padded to 88; two row tiles, kv-block 64
+// (above head dim 64); 4 of Q's 5 k-steps held in registers
+// (getHeldQuerySteps: 144 registers of accumulators in a budget of 176 for
+// an odd multiple of 16), the fifth read from the Q tile in the loop.
 // CHECK-LABEL: func.func @head_dim_80
-// CHECK: workgroup(%[[Q:.+]] : memref<128x88xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x88xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x88xf16, #gpu.address_space<workgroup>>)
-// CHECK-COUNT-10: nvgpu.ldmatrix %[[Q]]
+// CHECK: workgroup(%[[Q:.+]] : memref<128x88xf16, #gpu.address_space<workgroup>>, %[[K:.+]] : memref<64x88xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x88xf16, #gpu.address_space<workgroup>>)
+// CHECK-COUNT-8: nvgpu.ldmatrix %[[Q]]
 // CHECK: scf.for
-// CHECK-NOT: nvgpu.ldmatrix %[[Q]]
-// CHECK: nvgpu.mma.sync
+// CHECK-COUNT-16: nvgpu.ldmatrix %[[K]]
+// CHECK: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[Q]]
+// CHECK: nvgpu.ldmatrix %[[K]]
 // CHECK-NOT: sqa.attention
 func.func @head_dim_80(%q: memref<?x4x?x80xf16>) {
   sqa.attention ins(%q, %q, %q : memref<?x4x?x80xf16>, memref<?x4x?x80xf16>, memref<?x4x?x80xf16>) outs(%q : memref<?x4x?x80xf16>)
@@ -287,11 +320,11 @@ func.func @head_dim_256_too_many_warps(%q: memref<1x4x8x256xbf16>) {
 // -----
 
 // Head dim 96 (12 chunks of 16 bytes per row, copied in lines of 4) and
-// Dv 160: kv-block 32 above head dim 64; two row tiles
-// of O (160 columns) and S would not leave ptxas enough registers, so 4
-// warps of 16 rows.
+// Dv 160: two row tiles' O (160 columns) and S may take 176 registers where
+// D is not a multiple of 64, which only a 16-key block would leave; so 4
+// warps of 16 rows, with FlashAttention-2's 64 keys.
 // CHECK-LABEL: func.func @d96_dv160
-// CHECK: threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<64x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x168xf16, #gpu.address_space<workgroup>>)
+// CHECK: threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<64x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x168xf16, #gpu.address_space<workgroup>>)
 // CHECK: nvgpu.ldmatrix
 // CHECK: nvgpu.mma.sync
 // CHECK: vector.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?x160xf16>, vector<2xf16>

@@ -21,7 +21,7 @@
 // ptxas accepts the kernel, with no spills.
 // PTXAS: Compiling entry function 'xsqa_kernel' for 'sm_80'
 // PTXAS: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// PTXAS: Used {{[0-9]+}} registers, used 1 barriers, 12288 bytes smem
+// PTXAS: Used {{[0-9]+}} registers, used 1 barriers, 18432 bytes smem
 func.func @xsqa(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x4x?x16xbf16>, %v: tensor<?x4x?x16xbf16>,
                 %o: tensor<?x4x?x16xbf16>) -> tensor<?x4x?x16xbf16> {
   %r = sqa.attention ins(%q, %k, %v : tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>)

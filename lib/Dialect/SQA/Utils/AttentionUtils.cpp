@@ -218,14 +218,25 @@ Value mlir::sqa::buildKeyBlockIsFullyVisible(OpBuilder &b, Location loc,
                                              const KeyBlockSchedule &schedule,
                                              Value blockStart,
                                              int64_t keyBlock) {
+  // On an i32 blockStart, the schedule's bounds are cast to i32 here; in a
+  // loop over blocks the casts are loop-invariant and hoisted, so only
+  // 32-bit values stay live through it.
+  Type type = blockStart.getType();
+  auto cast = [&](Value value) -> Value {
+    if (type.isIndex())
+      return value;
+    return arith::IndexCastOp::create(b, loc, type, value);
+  };
   Value blockEnd = arith::AddIOp::create(
-      b, loc, blockStart, arith::ConstantIndexOp::create(b, loc, keyBlock));
+      b, loc, blockStart,
+      arith::ConstantOp::create(b, loc, type,
+                                b.getIntegerAttr(type, keyBlock)));
   return arith::AndIOp::create(
       b, loc,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, blockStart,
-                            schedule.lastRowKeys.begin),
+                            cast(schedule.lastRowKeys.begin)),
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, blockEnd,
-                            schedule.firstRowKeys.end));
+                            cast(schedule.firstRowKeys.end)));
 }
 
 /// The f32 counterpart of `type` (a scalar or vector float type).
