@@ -126,6 +126,10 @@ static int64_t getTwoRowTileBudget(AttentionOp op) {
   return op.getHeadDim() % 64 == 0 ? 192 : 176;
 }
 
+/// 16-byte copies per thread of one K or V block that the default kv-block
+/// allows.
+static constexpr int64_t kMaxCopiesPerThread = 8;
+
 namespace {
 /// The forward kernel's tiles: query rows per warp and keys per kv-block.
 struct ForwardTiles {
@@ -160,6 +164,15 @@ static ForwardTiles getForwardTiles(AttentionOp op,
       if (warpRows != kMmaM && sharedLimit != kPreferredSharedMemory)
         continue;
       for (int64_t keys : keyChoices) {
+        // A default kv-block gives each thread at most 8 copies of a K or V
+        // block, as the default 4-warp tiles do: each copy's address takes
+        // registers for the loop (measured: with 1 or 2 warps, D 64 with a
+        // causal mask spills 8 to 12 bytes at 128 keys, D 128 with a window
+        // 136 at 64, and neither at half the keys).
+        if (options.keyBlock == 0 &&
+            keys * std::max(op.getHeadDim(), valueHeadDim) / kChunkElements >
+                kMaxCopiesPerThread * options.numWarps * kThreadsPerWarp)
+          continue;
         // Two row tiles with a default kv-block take 32 keys or more: below
         // that, one row tile with a larger block does less work per key.
         if (warpRows != kMmaM &&

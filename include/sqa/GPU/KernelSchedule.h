@@ -68,7 +68,8 @@ ScheduleAttr chooseSchedule(Operation *op,
 /// The kv-block of the kernel for `op`: options.keyBlock, or the first of
 /// FlashAttention-2's kv-block and its halves that fits with the rows per
 /// warp (two row tiles where Dv + kv-block <= 192, the registers of their f32
-/// accumulators, and their tiles fit in kPreferredSharedMemory; else one).
+/// accumulators, and their tiles fit in kPreferredSharedMemory; else one)
+/// and leaves each thread at most 8 copies of a K or V block.
 int64_t getTensorCoreKeyBlock(AttentionOp op,
                               const TensorCoreKernelOptions &options);
 /// The query rows per warp of the kernel for `op`: options.warpRows, or its

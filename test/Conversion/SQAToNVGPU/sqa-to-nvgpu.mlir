@@ -322,9 +322,10 @@ func.func @head_dim_256_too_many_warps(%q: memref<1x4x8x256xbf16>) {
 // Head dim 96 (12 chunks of 16 bytes per row, copied in lines of 4) and
 // Dv 160: two row tiles' O (160 columns) and S may take 176 registers where
 // D is not a multiple of 64, which only a 16-key block would leave; so 4
-// warps of 16 rows, with FlashAttention-2's 64 keys.
+// warps of 16 rows, with 32 keys (at FlashAttention-2's 64 a thread would
+// copy 10 chunks of each V block; the default keeps it at 8).
 // CHECK-LABEL: func.func @d96_dv160
-// CHECK: threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<64x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<64x168xf16, #gpu.address_space<workgroup>>)
+// CHECK: threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<64x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x168xf16, #gpu.address_space<workgroup>>)
 // CHECK: nvgpu.ldmatrix
 // CHECK: nvgpu.mma.sync
 // CHECK: vector.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?x160xf16>, vector<2xf16>
