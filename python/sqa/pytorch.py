@@ -84,8 +84,11 @@ def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None,
     """The AttentionConfig (the kernel) that `sqa_attention` uses for
     logical [B, H, S, D] shapes and a torch dtype: what a kernel bundle must
     hold for such a call (see sqa.bundle)."""
-    batch, hq, sq, d = q_shape
-    k_shape, v_shape = tuple(k_shape), tuple(v_shape)
+    # Plain ints: the kernel is specialized on heads and head dims, and a
+    # shape read under torch.jit.trace (a 0-d tensor) or torch.compile (a
+    # SymInt) must become a constant of the configuration, not text in its IR.
+    batch, hq, sq, d = (int(n) for n in q_shape)
+    k_shape, v_shape = tuple(int(n) for n in k_shape), tuple(int(n) for n in v_shape)
     if k_shape[0] != batch or v_shape[0] != batch:
         raise ValueError(f"sqa_attention: batch sizes differ: q {batch}, k {k_shape[0]}, v {v_shape[0]}")
     if k_shape[3] != d:
@@ -265,7 +268,9 @@ def _register_custom_ops():
 
     @_attention_backward_op.register_fake
     def _attention_backward_fake(q, k, v, out, dout, lse, mask, window, scale, layout):
-        return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        # Contiguous in the inputs' layout, as the real op's (empty_like would
+        # keep the strides of a non-contiguous input).
+        return tuple(t.new_empty(t.shape) for t in (q, k, v))
 
     def _attention_setup_context(ctx, inputs, output):
         q, k, v, mask, window, scale, layout, with_lse = inputs

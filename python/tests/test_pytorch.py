@@ -7,6 +7,8 @@ expanded (those tests are skipped where no GPU exists). Skipped entirely
 where torch is missing.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -178,6 +180,19 @@ def test_autocast_on_cpu():
     _check(out, *rounded, causal=True)
     with torch.autocast("cpu", enabled=False):
         assert sqa_attention(q, k, v).dtype == torch.float32
+
+
+def test_jit_trace():
+    # The trace records the attention (an autograd.Function node on torch
+    # 1.13, the sqa::attention op on torch >= 2.4) with its heads and head
+    # dims as constants; batch and sequence lengths stay free, as in the IR.
+    q, k, v = _inputs(4, 2, 8, 8, 16, torch.float32, batch=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(lambda q, k, v: sqa_attention(q, k, v, causal=True),
+                                 (q, k, v), check_trace=False)
+    q, k, v = _inputs(4, 2, 11, 13, 16, torch.float32, batch=2, seed=1)
+    _check(traced(q, k, v), q, k, v, causal=True)
 
 
 newtorch = pytest.mark.skipif(
