@@ -344,13 +344,15 @@ def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd",
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False):
-    """torch.nn.functional.scaled_dot_product_attention's signature on
-    [B, H, S, D] tensors, computed by sqa_attention: is_causal is the
-    top-left alignment, as SDPA's; key/value heads shared by groups of
-    query heads as SDPA's enable_gqa (they are accepted whatever
-    enable_gqa says), and also fewer query heads than key/value heads
-    (reverse SQA), which SDPA does not take. attn_mask (arbitrary masks) and
-    dropout_p > 0 raise NotImplementedError."""
+    """torch.nn.functional.scaled_dot_product_attention's signature and
+    shapes, computed by sqa_attention: query [N, ..., Hq, L, E], key and
+    value [N, ..., H, S, E(v)] with the same leading dims (none, for
+    [H, L, E]); is_causal is the top-left alignment, as SDPA's; key/value
+    heads shared by groups of query heads as SDPA's enable_gqa (they are
+    accepted whatever enable_gqa says), and also fewer query heads than
+    key/value heads (reverse SQA), which SDPA does not take. attn_mask
+    (arbitrary masks), dropout_p > 0 and leading dims that differ (SDPA's
+    broadcasting) raise NotImplementedError."""
     if attn_mask is not None:
         raise NotImplementedError(
             "scaled_dot_product_attention: attn_mask is not supported (arbitrary masks); "
@@ -359,27 +361,46 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise NotImplementedError(
             f"scaled_dot_product_attention: dropout_p={dropout_p!r} is not supported (only 0.0)")
     for name, t in (("query", query), ("key", key), ("value", value)):
-        if isinstance(t, torch.Tensor) and t.dim() != 4:
-            raise ValueError(f"scaled_dot_product_attention: {name} must be [batch, heads, seq, "
-                             f"head_dim], got shape {tuple(t.shape)}")
+        if isinstance(t, torch.Tensor) and t.dim() < 3:
+            raise ValueError(f"scaled_dot_product_attention: {name} must be [N, ..., heads, seq, "
+                             f"head_dim] (at least 3 dimensions), got shape {tuple(t.shape)}")
     if not isinstance(is_causal, bool):
         raise ValueError(f"scaled_dot_product_attention: is_causal must be a bool, not {is_causal!r}")
-    return sqa_attention(query, key, value, causal=is_causal, scale=scale)
+    if not all(isinstance(t, torch.Tensor) for t in (query, key, value)):
+        return sqa_attention(query, key, value)  # its error names the argument
+    leading = tuple(query.shape[:-3])
+    for name, t in (("key", key), ("value", value)):
+        if tuple(t.shape[:-3]) != leading:
+            raise NotImplementedError(
+                f"scaled_dot_product_attention: {name}'s leading dims {tuple(t.shape[:-3])} differ "
+                f"from query's {leading} (broadcasting is not supported)")
+    # [N, ..., H, S, D] as [N * ..., H, S, D]: the leading dims are one batch.
+    q, k, v = (t.reshape(-1, *t.shape[-3:]) for t in (query, key, value))
+    out = sqa_attention(q, k, v, causal=is_causal, scale=scale)
+    return out.reshape(*leading, *out.shape[1:])
 
 
 def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
-                    window_size=(-1, -1), return_attn_probs=False):
-    """flash_attn.flash_attn_func's signature on [B, S, H, D] tensors,
-    computed by sqa_attention: causal is the bottom-right alignment and
-    window_size = (left, right) is relative to the bottom-right diagonal, as
-    FlashAttention >= 2.1; query heads may also be fewer than key/value heads
-    (reverse SQA). With return_attn_probs, returns (out, softmax_lse, None)
-    like FlashAttention (softmax_lse [B, H, Sq] float32; the dropout mask it
-    returns in third place does not exist here). dropout_p > 0 raises
-    NotImplementedError."""
+                    window_size=(-1, -1), softcap=0.0, alibi_slopes=None, deterministic=False,
+                    return_attn_probs=False):
+    """flash_attn.flash_attn_func's signature (FlashAttention 2.6, in its
+    argument order) on [B, S, H, D] tensors, computed by sqa_attention:
+    causal is the bottom-right alignment and window_size = (left, right) is
+    relative to the bottom-right diagonal, as FlashAttention >= 2.1; query
+    heads may also be fewer than key/value heads (reverse SQA). With
+    return_attn_probs, returns (out, softmax_lse, None) like FlashAttention
+    (softmax_lse [B, H, Sq] float32; the dropout mask it returns in third
+    place does not exist here). The backward is deterministic whatever
+    `deterministic` says (dQ has a kernel of its own, no atomics).
+    dropout_p > 0, softcap > 0 and alibi_slopes raise NotImplementedError."""
     if dropout_p != 0.0:
         raise NotImplementedError(
             f"flash_attn_func: dropout_p={dropout_p!r} is not supported (only 0.0)")
+    if softcap != 0.0:
+        raise NotImplementedError(
+            f"flash_attn_func: softcap={softcap!r} is not supported (only 0.0)")
+    if alibi_slopes is not None:
+        raise NotImplementedError("flash_attn_func: alibi_slopes is not supported")
     if (not isinstance(window_size, (tuple, list)) or len(window_size) != 2
             or any(not isinstance(w, int) or w < -1 for w in window_size)):
         raise ValueError(f"flash_attn_func: window_size must be a pair (left, right) of ints "

@@ -143,8 +143,18 @@ def test_sdpa_shaped_entry_point_on_cpu():
         scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(11, 11, dtype=torch.bool))
     with pytest.raises(NotImplementedError, match="dropout_p=0.1"):
         scaled_dot_product_attention(q, k, v, dropout_p=0.1)
+    # SDPA's other shapes: [H, L, E] and more leading dims than one.
+    out = scaled_dot_product_attention(q[1], k[1], v[1], scale=0.3)
+    assert out.shape == (8, 11, 16)
+    _check(out[None], q[1:], k[1:], v[1:], scale=0.3)
+    q5, k5, v5 = (t.reshape(1, 2, *t.shape[1:]) for t in (q, k, v))
+    out = scaled_dot_product_attention(q5, k5, v5, is_causal=True)
+    assert out.shape == (1, 2, 8, 11, 16)
+    _check(out[0], q, k, v, causal=True)
+    with pytest.raises(NotImplementedError, match="key's leading dims \\(1,\\) differ"):
+        scaled_dot_product_attention(q, k[:1], v[:1])
     with pytest.raises(ValueError, match="query must be"):
-        scaled_dot_product_attention(q[0], k, v)
+        scaled_dot_product_attention(q[0, 0], k, v)
     with pytest.raises(ValueError, match="is_causal must be a bool"):
         scaled_dot_product_attention(q, k, v, is_causal="bottom_right")
 
@@ -167,6 +177,14 @@ def test_flash_attn_shaped_entry_point_on_cpu():
         flash_attn_func(*bshd, dropout_p=0.5)
     with pytest.raises(ValueError, match="window_size must be a pair"):
         flash_attn_func(*bshd, window_size=4)
+    with pytest.raises(NotImplementedError, match="softcap"):
+        flash_attn_func(*bshd, softcap=30.0)
+    with pytest.raises(NotImplementedError, match="alibi_slopes"):
+        flash_attn_func(*bshd, alibi_slopes=torch.ones(4))
+    # FlashAttention's positional order: ..., softcap, alibi_slopes,
+    # deterministic, return_attn_probs.
+    out, lse, _ = flash_attn_func(*bshd, 0.0, None, True, (-1, -1), 0.0, None, True, True)
+    _check(out.transpose(1, 2), q, k, v, causal="bottom_right")
 
 
 def test_autocast_on_cpu():
