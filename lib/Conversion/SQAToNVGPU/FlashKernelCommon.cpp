@@ -18,14 +18,6 @@ using namespace mlir::sqa;
 
 static constexpr int64_t kFragmentRowsApart = kMmaM / 2;
 
-/// `v` (index, or a vector of index) as i32.
-static Value toI32(OpBuilder &b, Location loc, Value v) {
-  Type type = b.getI32Type();
-  if (auto vectorType = dyn_cast<VectorType>(v.getType()))
-    type = vectorType.clone(type);
-  return arith::IndexCastOp::create(b, loc, type, v);
-}
-
 /// A vector<2x2xi32> fragment tile with `row0` in row 0 and `row1` in row 1.
 static Value buildPerRowTile(OpBuilder &b, Location loc, Value row0,
                              Value row1) {
@@ -71,10 +63,8 @@ static Value buildInRange(OpBuilder &b, Location loc, Value keys, Value begin,
 static Value buildTileColumns(OpBuilder &b, Location loc, Value column,
                               int64_t n) {
   auto i32Tile = VectorType::get({2, 2}, b.getI32Type());
-  Value first = toI32(
-      b, loc,
-      arith::AddIOp::create(b, loc, column,
-                            arith::ConstantIndexOp::create(b, loc, n * kMmaN)));
+  KernelArithmetic a(b, loc);
+  Value first = a.toI32(a.add(column, n * kMmaN));
   return arith::AddIOp::create(
       b, loc, vector::BroadcastOp::create(b, loc, i32Tile, first),
       arith::ConstantOp::create(
@@ -85,16 +75,13 @@ static Value buildTileColumns(OpBuilder &b, Location loc, Value column,
 QueryRowKeys mlir::sqa::buildQueryRowKeys(OpBuilder &b, Location loc,
                                           AttentionOpInterface op, Value row,
                                           Value querySeqLen, Value keySeqLen) {
-  Value rowB = arith::AddIOp::create(
-      b, loc, row, arith::ConstantIndexOp::create(b, loc, kFragmentRowsApart));
+  KernelArithmetic a(b, loc);
   KeyRange rangeA =
       buildVisibleKeyRange(b, loc, op, row, querySeqLen, keySeqLen);
-  KeyRange rangeB =
-      buildVisibleKeyRange(b, loc, op, rowB, querySeqLen, keySeqLen);
-  return {buildPerRowTile(b, loc, toI32(b, loc, rangeA.begin),
-                          toI32(b, loc, rangeB.begin)),
-          buildPerRowTile(b, loc, toI32(b, loc, rangeA.end),
-                          toI32(b, loc, rangeB.end))};
+  KeyRange rangeB = buildVisibleKeyRange(
+      b, loc, op, a.add(row, kFragmentRowsApart), querySeqLen, keySeqLen);
+  return {buildPerRowTile(b, loc, a.toI32(rangeA.begin), a.toI32(rangeB.begin)),
+          buildPerRowTile(b, loc, a.toI32(rangeA.end), a.toI32(rangeB.end))};
 }
 
 SmallVector<Value> mlir::sqa::buildMaskedScores(OpBuilder &b, Location loc,
@@ -114,29 +101,21 @@ SmallVector<Value> mlir::sqa::buildMaskedTransposedScores(
     Value keySeqLen) {
   auto i32Tile = VectorType::get({2, 2}, b.getI32Type());
   auto pairType = VectorType::get({2}, b.getIndexType());
+  KernelArithmetic a(b, loc);
   return buildMasked(b, loc, scores, fullyVisible, [&](int64_t n) {
-    Value keys = buildPerRowTile(
-        b, loc, toI32(b, loc, row),
-        toI32(b, loc,
-              arith::AddIOp::create(
-                  b, loc, row,
-                  arith::ConstantIndexOp::create(b, loc, kFragmentRowsApart))));
+    Value keys = buildPerRowTile(b, loc, a.toI32(row),
+                                 a.toI32(a.add(row, kFragmentRowsApart)));
     // Each tile's two query columns have ranges of their own, computed for
     // both at once on a vector<2xindex>; both rows see the same two.
-    Value first = arith::AddIOp::create(
-        b, loc, column, arith::ConstantIndexOp::create(b, loc, n * kMmaN));
+    Value first = a.add(column, n * kMmaN);
     Value queries = vector::FromElementsOp::create(
-        b, loc, pairType,
-        ValueRange{first, arith::AddIOp::create(
-                              b, loc, first,
-                              arith::ConstantIndexOp::create(b, loc, 1))});
+        b, loc, pairType, ValueRange{first, a.add(first, 1)});
     KeyRange range =
         buildVisibleKeyRange(b, loc, op, queries, querySeqLen, keySeqLen);
     return buildInRange(
         b, loc, keys,
-        vector::BroadcastOp::create(b, loc, i32Tile,
-                                    toI32(b, loc, range.begin)),
-        vector::BroadcastOp::create(b, loc, i32Tile, toI32(b, loc, range.end)));
+        vector::BroadcastOp::create(b, loc, i32Tile, a.toI32(range.begin)),
+        vector::BroadcastOp::create(b, loc, i32Tile, a.toI32(range.end)));
   });
 }
 

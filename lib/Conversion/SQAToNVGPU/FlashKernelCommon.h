@@ -22,11 +22,11 @@ namespace mlir {
 namespace sqa {
 
 /// Index and f32 arithmetic at a builder's insertion point, for the kernel
-/// builders. Index arithmetic is plain arith on `index` (unsigned division:
-/// every index in a kernel is non-negative); canonicalization folds the
-/// constants.
+/// builders (which derive from it) and the helpers below. Index arithmetic
+/// is plain arith on `index` (unsigned division: every index in a kernel is
+/// non-negative); canonicalization folds the constants.
 class KernelArithmetic {
-protected:
+public:
   KernelArithmetic(OpBuilder &b, Location loc) : b(b), loc(loc) {}
 
   Value index(int64_t value) {
@@ -51,11 +51,14 @@ protected:
     return arith::MinUIOp::create(
         b, loc, row, arith::SubIOp::create(b, loc, seqLen, index(1)));
   }
-  /// `x` (an index below 2^31: a position in a sequence) as i32, for
-  /// comparisons inside a kernel's loop: 32-bit values take one register
-  /// where ptxas keeps loop invariants, 64-bit ones two.
+  /// `x` (an index below 2^31: a position in a sequence, or a vector of
+  /// them) as i32, for comparisons inside a kernel's loop: 32-bit values take
+  /// one register where ptxas keeps loop invariants, 64-bit ones two.
   Value toI32(Value x) {
-    return arith::IndexCastOp::create(b, loc, b.getI32Type(), x);
+    Type type = b.getI32Type();
+    if (auto vectorType = dyn_cast<VectorType>(x.getType()))
+      type = vectorType.clone(type);
+    return arith::IndexCastOp::create(b, loc, type, x);
   }
   Value less(Value x, Value y) {
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
