@@ -154,7 +154,9 @@ mlir::sqa::parseAttentionConfig(StringRef spec, std::string &error) {
       return failure();
     }
   }
-  if (config.valueHeadDim < 0) {
+  // An explicit dv=0 is an error, not the default it would read as.
+  if (config.valueHeadDim < 0 ||
+      (config.valueHeadDim == 0 && seen.contains("dv"))) {
     error = "configuration '" + config.name +
             "' needs a positive 'dv' (or none: the head dim)";
     return failure();

@@ -43,6 +43,14 @@ func.func @attention_c3_out_type(%q: tensor<2x4x8x16xbf16>, %k: tensor<2x4x8x16x
 
 // -----
 
+func.func @attention_c3_out_type_of_f32(%q: tensor<2x4x8x16xf32>, %k: tensor<2x4x8x16xf32>, %v: tensor<2x4x8x16xf32>, %o0: tensor<2x4x8x16xbf16>) {
+  // expected-error @+1 {{expects out element type to be f32, but got 'bf16'}}
+  %r:1 = sqa.attention ins(%q, %k, %v : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) outs(%o0 : tensor<2x4x8x16xbf16>) -> tensor<2x4x8x16xbf16>
+  return
+}
+
+// -----
+
 func.func @attention_c3_lse_type(%q: tensor<2x4x8x16xf32>, %k: tensor<2x4x8x16xf32>, %v: tensor<2x4x8x16xf32>, %o0: tensor<2x4x8x16xf32>, %o1: tensor<2x4x8xf16>) {
   // expected-error @+1 {{expects lse element type to be f32, but got 'f16'}}
   %r:2 = sqa.attention ins(%q, %k, %v : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) outs(%o0, %o1 : tensor<2x4x8x16xf32>, tensor<2x4x8xf16>) -> tensor<2x4x8x16xf32>, tensor<2x4x8xf16>

@@ -104,6 +104,19 @@ static LogicalResult checkRank(Operation *op, Type type, StringRef name,
   return success();
 }
 
+/// (C3, C4) `type`, the element type of `name`, is the query's element type
+/// `queryType` or f32.
+static LogicalResult checkQueryTypeOrF32(Operation *op, StringRef name,
+                                         Type queryType, Type type) {
+  if (type == queryType || type.isF32())
+    return success();
+  InFlightDiagnostic diag = op->emitOpError()
+                            << "expects " << name << " element type to be ";
+  if (!queryType.isF32())
+    diag << queryType << " or ";
+  return diag << "f32, but got " << type;
+}
+
 /// (C15 of both ops) All tensors or all memrefs; (C11) as many results as
 /// outputs, of their types, with tensors, none with memrefs.
 static LogicalResult verifySemantics(DestinationStyleOpInterface op,
@@ -250,9 +263,8 @@ LogicalResult AttentionOp::verify() {
   // (C3) Output element types.
   Type elementType = getQueryType().getElementType();
   Type outElementType = getOutputType().getElementType();
-  if (outElementType != elementType && !outElementType.isF32())
-    return emitOpError("expects out element type to be ")
-           << elementType << " or f32, but got " << outElementType;
+  if (failed(checkQueryTypeOrF32(*this, "out", elementType, outElementType)))
+    return failure();
   if (lseType && !lseType.getElementType().isF32())
     return emitOpError("expects lse element type to be f32, but got ")
            << lseType.getElementType();
@@ -304,9 +316,8 @@ LogicalResult AttentionGradOp::verify() {
   // (C3) out and dout: one element type, the query's or f32; lse f32.
   Type elementType = getQueryType().getElementType();
   Type outElementType = outType.getElementType();
-  if (outElementType != elementType && !outElementType.isF32())
-    return emitOpError("expects out element type to be ")
-           << elementType << " or f32, but got " << outElementType;
+  if (failed(checkQueryTypeOrF32(*this, "out", elementType, outElementType)))
+    return failure();
   if (doutType.getElementType() != outElementType)
     return emitOpError("expects dout to have the element type of out (")
            << outElementType << "), but got " << doutType.getElementType();
@@ -317,10 +328,9 @@ LogicalResult AttentionGradOp::verify() {
   // (C4) Gradient element types.
   const StringRef gradNames[] = {"dq", "dk", "dv"};
   for (auto [name, type] : llvm::zip_equal(gradNames, gradTypes))
-    if (type.getElementType() != elementType && !type.getElementType().isF32())
-      return emitOpError("expects ")
-             << name << " element type to be " << elementType
-             << " or f32, but got " << type.getElementType();
+    if (failed(checkQueryTypeOrF32(*this, name, elementType,
+                                   type.getElementType())))
+      return failure();
 
   // (C8) Batch sizes.
   SmallVector<int64_t> batchSizes = {
