@@ -38,6 +38,14 @@ getTensorCoreOperandIncompatibility(AttentionOpInterface op,
   };
   if (!elementType.isF16() && !elementType.isBF16())
     return ("the tensor-core " + kernel + " needs f16 or bf16 operands").str();
+  // The kernels copy rows in 16-byte chunks (cp.async, vector stores): a
+  // row's elements must be contiguous.
+  for (Value operand : op->getOperands())
+    if (auto type = dyn_cast<MemRefType>(operand.getType());
+        type && !(type.isStrided() && type.isLastDimUnitStride()))
+      return ("the tensor-core " + kernel +
+              " needs memrefs with a unit innermost stride")
+          .str();
   if (!isHeadDim(op.getHeadDim()) || !isHeadDim(op.getValueHeadDim()))
     return ("the tensor-core " + kernel +
             (isForward ? " supports head dims 16 to 96 in steps of 16, and "

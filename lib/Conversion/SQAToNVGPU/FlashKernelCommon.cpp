@@ -119,6 +119,29 @@ SmallVector<Value> mlir::sqa::buildMaskedTransposedScores(
   });
 }
 
+void mlir::sqa::castToRuntimeStrides(RewriterBase &rewriter, Operation *op) {
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(op);
+  rewriter.modifyOpInPlace(op, [&] {
+    for (OpOperand &operand : op->getOpOperands()) {
+      auto type = dyn_cast<MemRefType>(operand.get().getType());
+      if (!type)
+        continue;
+      auto [strides, offset] = type.getStridesAndOffset();
+      SmallVector<int64_t> runtimeStrides(strides.size(), ShapedType::kDynamic);
+      runtimeStrides.back() = 1;
+      if (strides == ArrayRef<int64_t>(runtimeStrides))
+        continue;
+      auto runtimeType = MemRefType::get(
+          type.getShape(), type.getElementType(),
+          StridedLayoutAttr::get(rewriter.getContext(), offset, runtimeStrides),
+          type.getMemorySpace());
+      operand.set(memref::CastOp::create(rewriter, op->getLoc(), runtimeType,
+                                         operand.get()));
+    }
+  });
+}
+
 void mlir::sqa::createKernelLaunch(
     RewriterBase &rewriter, AttentionOpInterface op, Value blocked,
     int64_t blockRows, int64_t gridY, int64_t numWarps,

@@ -122,6 +122,13 @@ void createKernelLaunch(RewriterBase &rewriter, AttentionOpInterface op,
                         int64_t numWarps, ArrayRef<SharedTile> sharedTiles,
                         function_ref<void(gpu::LaunchOp, ValueRange)> buildBody);
 
+/// Casts `op`'s memref operands, in place, to layouts whose strides are all
+/// run-time values but the unit innermost one (the kernel libraries' ABI), so
+/// that every caller's layout gets one kernel: the one the spill sweeps
+/// assemble. (A static row stride, as the identity layout of a [B, H, S, D]
+/// buffer gives, made ptxas spill 8 to 36 bytes at head dims 64 and 128.)
+void castToRuntimeStrides(RewriterBase &rewriter, Operation *op);
+
 /// The rewrite of every buffer-semantics op of type OpTy that the
 /// tensor-core kernels support (getTensorCoreIncompatibility) by `lower`.
 template <typename OpTy,
@@ -138,6 +145,7 @@ struct TensorCoreKernelPattern : OpRewritePattern<OpTy> {
     std::string reason = getTensorCoreIncompatibility(op, options);
     if (!reason.empty())
       return rewriter.notifyMatchFailure(op, reason);
+    castToRuntimeStrides(rewriter, op);
     lower(rewriter, op, options);
     return success();
   }

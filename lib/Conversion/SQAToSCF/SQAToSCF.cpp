@@ -230,6 +230,24 @@ struct ConvertSQAToSCFPass
     });
     if (grads.wasInterrupted())
       return signalPassFailure();
+    // The row-wise kernel is built on tensors: a bufferized op is left to the
+    // tensor-core kernel, or refused here with the reason.
+    WalkResult buffers = getOperation()->walk([&](AttentionOp op) {
+      if (op.hasPureTensorSemantics())
+        return WalkResult::advance();
+      std::string reason = tensorCoreWarps > 0
+                               ? getTensorCoreIncompatibility(op, tensorCore)
+                               : std::string("the tensor-core kernel is off "
+                                             "(tensor-core-warps=0)");
+      if (reason.empty())
+        return WalkResult::advance();
+      op.emitOpError("on memrefs has no GPU kernel: the row-wise kernel "
+                     "takes tensors (it runs before bufferization); ")
+          << reason;
+      return WalkResult::interrupt();
+    });
+    if (buffers.wasInterrupted())
+      return signalPassFailure();
     target.addLegalOp<AttentionGradOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,

@@ -53,7 +53,7 @@
 // CHECK: nvgpu.ldmatrix %[[SQ]][{{.*}}] {numTiles = 4 : i32, transpose = true}
 // CHECK: gpu.barrier
 // dK (scaled by 1/sqrt(64) as it is stored) and dV, rows past Skv left out.
-// CHECK: vector.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?x64xf32>, vector<2xf32>
+// CHECK: vector.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?x64xf32, strided<[?, ?, ?, 1]>>, vector<2xf32>
 // CHECK: gpu.terminator
 // The dQ kernel: the row tile (Q, then each head's dO), K and V in two
 // stages of 64 keys, dQ in 8 accumulator tiles.

@@ -12,7 +12,12 @@
 // threads; the Q tile and one K and one V block, each row padded by one
 // 16-byte chunk (64 + 8 columns): 3 x 128 x 72 x 2 = 54 KiB, views of the
 // launch's dynamic shared memory.
+// The buffers are cast to run-time strides (all but the unit innermost):
+// every caller's layout gets the kernel libraries' kernel, the one that the
+// spill sweeps assemble (the lse's identity layout already has them).
 // CHECK-LABEL: func.func @gqa_f16_d64
+// CHECK: memref.cast %{{.+}} : memref<?x4x?x64xf16> to memref<?x4x?x64xf16, strided<[?, ?, ?, 1]>>
+// CHECK-NOT: memref.cast %{{.+}} : memref<?x4x?xf32>
 // CHECK: %[[SQ:.+]] = memref.dim %{{.+}}, %c2
 // CHECK: %[[ROUNDED:.+]] = arith.addi %[[SQ]], %c127
 // CHECK: %[[BLOCKS:.+]] = arith.divsi %[[ROUNDED]], %c128
@@ -107,7 +112,7 @@
 // CHECK: scf.yield
 // Epilogue: sums over the quad, out = acc / l, lse by one thread per row.
 // CHECK: gpu.shuffle  xor
-// CHECK: vector.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?x64xf16>, vector<2xf16>
+// CHECK: vector.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?x64xf16, strided<[?, ?, ?, 1]>>, vector<2xf16>
 // CHECK: math.log2
 // CHECK: memref.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?xf32>
 // CHECK: gpu.terminator
@@ -141,6 +146,7 @@ func.func @gqa_f16_d64(%q: memref<?x4x?x64xf16>, %k: memref<?x2x?x64xf16>, %v: m
 // bf16: nvvm.mma.sync on the fragments' registers (nvgpu.mma.sync's lowering
 // does not deduce bf16 PTX types); D = 16, strided buffers; reverse SQA.
 // CHECK-LABEL: func.func @rsqa_bf16_d16
+// CHECK-NOT: memref.cast
 // CHECK: workgroup({{.*}} : memref<128x24xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<128x24xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<128x24xbf16, #gpu.address_space<workgroup>>)
 // CHECK: llvm.bitcast %{{.+}} : vector<2xbf16> to i32
 // CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
@@ -328,9 +334,21 @@ func.func @head_dim_256_too_many_warps(%q: memref<1x4x8x256xbf16>) {
 // CHECK: threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<64x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x104xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x168xf16, #gpu.address_space<workgroup>>)
 // CHECK: nvgpu.ldmatrix
 // CHECK: nvgpu.mma.sync
-// CHECK: vector.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?x160xf16>, vector<2xf16>
+// CHECK: vector.store %{{.+}}, %{{.+}}[{{.*}}] : memref<?x4x?x160xf16, strided<[?, ?, ?, 1]>>, vector<2xf16>
 func.func @d96_dv160(%q: memref<?x4x?x96xf16>, %k: memref<?x4x?x96xf16>, %v: memref<?x4x?x160xf16>, %o: memref<?x4x?x160xf16>) {
   sqa.attention ins(%q, %k, %v : memref<?x4x?x96xf16>, memref<?x4x?x96xf16>, memref<?x4x?x160xf16>) outs(%o : memref<?x4x?x160xf16>)
+  return
+}
+
+// -----
+
+// Rows whose elements are not contiguous (a non-unit or unknown innermost
+// stride) stay: the kernel copies 16-byte chunks of a row.
+// CHECK-LABEL: func.func @strided_rows_stay
+// CHECK: sqa.attention
+// STRICT: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel needs memrefs with a unit innermost stride
+func.func @strided_rows_stay(%q: memref<1x4x8x64xf16, strided<[?, ?, ?, ?]>>) {
+  sqa.attention ins(%q, %q, %q : memref<1x4x8x64xf16, strided<[?, ?, ?, ?]>>, memref<1x4x8x64xf16, strided<[?, ?, ?, ?]>>, memref<1x4x8x64xf16, strided<[?, ?, ?, ?]>>) outs(%q : memref<1x4x8x64xf16, strided<[?, ?, ?, ?]>>)
   return
 }
 

@@ -14,11 +14,20 @@ many kernels, and how many spill or fail to assemble.
   options follow;
 - forward-large: the same with head dims 224 and 256 (each with itself, 64
   and 128), whose tiles take 25 to 66 KiB (dynamic shared memory above 48
-  KiB).
+  KiB);
+- mlir: the kernels of .mlir files on [B, H, S, D] tensors, as a user
+  writes them (`sqa-compile FILE`: buffers of the identity layout, whose row
+  stride is a constant, not the libraries' run-time strides): the forward of
+  SQA 8/4 at the forward's head dims (16 to 96 in steps of 16, 128 to 256
+  in steps of 32) x f16/bf16 x no mask / causal bottom-right with lse /
+  causal top-left / window 100:0 (88 kernels), and the backward (f16) of
+  GQA 16/4 and rSQA 4/8 at the backward's head dims (16, 32, 64, 96, 128,
+  160) x causal bottom-right / window 64:0 / causal top-left (72 kernels).
 
-Usage: spill_sweep.py backward|forward|forward-large SQA_COMPILE PTXAS OUT_DIR
+Usage: spill_sweep.py backward|forward|forward-large|mlir SQA_COMPILE PTXAS OUT_DIR
                       [OPTION...]"""
 
+import concurrent.futures
 import itertools
 import os
 import re
@@ -42,10 +51,65 @@ FORWARD_HEAD_DIMS = (16, 32, 64, 96, 128, 160, 192)
 ODD_HEAD_DIMS = (48, 80)
 
 
+def tensor(heads, dim, dtype):
+    return f"tensor<?x{heads}x?x{dim}x{dtype}>" if dim else f"tensor<?x{heads}x?xf32>"
+
+
+def forward_module(d, dtype, attrs, lse):
+    q, kv = tensor(8, d, dtype), tensor(4, d, dtype)
+    outs = [("%o", q)] + ([("%l", tensor(8, None, None))] if lse else [])
+    args = ", ".join([f"%q: {q}", f"%k: {kv}", f"%v: {kv}"] + [f"{n}: {t}" for n, t in outs])
+    results = ", ".join(t for _, t in outs)
+    return (f"func.func @f({args}) -> ({results}) {{\n"
+            f"  %r:{len(outs)} = sqa.attention ins(%q, %k, %v : {q}, {kv}, {kv}) "
+            f"outs({', '.join(n for n, _ in outs)} : {results}){attrs} -> {results}\n"
+            f"  return {', '.join(f'%r#{i}' for i in range(len(outs)))} : {results}\n}}\n")
+
+
+def backward_module(hq, hkv, d, attrs):
+    q, kv = tensor(hq, d, "f16"), tensor(hkv, d, "f16")
+    o, lse = tensor(max(hq, hkv), d, "f16"), tensor(max(hq, hkv), None, None)
+    return (f"func.func @g(%q: {q}, %k: {kv}, %v: {kv}, %o: {o}, %do: {o}, %l: {lse}, "
+            f"%dq: {q}, %dk: {kv}, %dv: {kv}) -> ({q}, {kv}, {kv}) {{\n"
+            f"  %r:3 = sqa.attention_grad ins(%q, %k, %v, %o, %do, %l : {q}, {kv}, {kv}, {o}, "
+            f"{o}, {lse}) outs(%dq, %dk, %dv : {q}, {kv}, {kv}){attrs} -> {q}, {kv}, {kv}\n"
+            f"  return %r#0, %r#1, %r#2 : {q}, {kv}, {kv}\n}}\n")
+
+
+def compile_modules(compiler, out):
+    """Writes the mlir mode's files and compiles each to PTX in `out`."""
+    os.makedirs(out, exist_ok=True)
+    modules = {}
+    forward_masks = {"none": ("", False), "cbr": (" mask = causal_bottom_right", True),
+                     "ctl": (" mask = causal_top_left", False),
+                     "win": (" window = [100, 0]", False)}
+    for d, dtype, mask in itertools.product((16, 32, 48, 64, 80, 96, 128, 160, 192, 224, 256),
+                                            ("f16", "bf16"), forward_masks):
+        modules[f"m{d}_{dtype}_{mask}"] = forward_module(d, dtype, *forward_masks[mask])
+    backward_masks = {"cbr": " mask = causal_bottom_right", "win": " window = [64, 0]",
+                      "ctl": " mask = causal_top_left"}
+    for d, head, mask in itertools.product(GRAD_HEAD_DIMS, ("gqa", "rsqa"), backward_masks):
+        hq, hkv = {"gqa": (16, 4), "rsqa": (4, 8)}[head]
+        modules[f"g{d}_{head}_{mask}"] = backward_module(hq, hkv, d, backward_masks[mask])
+
+    def compile_one(name):
+        path = os.path.join(out, name + ".mlir")
+        with open(path, "w") as f:
+            f.write(modules[name])
+        subprocess.run([compiler, path, "--chip", "sm_80", "-o", os.path.join(out, name + ".ptx")]
+                       + sys.argv[5:], check=True)
+
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        list(pool.map(compile_one, modules))
+
+
 def main():
     mode, compiler, ptxas, out = sys.argv[1:5]
     cmd = [compiler, "--emit", "library", "--library-name", "sweep", "--ptxas=none", "-o", out]
-    if mode == "backward":
+    if mode == "mlir":
+        cmd = None
+        compile_modules(compiler, out)
+    elif mode == "backward":
         for d, dtype, head, mask in itertools.product(GRAD_HEAD_DIMS, ("f16", "bf16"), HEADS, MASKS):
             cmd += ["--config", f"g{d}_{dtype}_{head}_{mask}:{HEADS[head]},d={d},dtype={dtype},"
                                 f"{MASKS[mask]}"]
@@ -67,8 +131,8 @@ def main():
         for (d, dv), dtype, mask in itertools.product(pairs, ("f16", "bf16"), FORWARD_MASKS):
             cmd += ["--config", f"f{d}_{dv}_{dtype}_{mask}:hq=8,hkv=4,d={d},dv={dv},"
                                 f"dtype={dtype}{FORWARD_MASKS[mask]}"]
-    cmd += sys.argv[5:]
-    subprocess.run(cmd, check=True)
+    if cmd:
+        subprocess.run(cmd + sys.argv[5:], check=True)
     kernels = bad = 0
     for name in sorted(os.listdir(out)):
         if not name.endswith(".ptx"):
