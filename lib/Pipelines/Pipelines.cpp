@@ -348,6 +348,29 @@ mlir::sqa::verifyGPUTarget(const GPUPipelineOptions &options,
                   .str());
     return failure();
   }
+  // The tensor-core kernels take 1 to 16 warps; the row-wise kernel one
+  // thread per row, at most CUDA's 1024 per block; NVVM's opt levels 0-3.
+  if (options.kernel != GPUKernel::Rowwise &&
+      (options.warps < 1 || options.warps > 16)) {
+    emitError(llvm::formatv("warps {0} must be in [1, 16] (kernel=rowwise "
+                            "uses no tensor-core kernel)",
+                            options.warps.getValue())
+                  .str());
+    return failure();
+  }
+  if (options.rowsPerBlock < 1 || options.rowsPerBlock > 1024) {
+    emitError(llvm::formatv("rows-per-block {0} must be in [1, 1024] (one "
+                            "thread per row)",
+                            options.rowsPerBlock.getValue())
+                  .str());
+    return failure();
+  }
+  if (options.optLevel < 0 || options.optLevel > 3) {
+    emitError(llvm::formatv("opt-level {0} must be in [0, 3]",
+                            options.optLevel.getValue())
+                  .str());
+    return failure();
+  }
   if (number < 80) {
     emitError("chip '" + chip +
               "' is too old: the kernels need sm_80 or newer (cp.async, "

@@ -54,8 +54,22 @@ func.func @xsqa(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x4x?x16xbf16>, %v: tensor
 
 // RUN: not sqa-opt %s --sqa-gpu-pipeline="rows-per-block=-3" 2>&1 | FileCheck %s --check-prefix=BADROWS
 // RUN: not sqa-opt %s --sqa-gpu-pipeline="rows-per-block=0" 2>&1 | FileCheck %s --check-prefix=ZEROROWS
+// RUN: not sqa-opt %s --sqa-gpu-pipeline="kernel=rowwise rows-per-block=1025" 2>&1 | FileCheck %s --check-prefix=MANYROWS
 // BADROWS: '-3' value invalid for uint argument
-// ZEROROWS: error: tile size cannot be 0
+// ZEROROWS: error: sqa-gpu-pipeline: rows-per-block 0 must be in [1, 1024] (one thread per row)
+// MANYROWS: error: sqa-gpu-pipeline: rows-per-block 1025 must be in [1, 1024] (one thread per row)
+
+// warps=0 had left the op unlowered under kernel=tensor-core.
+// RUN: not sqa-opt %s --sqa-gpu-pipeline="kernel=tensor-core warps=0" 2>&1 | FileCheck %s --check-prefix=ZEROWARPS
+// RUN: not sqa-opt %s --sqa-gpu-pipeline="warps=17" 2>&1 | FileCheck %s --check-prefix=MANYWARPS
+// RUN: sqa-opt %s --sqa-gpu-pipeline="kernel=rowwise warps=0" | FileCheck %s --check-prefix=ROWWISE0
+// ZEROWARPS: error: sqa-gpu-pipeline: warps 0 must be in [1, 16] (kernel=rowwise uses no tensor-core kernel)
+// MANYWARPS: error: sqa-gpu-pipeline: warps 17 must be in [1, 16]
+// ROWWISE0: .maxntid 128, 1, 1
+// ROWWISE0-NOT: mma.sync
+
+// RUN: not sqa-opt %s --sqa-gpu-pipeline="opt-level=7" 2>&1 | FileCheck %s --check-prefix=BADOPT
+// BADOPT: error: sqa-gpu-pipeline: opt-level 7 must be in [0, 3]
 
 // RUN: not sqa-opt %s --sqa-gpu-pipeline="kernel=simd" 2>&1 | FileCheck %s --check-prefix=BADKERNEL
 // BADKERNEL: for the --kernel option: Cannot find option named 'simd'
