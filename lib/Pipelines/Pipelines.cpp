@@ -350,27 +350,22 @@ mlir::sqa::verifyGPUTarget(const GPUPipelineOptions &options,
   }
   // The tensor-core kernels take 1 to 16 warps; the row-wise kernel one
   // thread per row, at most CUDA's 1024 per block; NVVM's opt levels 0-3.
-  if (options.kernel != GPUKernel::Rowwise &&
-      (options.warps < 1 || options.warps > 16)) {
-    emitError(llvm::formatv("warps {0} must be in [1, 16] (kernel=rowwise "
-                            "uses no tensor-core kernel)",
-                            options.warps.getValue())
+  auto checkRange = [&](StringRef name, int64_t value, int64_t lowest,
+                        int64_t highest, StringRef note) {
+    if (value >= lowest && value <= highest)
+      return success();
+    emitError(llvm::formatv("{0} {1} must be in [{2}, {3}]{4}", name, value,
+                            lowest, highest, note)
                   .str());
     return failure();
-  }
-  if (options.rowsPerBlock < 1 || options.rowsPerBlock > 1024) {
-    emitError(llvm::formatv("rows-per-block {0} must be in [1, 1024] (one "
-                            "thread per row)",
-                            options.rowsPerBlock.getValue())
-                  .str());
+  };
+  if ((options.kernel != GPUKernel::Rowwise &&
+       failed(checkRange("warps", options.warps, 1, 16,
+                         " (kernel=rowwise uses no tensor-core kernel)"))) ||
+      failed(checkRange("rows-per-block", options.rowsPerBlock, 1, 1024,
+                        " (one thread per row)")) ||
+      failed(checkRange("opt-level", options.optLevel, 0, 3, "")))
     return failure();
-  }
-  if (options.optLevel < 0 || options.optLevel > 3) {
-    emitError(llvm::formatv("opt-level {0} must be in [0, 3]",
-                            options.optLevel.getValue())
-                  .str());
-    return failure();
-  }
   if (number < 80) {
     emitError("chip '" + chip +
               "' is too old: the kernels need sm_80 or newer (cp.async, "
