@@ -84,11 +84,8 @@ def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None,
     """The AttentionConfig (the kernel) that `sqa_attention` uses for
     logical [B, H, S, D] shapes and a torch dtype: what a kernel bundle must
     hold for such a call (see sqa.bundle)."""
-    # Plain ints: the kernel is specialized on heads and head dims, and a
-    # shape read under torch.jit.trace (a 0-d tensor) or torch.compile (a
-    # SymInt) must become a constant of the configuration, not text in its IR.
-    batch, hq, sq, d = (int(n) for n in q_shape)
-    k_shape, v_shape = tuple(int(n) for n in k_shape), tuple(int(n) for n in v_shape)
+    batch, hq, sq, d = q_shape
+    k_shape, v_shape = tuple(k_shape), tuple(v_shape)
     if k_shape[0] != batch or v_shape[0] != batch:
         raise ValueError(f"sqa_attention: batch sizes differ: q {batch}, k {k_shape[0]}, v {v_shape[0]}")
     if k_shape[3] != d:
@@ -109,8 +106,12 @@ def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None,
             raise ValueError(f"sqa_attention: window must be a pair (left, right) of ints >= -1 "
                              f"(-1: unbounded), not {window!r}")
         window = (int(window[0]), int(window[1]))
-    return AttentionConfig(num_query_heads=hq, num_kv_heads=hkv, head_dim=d,
-                           value_head_dim=v_shape[3], dtype=_DTYPES[dtype],
+    # Plain ints: the kernel is specialized on heads and head dims, and such
+    # a size read under torch.jit.trace (a 0-d tensor) or torch.compile (a
+    # SymInt) must become a constant of the configuration, not text in its
+    # IR. Batch and sequence lengths stay out of it (run-time sizes).
+    return AttentionConfig(num_query_heads=int(hq), num_kv_heads=int(hkv), head_dim=int(d),
+                           value_head_dim=int(v_shape[3]), dtype=_DTYPES[dtype],
                            mask=_CAUSAL[causal], window=window,
                            scale=None if scale is None else float(scale))
 
