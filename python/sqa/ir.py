@@ -1,5 +1,8 @@
 """Emits sqa.attention and sqa.attention_grad modules for a configuration."""
 
+import math
+import struct
+
 from .variants import AttentionConfig
 
 _ELEMENT_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
@@ -51,8 +54,17 @@ def _attributes(cfg: AttentionConfig) -> str:
     if cfg.window is not None:
         attrs += f" window = [{cfg.window[0]}, {cfg.window[1]}]"
     if cfg.scale is not None:
-        attrs += f" scale = {float(cfg.scale)!r}"
+        attrs += f" scale = {_f32_literal(float(cfg.scale))}"
     return attrs
+
+
+def _f32_literal(value: float) -> str:
+    """`value` as MLIR float literal text: decimal, or for NaN and infinities
+    (which have no decimal spelling) its f32 bit pattern in hex, so that the
+    verifier, not the parser, says what is wrong with it."""
+    if math.isfinite(value):
+        return repr(value)
+    return f"0x{struct.unpack('>I', struct.pack('>f', value))[0]:08X}"
 
 
 def emit_attention_grad_module(cfg: AttentionConfig, grad_dtype=None,

@@ -13,6 +13,7 @@ On CPU tensors it runs the same compiler's CPU lowering through `sqa-run`
 (FlashAttention tiling, JIT-compiled; for checking, not speed).
 """
 
+import math
 import warnings
 from typing import List, Optional, Tuple
 
@@ -80,6 +81,28 @@ def _logical(t, layout):
     return t if layout == "bhsd" else t.transpose(1, 2)
 
 
+def _window_pair(function, name, window):
+    """`window` as a (left, right) tuple of ints >= -1, or a ValueError that
+    names `function`'s argument `name`."""
+    if (not isinstance(window, (tuple, list)) or len(window) != 2
+            or any(isinstance(w, bool) or not isinstance(w, int) or w < -1 for w in window)):
+        raise ValueError(f"{function}: {name} must be a pair (left, right) of ints >= -1 "
+                         f"(-1: unbounded), not {window!r}")
+    return int(window[0]), int(window[1])
+
+
+def _scale_value(function, name, scale):
+    """`scale` as a positive finite float (what sqa.attention's verifier
+    requires), or a ValueError that names `function`'s argument `name`."""
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        value = None
+    if isinstance(scale, bool) or value is None or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{function}: {name} must be a positive finite number, not {scale!r}")
+    return value
+
+
 def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None, window=None):
     """The AttentionConfig (the kernel) that `sqa_attention` uses for
     logical [B, H, S, D] shapes and a torch dtype: what a kernel bundle must
@@ -101,11 +124,7 @@ def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None,
         raise ValueError(f"sqa_attention: causal must be False, True (top-left, as SDPA's "
                          f"is_causal), 'top_left' or 'bottom_right', not {causal!r}")
     if window is not None:
-        if (not isinstance(window, (tuple, list)) or len(window) != 2
-                or any(not isinstance(w, int) or w < -1 for w in window)):
-            raise ValueError(f"sqa_attention: window must be a pair (left, right) of ints >= -1 "
-                             f"(-1: unbounded), not {window!r}")
-        window = (int(window[0]), int(window[1]))
+        window = _window_pair("sqa_attention", "window", window)
     # Plain ints: the kernel is specialized on heads and head dims, and such
     # a size read under torch.jit.trace (a 0-d tensor) or torch.compile (a
     # SymInt) must become a constant of the configuration, not text in its
@@ -113,7 +132,8 @@ def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None,
     return AttentionConfig(num_query_heads=int(hq), num_kv_heads=int(hkv), head_dim=int(d),
                            value_head_dim=int(v_shape[3]), dtype=_DTYPES[dtype],
                            mask=_CAUSAL[causal], window=window,
-                           scale=None if scale is None else float(scale))
+                           scale=None if scale is None else _scale_value("sqa_attention",
+                                                                         "scale", scale))
 
 
 def _chip(device):
@@ -367,6 +387,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                              f"head_dim] (at least 3 dimensions), got shape {tuple(t.shape)}")
     if not isinstance(is_causal, bool):
         raise ValueError(f"scaled_dot_product_attention: is_causal must be a bool, not {is_causal!r}")
+    if scale is not None:
+        scale = _scale_value("scaled_dot_product_attention", "scale", scale)
     if not all(isinstance(t, torch.Tensor) for t in (query, key, value)):
         return sqa_attention(query, key, value)  # its error names the argument
     leading = tuple(query.shape[:-3])
@@ -402,13 +424,12 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
             f"flash_attn_func: softcap={softcap!r} is not supported (only 0.0)")
     if alibi_slopes is not None:
         raise NotImplementedError("flash_attn_func: alibi_slopes is not supported")
-    if (not isinstance(window_size, (tuple, list)) or len(window_size) != 2
-            or any(not isinstance(w, int) or w < -1 for w in window_size)):
-        raise ValueError(f"flash_attn_func: window_size must be a pair (left, right) of ints "
-                         f">= -1, not {window_size!r}")
-    window = None if tuple(window_size) == (-1, -1) else tuple(window_size)
+    window = _window_pair("flash_attn_func", "window_size", window_size)
+    if softmax_scale is not None:
+        softmax_scale = _scale_value("flash_attn_func", "softmax_scale", softmax_scale)
     result = sqa_attention(q, k, v, causal="bottom_right" if causal else False,
-                           scale=softmax_scale, window=window, layout="bshd",
+                           scale=softmax_scale, window=None if window == (-1, -1) else window,
+                           layout="bshd",
                            return_lse=bool(return_attn_probs))
     if return_attn_probs:
         out, lse = result

@@ -157,6 +157,8 @@ def test_sdpa_shaped_entry_point_on_cpu():
         scaled_dot_product_attention(q[0, 0], k, v)
     with pytest.raises(ValueError, match="is_causal must be a bool"):
         scaled_dot_product_attention(q, k, v, is_causal="bottom_right")
+    with pytest.raises(ValueError, match="scaled_dot_product_attention: scale must be"):
+        scaled_dot_product_attention(q, k, v, scale=0.0)
 
 
 def test_flash_attn_shaped_entry_point_on_cpu():
@@ -177,6 +179,8 @@ def test_flash_attn_shaped_entry_point_on_cpu():
         flash_attn_func(*bshd, dropout_p=0.5)
     with pytest.raises(ValueError, match="window_size must be a pair"):
         flash_attn_func(*bshd, window_size=4)
+    with pytest.raises(ValueError, match="flash_attn_func: softmax_scale must be"):
+        flash_attn_func(*bshd, softmax_scale=-0.5)
     with pytest.raises(NotImplementedError, match="softcap"):
         flash_attn_func(*bshd, softcap=30.0)
     with pytest.raises(NotImplementedError, match="alibi_slopes"):
@@ -274,6 +278,14 @@ def test_errors():
         sqa_attention(q, k, v, window=(-2, 0))
     with pytest.raises(ValueError, match="window must be a pair"):
         sqa_attention(q, k, v, window=4)
+    with pytest.raises(ValueError, match="window must be a pair"):
+        sqa_attention(q, k, v, window=(True, 0))
+    # The verifier's rule on scale, checked before any IR is written (a NaN
+    # had reached the IR's text and failed to parse).
+    for bad in (-1.0, 0.0, float("nan"), float("inf"), "a", True):
+        with pytest.raises(ValueError, match="scale must be a positive finite number"):
+            sqa_attention(q, k, v, scale=bad)
+    _check(sqa_attention(q, k, v, scale=torch.tensor(0.5)), q, k, v, scale=0.5)
     with pytest.raises(ValueError, match="layout must be"):
         sqa_attention(q, k, v, layout="sbhd")
     with pytest.raises(ValueError, match="one of num_query_heads"):

@@ -36,6 +36,12 @@ class ToolsTest(unittest.TestCase):
             run_on_cpu(variant("MHA"), *(np.zeros((1, 16, 2, 16)) for _ in range(3)))
         with self.assertRaisesRegex(ToolError, "chip .gpu. must look like sm_80"):
             compile_to_ptx(variant("MHA"), chip="gpu")
+        # A scale without a decimal spelling reaches the verifier, not the
+        # parser.
+        for scale, shown in ((float("nan"), "nan"), (float("-inf"), "-INF")):
+            with self.assertRaisesRegex(ToolError,
+                                        f"expects scale to be positive and finite, but got {shown}"):
+                compile_to_ptx(variant("MHA", scale=scale))
 
 
 if __name__ == "__main__":
