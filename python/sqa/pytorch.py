@@ -459,10 +459,16 @@ class SparseQueryAttention(nn.Module):
         self.num_query_heads = num_query_heads
         self.num_kv_heads = num_kv_heads
         self.num_output_heads = max(num_query_heads, num_kv_heads)
+        if causal not in _CAUSAL:
+            raise ValueError(f"SparseQueryAttention: causal must be False, True, 'top_left' or "
+                             f"'bottom_right', not {causal!r}")
         self.head_dim = head_dim
         self.causal = causal
-        self.window = window
-        self.scale = scale
+        # Checked here, not at the first forward.
+        self.window = None if window is None else _window_pair("SparseQueryAttention",
+                                                               "window", window)
+        self.scale = None if scale is None else _scale_value("SparseQueryAttention", "scale",
+                                                             scale)
         factory = {"device": device, "dtype": dtype}
         self.q_proj = nn.Linear(d_model, num_query_heads * head_dim, bias=bias, **factory)
         self.k_proj = nn.Linear(d_model, num_kv_heads * head_dim, bias=bias, **factory)

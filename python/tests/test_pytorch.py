@@ -293,6 +293,12 @@ def test_errors():
     with pytest.raises(ValueError, match="expected \\[batch, seq, 64\\]"):
         SparseQueryAttention(64, num_query_heads=4, num_kv_heads=4, head_dim=16)(
             torch.randn(2, 8, 32))
+    with pytest.raises(ValueError, match="SparseQueryAttention: window must be a pair"):
+        SparseQueryAttention(64, num_query_heads=4, num_kv_heads=4, head_dim=16, window=4)
+    with pytest.raises(ValueError, match="SparseQueryAttention: scale must be"):
+        SparseQueryAttention(64, num_query_heads=4, num_kv_heads=4, head_dim=16, scale=-1)
+    with pytest.raises(ValueError, match="SparseQueryAttention: causal must be"):
+        SparseQueryAttention(64, num_query_heads=4, num_kv_heads=4, head_dim=16, causal="yes")
     # Head counts by keyword only: rxlm's positional order cannot be misread.
     with pytest.raises(TypeError):
         SparseQueryAttention(128, 8, 4, 16)
