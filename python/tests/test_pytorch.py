@@ -231,6 +231,8 @@ def test_custom_op_passes_opcheck():
                           (q, k, v, "causal_bottom_right", None, None, "bhsd", True))
 
 
+# Selected by gpu-check.sh (-m gpu) too: the GPU machine has torch >= 2.4.
+@pytest.mark.gpu
 @newtorch
 def test_meta_tensors():
     q = torch.empty(2, 8, 5, 16, device="meta")
@@ -256,6 +258,54 @@ def test_torch_compile_and_export():
     exported = torch.export.export(Layer(), (q, k, v))
     assert "sqa.attention" in str(exported.graph)
     assert torch.allclose(exported.module()(q, k, v), Layer()(q, k, v))
+
+
+# The custom ops on CUDA tensors, for the GPU machine (torch 2.11, no sqa
+# tools: the CPU versions above need sqa-run). One gradient call of
+# gpu_cases.GRAD_CALLS, whose forward-with-lse and backward kernels are in the
+# bundle.
+_OP_CALL = next(c for c in GRAD_CALLS if c.name == "SQA")
+
+
+def _op_inputs(call, requires_grad):
+    tensors = _inputs(call.hq, call.hkv, call.sq, call.skv, call.d, _TORCH[call.dtype], "cuda")
+    return [t.requires_grad_(requires_grad) for t in tensors]
+
+
+@gpu
+@newtorch
+def test_custom_op_on_gpu_passes_opcheck():
+    q, k, v = _op_inputs(_OP_CALL, True)
+    torch.library.opcheck(torch.ops.sqa.attention.default,
+                          (q, k, v, _MASKS[_OP_CALL.causal], None, None, "bhsd", True))
+
+
+@gpu
+@newtorch
+def test_torch_compile_and_export_on_gpu():
+    # aot_eager: Dynamo and AOTAutograd through the ops' fake implementations
+    # and autograd formula, without Inductor's code generation (minutes of
+    # the GPU check's budget; the ops are opaque to it anyway).
+    call = _OP_CALL
+    attend = lambda q, k, v: sqa_attention(q, k, v, causal=call.causal) * 2.0
+    compiled = torch.compile(attend, backend="aot_eager", fullgraph=True)
+    eager_inputs, compiled_inputs = _op_inputs(call, True), _op_inputs(call, True)
+    eager, got = attend(*eager_inputs), compiled(*compiled_inputs)
+    assert torch.equal(got, eager)
+    dout = torch.randn_like(eager)
+    eager.backward(dout)
+    got.backward(dout)
+    for a, b in zip(compiled_inputs, eager_inputs):
+        assert torch.equal(a.grad, b.grad)  # the same kernels, a fixed order
+
+    class Layer(torch.nn.Module):
+        def forward(self, q, k, v):
+            return sqa_attention(q, k, v, causal=call.causal)
+
+    q, k, v = _op_inputs(call, False)
+    exported = torch.export.export(Layer(), (q, k, v))
+    assert "sqa.attention" in str(exported.graph)
+    assert torch.equal(exported.module()(q, k, v), Layer()(q, k, v))
 
 
 def test_errors():
