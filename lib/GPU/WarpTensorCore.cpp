@@ -339,11 +339,8 @@ void WarpTensorCoreBuilder::buildProductWithTransposed(
 }
 
 SmallVector<Value>
-WarpTensorCoreBuilder::buildAccumulatorsAsAFragments(ArrayRef<Value> p,
-                                                     int64_t rowTiles) {
-  assert(static_cast<int64_t>(p.size()) % (2 * rowTiles) == 0 &&
-         "two accumulators per k-step and row tile");
-  (void)rowTiles;
+WarpTensorCoreBuilder::buildAccumulatorsAsAFragments(ArrayRef<Value> p) {
+  assert(p.size() % 2 == 0 && "two accumulators per k-step");
   SmallVector<Value> a;
   for (int64_t i = 0; i < static_cast<int64_t>(p.size()); i += 2)
     a.push_back(buildAccumulatorsAsA(p[i], p[i + 1]));
@@ -379,6 +376,6 @@ void WarpTensorCoreBuilder::buildProductFromFragments(
 void WarpTensorCoreBuilder::buildProductFromAccumulators(
     ArrayRef<Value> p, const SharedOperand &tile, const LaneAddressing &lanes,
     MutableArrayRef<Value> acc, int64_t rowTiles) {
-  buildProductFromFragments(buildAccumulatorsAsAFragments(p, rowTiles), tile,
-                            lanes, acc, rowTiles);
+  buildProductFromFragments(buildAccumulatorsAsAFragments(p), tile, lanes, acc,
+                            rowTiles);
 }

@@ -200,16 +200,12 @@ public:
                                   const LaneAddressing &lanes,
                                   MutableArrayRef<Value> acc, int64_t rowTiles,
                                   ArrayRef<Value> heldA = {});
-  /// acc[m][n] += P_m B for the `rowTiles` row tiles m, with P_m the
-  /// accumulators of `p` (rowTiles x two per 16 rows of B) and B rows
-  /// [16 k, 16 k + 16) of `tile` from its first row, n-tiles over its width.
-  /// The A fragments of the accumulators `p` (rowTiles x two per k-step,
-  /// row-tile major), rounded to T: rowTiles x k-steps fragments, the A
-  /// operand of buildProductFromFragments. Rounding right after the softmax
-  /// halves the registers P holds while O is rescaled (FlashAttention-2
-  /// converts P before its product too).
-  SmallVector<Value> buildAccumulatorsAsAFragments(ArrayRef<Value> p,
-                                                   int64_t rowTiles);
+  /// The A fragments of the accumulators `p` (two per k-step, row-tile
+  /// major), rounded to T: one per k-step and row tile, the A operand of
+  /// buildProductFromFragments. Rounding right after the softmax halves the
+  /// registers P holds while O is rescaled (FlashAttention-2 converts P
+  /// before its product too).
+  SmallVector<Value> buildAccumulatorsAsAFragments(ArrayRef<Value> p);
   /// acc[m][n] += A_m B with A_m in registers (`a`: rowTiles x k-steps
   /// fragments, row-tile major) and B rows [16 k, 16 k + 16) of `tile` from
   /// its first row, read transposed, n-tiles over its width.
@@ -217,6 +213,9 @@ public:
                                  const LaneAddressing &lanes,
                                  MutableArrayRef<Value> acc,
                                  int64_t rowTiles = 1);
+  /// acc[m][n] += P_m B for the `rowTiles` row tiles m, with P_m the
+  /// accumulators of `p` (rowTiles x two per 16 rows of B) and B rows
+  /// [16 k, 16 k + 16) of `tile` from its first row, n-tiles over its width.
   void buildProductFromAccumulators(ArrayRef<Value> p,
                                     const SharedOperand &tile,
                                     const LaneAddressing &lanes,

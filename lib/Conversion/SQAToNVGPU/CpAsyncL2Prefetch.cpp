@@ -37,15 +37,18 @@ namespace sqa {
 
 using namespace mlir;
 
+/// An order of values (by address) that makes monomials canonical keys.
+static bool valueLess(Value a, Value b) {
+  return a.getAsOpaquePointer() < b.getAsOpaquePointer();
+}
+
 namespace {
-/// A product of leaf values (sorted by address: a canonical key).
+/// A product of leaf values, sorted by valueLess.
 using Monomial = SmallVector<Value, 2>;
 struct MonomialLess {
   bool operator()(const Monomial &lhs, const Monomial &rhs) const {
-    return std::lexicographical_compare(
-        lhs.begin(), lhs.end(), rhs.begin(), rhs.end(), [](Value a, Value b) {
-          return a.getAsOpaquePointer() < b.getAsOpaquePointer();
-        });
+    return std::lexicographical_compare(lhs.begin(), lhs.end(), rhs.begin(),
+                                        rhs.end(), valueLess);
   }
 };
 
@@ -94,9 +97,7 @@ struct Polynomial {
       for (const auto &[rhs, rhsCoefficient] : other.terms) {
         Monomial monomial(lhs);
         monomial.append(rhs.begin(), rhs.end());
-        llvm::sort(monomial, [](Value a, Value b) {
-          return a.getAsOpaquePointer() < b.getAsOpaquePointer();
-        });
+        llvm::sort(monomial, valueLess);
         result.add(monomial, lhsCoefficient * rhsCoefficient);
       }
     return result;
@@ -260,17 +261,17 @@ struct CpAsyncL2PrefetchPass
     IRRewriter rewriter(&getContext());
     PolynomialReader reader;
     // Anchors are per block: an earlier copy of the same block dominates.
-    DenseMap<Block *, std::pair<SmallVector<Anchor>, SmallVector<Anchor>>>
-        anchors;
+    // Shared and global addresses differ in type, which keeps them apart.
+    DenseMap<Block *, SmallVector<Anchor>> anchors;
     getOperation().walk([&](NVVM::CpAsyncOp copy) {
       if (copy.getModifier() != NVVM::LoadCacheModifierKind::CG ||
           copy.getSize() != 16)
         return;
-      auto &[sharedAnchors, globalAnchors] = anchors[copy->getBlock()];
+      SmallVector<Anchor> &blockAnchors = anchors[copy->getBlock()];
       AnchoredAddress destination =
-          getAnchoredAddress(copy.getDst(), sharedAnchors, reader);
+          getAnchoredAddress(copy.getDst(), blockAnchors, reader);
       AnchoredAddress source =
-          getAnchoredAddress(copy.getSrc(), globalAnchors, reader);
+          getAnchoredAddress(copy.getSrc(), blockAnchors, reader);
       // Operands: the two addresses ("l", 64-bit), the source size ("r")
       // and the runtime multipliers ("l").
       SmallVector<Value> operands;

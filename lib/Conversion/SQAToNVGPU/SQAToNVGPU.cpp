@@ -314,8 +314,7 @@ void FlashKernelBuilder::build() {
     }
     // P rounded to T now: half the registers of its f32 form while O is
     // rescaled.
-    SmallVector<Value> probFragments =
-        tc.buildAccumulatorsAsAFragments(probs, rowTiles);
+    SmallVector<Value> probFragments = tc.buildAccumulatorsAsAFragments(probs);
     // l' = l * correction + rowsum(P) and O' = O * correction, or, where no
     // row of this thread moved, l' = l + rowsum(P) and O' = O.
     {

@@ -94,7 +94,8 @@ QueryBlockRange buildQueryBlockRange(OpBuilder &b, Location loc,
 
 /// An i1 that is true when every key of the key block starting at
 /// `blockStart` is visible to every row of the block, so that its scores need
-/// no mask.
+/// no mask. `blockStart` is an index or an i32 (the schedule's bounds are
+/// then cast to i32, loop invariants in a loop over blocks).
 Value buildKeyBlockIsFullyVisible(OpBuilder &b, Location loc,
                                   const KeyBlockSchedule &schedule,
                                   Value blockStart, int64_t keyBlock);
