@@ -382,15 +382,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise NotImplementedError(
             f"scaled_dot_product_attention: dropout_p={dropout_p!r} is not supported (only 0.0)")
     for name, t in (("query", query), ("key", key), ("value", value)):
-        if isinstance(t, torch.Tensor) and t.dim() < 3:
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"scaled_dot_product_attention: {name} must be a torch.Tensor, "
+                            f"not {type(t).__name__}")
+        if t.dim() < 3:
             raise ValueError(f"scaled_dot_product_attention: {name} must be [N, ..., heads, seq, "
                              f"head_dim] (at least 3 dimensions), got shape {tuple(t.shape)}")
     if not isinstance(is_causal, bool):
         raise ValueError(f"scaled_dot_product_attention: is_causal must be a bool, not {is_causal!r}")
     if scale is not None:
         scale = _scale_value("scaled_dot_product_attention", "scale", scale)
-    if not all(isinstance(t, torch.Tensor) for t in (query, key, value)):
-        return sqa_attention(query, key, value)  # its error names the argument
     leading = tuple(query.shape[:-3])
     for name, t in (("key", key), ("value", value)):
         if tuple(t.shape[:-3]) != leading:

@@ -155,6 +155,8 @@ def test_sdpa_shaped_entry_point_on_cpu():
         scaled_dot_product_attention(q, k[:1], v[:1])
     with pytest.raises(ValueError, match="query must be"):
         scaled_dot_product_attention(q[0, 0], k, v)
+    with pytest.raises(TypeError, match="scaled_dot_product_attention: key must be a torch.Tensor"):
+        scaled_dot_product_attention(q, k.numpy(), v)
     with pytest.raises(ValueError, match="is_causal must be a bool"):
         scaled_dot_product_attention(q, k, v, is_causal="bottom_right")
     with pytest.raises(ValueError, match="scaled_dot_product_attention: scale must be"):
