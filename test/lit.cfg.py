@@ -68,3 +68,9 @@ for module in ("numpy", "pytest", "torch", "pip"):
         config.available_features.add(module)
     except (OSError, subprocess.CalledProcessError):
         pass
+
+# A current torch beside Debian 12's 1.13 (scripts/torch-root.sh: Debian 13's
+# torch in a debootstrapped root, which scripts/test.sh makes): the tests of
+# the torch >= 2.4 front end (custom ops, torch.compile, torch.export) run in it.
+if os.path.exists(os.path.join(config.sqa_obj_root, "torch-root", ".sqa-ready")):
+    config.available_features.add("torch-root")

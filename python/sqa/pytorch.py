@@ -103,11 +103,12 @@ def _scale_value(function, name, scale):
     return value
 
 
-def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None, window=None):
-    """The AttentionConfig (the kernel) that `sqa_attention` uses for
-    logical [B, H, S, D] shapes and a torch dtype: what a kernel bundle must
-    hold for such a call (see sqa.bundle)."""
-    batch, hq, sq, d = q_shape
+def _check_shapes(q_shape, k_shape, v_shape):
+    """Checks logical [B, H, S, D] shapes against each other and returns
+    (hq, hkv, dv) as they are given: ints, or under torch.compile SymInts,
+    on which these checks only add relations (no size becomes a constant
+    here, so a batch that happens to equal a head count stays dynamic)."""
+    batch, hq, _, d = q_shape
     k_shape, v_shape = tuple(k_shape), tuple(v_shape)
     if k_shape[0] != batch or v_shape[0] != batch:
         raise ValueError(f"sqa_attention: batch sizes differ: q {batch}, k {k_shape[0]}, v {v_shape[0]}")
@@ -120,20 +121,35 @@ def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None,
     if max(hq, hkv) % min(hq, hkv) != 0:
         raise ValueError(f"sqa_attention: one of the query heads ({hq}) and key/value heads "
                          f"({hkv}) must divide the other")
+    return hq, hkv, v_shape[3]
+
+
+def _call_params(causal, scale, window):
+    """(mask, window, scale) of a call, checked: the IR's mask name, a
+    (left, right) pair or None, a positive finite float or None (1/sqrt(D))."""
     if causal not in _CAUSAL:
         raise ValueError(f"sqa_attention: causal must be False, True (top-left, as SDPA's "
                          f"is_causal), 'top_left' or 'bottom_right', not {causal!r}")
     if window is not None:
         window = _window_pair("sqa_attention", "window", window)
+    if scale is not None:
+        scale = _scale_value("sqa_attention", "scale", scale)
+    return _CAUSAL[causal], window, scale
+
+
+def attention_config(q_shape, k_shape, v_shape, dtype, causal=False, scale=None, window=None):
+    """The AttentionConfig (the kernel) that `sqa_attention` uses for
+    logical [B, H, S, D] shapes and a torch dtype: what a kernel bundle must
+    hold for such a call (see sqa.bundle)."""
+    hq, hkv, dv = _check_shapes(q_shape, k_shape, v_shape)
+    mask, window, scale = _call_params(causal, scale, window)
     # Plain ints: the kernel is specialized on heads and head dims, and such
-    # a size read under torch.jit.trace (a 0-d tensor) or torch.compile (a
-    # SymInt) must become a constant of the configuration, not text in its
-    # IR. Batch and sequence lengths stay out of it (run-time sizes).
-    return AttentionConfig(num_query_heads=int(hq), num_kv_heads=int(hkv), head_dim=int(d),
-                           value_head_dim=int(v_shape[3]), dtype=_DTYPES[dtype],
-                           mask=_CAUSAL[causal], window=window,
-                           scale=None if scale is None else _scale_value("sqa_attention",
-                                                                         "scale", scale))
+    # a size read under torch.jit.trace (a 0-d tensor) must become a
+    # constant of the configuration, not text in its IR. Batch and sequence
+    # lengths stay out of it (run-time sizes).
+    return AttentionConfig(num_query_heads=int(hq), num_kv_heads=int(hkv),
+                           head_dim=int(q_shape[3]), value_head_dim=int(dv),
+                           dtype=_DTYPES[dtype], mask=mask, window=window, scale=scale)
 
 
 def _chip(device):
@@ -269,10 +285,14 @@ def _register_custom_ops():
 
     @_attention_op.register_fake
     def _attention_fake(q, k, v, mask, window, scale, layout, with_lse):
-        ql, kl, vl, cfg = _op_config(q, k, v, mask, window, scale, layout)
+        # Symbolic in every size (no AttentionConfig, whose ints would make
+        # the head counts, and any size equal to one, constants of a graph).
+        ql, kl, vl = (_logical(t, layout) for t in (q, k, v))
+        hq, hkv, dv = _check_shapes(ql.shape, kl.shape, vl.shape)
         batch, _, sq, _ = ql.shape
-        out = q.new_empty(_layout_shape(batch, cfg.num_output_heads, sq, cfg.dv, layout))
-        lse_shape = (batch, cfg.num_output_heads, sq) if with_lse else (0,)
+        heads = torch.sym_max(hq, hkv)
+        out = q.new_empty(_layout_shape(batch, heads, sq, dv, layout))
+        lse_shape = (batch, heads, sq) if with_lse else (0,)
         return out, q.new_empty(lse_shape, dtype=torch.float32)
 
     @torch.library.custom_op("sqa::attention_backward", mutates_args=())
@@ -351,15 +371,18 @@ def sqa_attention(q, k, v, causal=False, scale=None, window=None, layout="bhsd",
     if q.dtype == torch.float32 and autocast in (torch.float16, torch.bfloat16):
         q, k, v = (t.to(autocast) for t in (q, k, v))
     ql, kl, vl = (_logical(t, layout) for t in (q, k, v))
-    cfg = attention_config(ql.shape, kl.shape, vl.shape, ql.dtype, causal, scale, window)
     if not _CUSTOM_OPS:
+        cfg = attention_config(ql.shape, kl.shape, vl.shape, ql.dtype, causal, scale, window)
         return _Attention.apply(ql, kl, vl, cfg, layout, bool(return_lse))
+    # The op builds the kernel's configuration from its real inputs; traced
+    # (torch.compile, torch.export), the sizes here stay symbolic.
+    _check_shapes(ql.shape, kl.shape, vl.shape)
+    mask, window, scale = _call_params(causal, scale, window)
     # The lse is computed when returned or when a gradient may be needed.
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
     with_lse = bool(return_lse) or needs_grad
-    out, lse = torch.ops.sqa.attention(q, k, v, cfg.mask,
-                                       None if cfg.window is None else list(cfg.window),
-                                       cfg.scale, layout, with_lse)
+    out, lse = torch.ops.sqa.attention(q, k, v, mask, None if window is None else list(window),
+                                       scale, layout, with_lse)
     return (out, lse) if return_lse else out
 
 

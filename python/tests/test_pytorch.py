@@ -262,6 +262,66 @@ def test_torch_compile_and_export():
     assert torch.allclose(exported.module()(q, k, v), Layer()(q, k, v))
 
 
+@newtorch
+def test_torch_compile_backward_and_dynamic_shapes():
+    # Inductor (the default backend) around the opaque op, forward and
+    # backward; then other batch sizes, sequence lengths and head counts
+    # without a recompile: the wrapper and the fake implementation keep
+    # every size symbolic (the real op alone builds a kernel configuration).
+    # The first call's sizes differ from each other, so that Dynamo's duck
+    # sizing relates none of them.
+    torch.compiler.reset()
+    attend = lambda q, k, v: sqa_attention(q, k, v, causal=True) * 2.0
+    compiled = torch.compile(attend, fullgraph=True, dynamic=True)
+    grads = []
+    for run in (attend, compiled):
+        q, k, v = (t.requires_grad_(True) for t in _inputs(4, 2, 9, 10, 16, torch.float32, batch=3))
+        out = run(q, k, v)
+        out.backward(torch.linspace(-1.0, 1.0, out.numel()).reshape(out.shape))
+        grads.append([out.detach(), q.grad, k.grad, v.grad])
+    for eager, got in zip(*grads):
+        assert torch.equal(got, eager)  # the same CPU kernels, exact products by 2
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        q, k, v = (t.requires_grad_(True)
+                   for t in _inputs(8, 2, 11, 13, 16, torch.float32, batch=5, seed=2))
+        _check(compiled(q, k, v) / 2.0, q, k, v, causal=True)
+
+
+@newtorch
+def test_torch_export_with_dynamic_shapes():
+    class Layer(torch.nn.Module):
+        def forward(self, q, k, v):
+            return sqa_attention(q, k, v, causal="bottom_right", window=(3, 0))
+
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
+    exported = torch.export.export(Layer(), _inputs(8, 2, 9, 9, 16, torch.float32),
+                                   dynamic_shapes=[{0: batch, 2: seq}] * 3)
+    q, k, v = _inputs(8, 2, 21, 21, 16, torch.float32, batch=1, seed=3)
+    _check(exported.module()(q, k, v), q, k, v, causal="bottom_right", window=(3, 0))
+
+
+@pytest.mark.skipif(not hasattr(torch.nn.functional, "scaled_dot_product_attention"),
+                    reason=f"torch {torch.__version__} has no scaled_dot_product_attention "
+                           "(torch >= 2.0)")
+def test_sdpa_shaped_entry_point_matches_torch_sdpa():
+    # The contract, checked against torch's own SDPA on the CPU: top-left
+    # is_causal with L != S, the scale, key/value heads shared by query
+    # groups (expanded for torch's SDPA, which has enable_gqa from 2.5 on).
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    for causal, scale in [(True, None), (False, 0.3)]:
+        q, k, v = _inputs(8, 2, 7, 12, 16, torch.float32, seed=4)
+        got = scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale,
+                                           enable_gqa=True)
+        kx, vx = (t.repeat_interleave(4, dim=1) for t in (k, v))
+        kwargs = {} if scale is None else {"scale": scale}
+        want = sdpa(q, kx, vx, is_causal=causal, **kwargs)
+        # Both f32 from the same f32 inputs: each within the f32 tolerance of
+        # the exact result (_check), so within twice it of each other.
+        _check(got, q, k, v, causal=causal, scale=scale)
+        tolerance = 2 * ABS_TOLERANCE["f32"] * torch.clamp(want.abs(), min=1.0)
+        assert ((got - want).abs() <= tolerance).all()
+
+
 # The custom ops on CUDA tensors, for the GPU machine (torch 2.11, no sqa
 # tools: the CPU versions above need sqa-run). One gradient call of
 # gpu_cases.GRAD_CALLS, whose forward-with-lse and backward kernels are in the
