@@ -22,7 +22,7 @@ root="${SQA_TORCH_ROOT:-$build/torch-root}"
 llvm=/usr/lib/llvm-22
 suite=trixie
 mirror=http://deb.debian.org/debian
-packages=(python3-torch python3-numpy python3-pytest
+packages=(python3-torch python3-numpy python3-pytest python3-pip python3-setuptools
           # torch.compile's default backend (Inductor) builds C++ with them.
           g++ python3-dev libtorch-dev
           # What this machine's libLLVM and libMLIR link beside libc.
@@ -31,7 +31,9 @@ packages=(python3-torch python3-numpy python3-pytest
 die() { echo "torch-root: $*" >&2; exit 1; }
 
 create() {
-  [ -f "$root/.sqa-ready" ] && return 0
+  # The stamp holds the package list: a root made with another is made again.
+  local stamp="$suite ${packages[*]}"
+  [ -f "$root/.sqa-ready" ] && [ "$(cat "$root/.sqa-ready")" = "$stamp" ] && return 0
   [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot and mounts)"
   if ! command -v debootstrap >/dev/null; then
     { DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap ||
@@ -49,7 +51,7 @@ create() {
   version="$(chroot "$root" python3 -c "import torch; print(torch.__version__)" 2>/dev/null | tail -1)" ||
     die "torch does not import in $root"
   echo "torch-root: torch $version"
-  touch "$root/.sqa-ready"
+  echo "$stamp" >"$root/.sqa-ready"
 }
 
 # Bind-mounts host path $1 (a directory or a file) at the same path in the root.
