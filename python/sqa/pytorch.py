@@ -243,12 +243,31 @@ class _Attention(torch.autograd.Function):
         return out, lse
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, dout, *unused_lse_grad):
         q, k, v, out, lse = ctx.saved_tensors
         dout = _logical(dout.contiguous(), ctx.layout)
-        dq, dk, dv = _backward(q, k, v, _logical(out, ctx.layout), dout, lse, ctx.cfg)
+        dq, dk, dv = _AttentionBackward.apply(q, k, v, _logical(out, ctx.layout), dout, lse,
+                                              ctx.cfg)
         return dq, dk, dv, None, None, None
+
+
+_NO_HIGHER_ORDER = ("sqa_attention: higher-order gradients are not supported (the attention's "
+                    "backward is not differentiable)")
+
+
+class _AttentionBackward(torch.autograd.Function):
+    """The backward as a node of its own, as sqa::attention_backward is on
+    torch >= 2.4: under create_graph its gradients stay connected to q, k
+    and v, so differentiating them raises instead of treating them as
+    constants (a gradient penalty would silently lose its term)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, out, dout, lse, cfg):
+        return _backward(q, k, v, out, dout, lse, cfg)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError(_NO_HIGHER_ORDER)
 
 
 def _layout_shape(batch, heads, seq, dim, layout):
@@ -331,6 +350,11 @@ def _register_custom_ops():
         return dq, dk, dv, None, None, None, None, None
 
     _attention_op.register_autograd(_attention_backward, setup_context=_attention_setup_context)
+
+    def _no_higher_order(ctx, *grads):
+        raise RuntimeError(_NO_HIGHER_ORDER)
+
+    _attention_backward_op.register_autograd(_no_higher_order)
     return True
 
 

@@ -543,6 +543,17 @@ def test_backward_errors():
     # computed; the result does not require grad.
     q, k, v = _inputs(4, 4, 8, 8, 16, torch.float32)
     assert not sqa_attention(q, k, v).requires_grad
+    # A higher-order gradient (a gradient penalty, say) raises where it is
+    # taken; the first-order gradients under create_graph are the usual ones
+    # and stay connected to the inputs, never constants that would silently
+    # drop the penalty's term.
+    q.requires_grad_(True)
+    out = sqa_attention(q, k, v, causal=True)
+    grad, = torch.autograd.grad(out.sum(), q, create_graph=True)
+    expected, = torch.autograd.grad(sqa_attention(q, k, v, causal=True).sum(), q)
+    assert grad.requires_grad and torch.equal(grad.detach(), expected)
+    with pytest.raises(RuntimeError, match="higher-order gradients are not supported"):
+        (grad ** 2).sum().backward()
 
 
 def _sdpa_reference(q, k, v, causal, window):
