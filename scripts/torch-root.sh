@@ -40,12 +40,19 @@ create() {
         { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap; }
     } >/dev/null || die "cannot install debootstrap"
   fi
-  rm -rf "$root"
+  # Never delete through a mount (the repository bound inside by `run`).
+  if grep -q " $root/" /proc/self/mounts; then die "something is mounted under $root"; fi
   echo "torch-root: debootstrap $suite into $root (about 1.5 GiB, once)"
-  local IFS=,
-  debootstrap --variant=minbase --include="${packages[*]}" "$suite" "$root" "$mirror" \
-    >"$root.log" 2>&1 || die "debootstrap failed: see $root.log"
-  unset IFS
+  local include attempt
+  include="$(IFS=,; echo "${packages[*]}")"
+  # Twice: a download that fails once (a mirror's hiccup) is retried.
+  for attempt in 1 2; do
+    rm -rf "$root"
+    debootstrap --variant=minbase --include="$include" "$suite" "$root" "$mirror" \
+      >"$root.log" 2>&1 && break
+    [ "$attempt" -eq 2 ] && die "debootstrap failed twice: see $root.log"
+    echo "torch-root: debootstrap failed; once more"
+  done
   # (Without /proc, torch's UCX prints an error line; only the version counts.)
   local version
   version="$(chroot "$root" python3 -c "import torch; print(torch.__version__)" 2>/dev/null | tail -1)" ||
