@@ -343,6 +343,23 @@ def test_custom_op_on_gpu_passes_opcheck():
 
 
 @gpu
+def test_autocast_on_gpu():
+    # f32 CUDA inputs under autocast run the f16/bf16 tensor-core kernel, as
+    # SDPA's do: the result is that of the inputs cast first, bit for bit.
+    # (Inputs that need gradients: the bundle holds this call's kernels with
+    # the lse, which a backward needs.)
+    call = _OP_CALL
+    q, k, v = (t.detach().float().requires_grad_(True) for t in _op_inputs(call, False))
+    with torch.autocast("cuda", dtype=_TORCH[call.dtype]):
+        out = sqa_attention(q, k, v, causal=call.causal)
+    assert out.dtype == _TORCH[call.dtype]
+    cast = [t.detach().to(_TORCH[call.dtype]).requires_grad_(True) for t in (q, k, v)]
+    assert torch.equal(out, sqa_attention(*cast, causal=call.causal))
+    out.float().sum().backward()
+    assert q.grad.dtype == torch.float32 and torch.isfinite(q.grad).all()
+
+
+@gpu
 @newtorch
 def test_torch_compile_and_export_on_gpu():
     # aot_eager: Dynamo and AOTAutograd through the ops' fake implementations
