@@ -81,13 +81,25 @@ def _logical(t, layout):
     return t if layout == "bhsd" else t.transpose(1, 2)
 
 
+def _positive_int(function, name, value):
+    """`value` as a positive int, or a ValueError that names `function`'s
+    argument `name` (a head count or dimension of 0 had divided by zero)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{function}: {name} must be a positive int, not {value!r}")
+    return value
+
+
+_INT64_MAX = 2**63 - 1
+
+
 def _window_pair(function, name, window):
     """`window` as a (left, right) tuple of ints >= -1, or a ValueError that
     names `function`'s argument `name`."""
     if (not isinstance(window, (tuple, list)) or len(window) != 2
-            or any(isinstance(w, bool) or not isinstance(w, int) or w < -1 for w in window)):
-        raise ValueError(f"{function}: {name} must be a pair (left, right) of ints >= -1 "
-                         f"(-1: unbounded), not {window!r}")
+            or any(isinstance(w, bool) or not isinstance(w, int) or not -1 <= w <= _INT64_MAX
+                   for w in window)):
+        raise ValueError(f"{function}: {name} must be a pair (left, right) of ints in "
+                         f"[-1, 2**63 - 1] (-1: unbounded), not {window!r}")
     return int(window[0]), int(window[1])
 
 
@@ -110,6 +122,12 @@ def _check_shapes(q_shape, k_shape, v_shape):
     here, so a batch that happens to equal a head count stays dynamic)."""
     batch, hq, _, d = q_shape
     k_shape, v_shape = tuple(k_shape), tuple(v_shape)
+    # Batch and sequence lengths may be 0 (an empty result); heads and head
+    # dims may not (the op's verifier's rule, here before any IR exists).
+    for name, size in (("query heads", hq), ("key/value heads", k_shape[1]),
+                       ("head dim", d), ("value head dim", v_shape[3])):
+        if size < 1:
+            raise ValueError(f"sqa_attention: the {name} must be at least 1, got {size}")
     if k_shape[0] != batch or v_shape[0] != batch:
         raise ValueError(f"sqa_attention: batch sizes differ: q {batch}, k {k_shape[0]}, v {v_shape[0]}")
     if k_shape[3] != d:
@@ -464,6 +482,12 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     place does not exist here). The backward is deterministic whatever
     `deterministic` says (dQ has a kernel of its own, no atomics).
     dropout_p > 0, softcap > 0 and alibi_slopes raise NotImplementedError."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if isinstance(t, torch.Tensor) and t.dim() != 4:
+            raise ValueError(f"flash_attn_func: {name} must be [batch, seqlen, heads, head_dim] "
+                             f"(4 dimensions), got shape {tuple(t.shape)}")
+    if not isinstance(causal, bool):
+        raise ValueError(f"flash_attn_func: causal must be a bool, not {causal!r}")
     if dropout_p != 0.0:
         raise NotImplementedError(
             f"flash_attn_func: dropout_p={dropout_p!r} is not supported (only 0.0)")
@@ -500,6 +524,9 @@ class SparseQueryAttention(nn.Module):
         # library's order (rxlm's embed_dim, num_heads, num_groups, ...) must
         # not be silently misread; see sqa.rxlm for that layer.
         super().__init__()
+        for name, value in (("d_model", d_model), ("num_query_heads", num_query_heads),
+                            ("num_kv_heads", num_kv_heads), ("head_dim", head_dim)):
+            _positive_int("SparseQueryAttention", name, value)
         if max(num_query_heads, num_kv_heads) % min(num_query_heads, num_kv_heads) != 0:
             raise ValueError(f"SparseQueryAttention: one of num_query_heads ({num_query_heads}) "
                              f"and num_kv_heads ({num_kv_heads}) must divide the other")

@@ -18,7 +18,7 @@ argument.
 
 from torch import nn
 
-from .pytorch import sqa_attention
+from .pytorch import _positive_int, sqa_attention
 
 
 class SparseQueryAttention(nn.Module):
@@ -40,6 +40,9 @@ class SparseQueryAttention(nn.Module):
             if used:
                 raise NotImplementedError(f"rxlm SparseQueryAttention: {name} is not supported by "
                                           "the sqa kernels")
+        for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads),
+                            ("num_groups", num_groups), ("num_query_groups", num_query_groups)):
+            _positive_int("rxlm SparseQueryAttention", name, value)
         if embed_dim % num_heads != 0:
             raise ValueError(f"rxlm SparseQueryAttention: embed_dim ({embed_dim}) must be a "
                              f"multiple of num_heads ({num_heads})")

@@ -428,6 +428,27 @@ def test_errors():
         SparseQueryAttention(64, num_query_heads=4, num_kv_heads=4, head_dim=16, scale=-1)
     with pytest.raises(ValueError, match="SparseQueryAttention: causal must be"):
         SparseQueryAttention(64, num_query_heads=4, num_kv_heads=4, head_dim=16, causal="yes")
+    # Sizes of 0 (they had divided by zero, or reached the verifier through
+    # a temporary file); empty batches and sequences are fine.
+    with pytest.raises(ValueError, match="SparseQueryAttention: num_query_heads must be a "
+                                         "positive int, not 0"):
+        SparseQueryAttention(64, num_query_heads=0, num_kv_heads=4, head_dim=16)
+    with pytest.raises(ValueError, match="SparseQueryAttention: head_dim must be a positive int"):
+        SparseQueryAttention(64, num_query_heads=4, num_kv_heads=4, head_dim=16.0)
+    with pytest.raises(ValueError, match="the query heads must be at least 1, got 0"):
+        sqa_attention(q[:, :0], k, v)
+    with pytest.raises(ValueError, match="the head dim must be at least 1, got 0"):
+        sqa_attention(q[..., :0], k[..., :0], v)
+    assert sqa_attention(q[:0], k[:0], v[:0]).shape == (0, 4, 8, 16)
+    assert sqa_attention(q[:, :, :0], k, v).shape == (2, 4, 0, 16)
+    # Window sides past int64 (the op's attribute) are refused, not misparsed.
+    with pytest.raises(ValueError, match=r"window must be a pair .* \[-1, 2\*\*63 - 1\]"):
+        sqa_attention(q, k, v, window=(2**63, 0))
+    bshd = [t.transpose(1, 2) for t in (q, k, v)]
+    with pytest.raises(ValueError, match="flash_attn_func: causal must be a bool"):
+        flash_attn_func(*bshd, causal="yes")
+    with pytest.raises(ValueError, match=r"flash_attn_func: k must be \[batch, seqlen, heads"):
+        flash_attn_func(bshd[0], bshd[1][0], bshd[2])
     # Head counts by keyword only: rxlm's positional order cannot be misread.
     with pytest.raises(TypeError):
         SparseQueryAttention(128, 8, 4, 16)

@@ -77,6 +77,10 @@ def test_refuses_what_it_does_not_do():
         SparseQueryAttention(64, 4, 2, 2, use_gated_attention=True)
     with pytest.raises(ValueError, match="num_heads \\(4\\) must be a multiple of num_groups"):
         SparseQueryAttention(64, 4, 3, 2)
+    with pytest.raises(ValueError, match="num_heads must be a positive int, not 0"):
+        SparseQueryAttention(64, 0, 2, 2)
+    with pytest.raises(ValueError, match="num_query_groups must be a positive int, not 0"):
+        SparseQueryAttention(64, 4, 2, 0)
     layer = SparseQueryAttention(64, 4, 2, 2)
     x = torch.randn(1, 5, 64)
     with pytest.raises(NotImplementedError, match="mask"):
