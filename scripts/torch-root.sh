@@ -15,6 +15,8 @@
 # tools load (trixie has no LLVM 22; its C++ runtime is newer than Debian
 # 12's, so the tools run there unchanged). Needs root.
 set -euo pipefail
+# chroot, debootstrap and mount live in sbin, which a non-login PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 build="${SQA_BUILD_DIR:-$repo/build}"
 [ -d "$build" ] && build="$(cd "$build" && pwd)"
