@@ -362,8 +362,10 @@ def _register_custom_ops():
     def _attention_backward(ctx, dout, unused_lse_grad):
         q, k, v, out, lse = ctx.saved_tensors
         if not ctx.with_lse:
-            raise RuntimeError("sqa_attention: the forward did not compute the log-sum-exp "
-                               "that the backward needs")
+            # The op called directly without the lse, on inputs that need
+            # gradients (sqa_attention asks for it whenever they may): the
+            # forward again, for the lse the backward needs.
+            _, lse = torch.ops.sqa.attention(q, k, v, *ctx.params, True)
         dq, dk, dv = torch.ops.sqa.attention_backward(q, k, v, out, dout, lse, *ctx.params)
         return dq, dk, dv, None, None, None, None, None
 

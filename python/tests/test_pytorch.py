@@ -226,11 +226,31 @@ newtorch = pytest.mark.skipif(
 
 
 @newtorch
-def test_custom_op_passes_opcheck():
-    q, k, v = _inputs(4, 2, 6, 7, 16, torch.float32)
+@pytest.mark.parametrize("hq, hkv, layout, mask, window, dtype", [
+    (4, 2, "bhsd", "causal_bottom_right", None, torch.float32),
+    # Reverse SQA (the fake's output heads are the key/value heads), the
+    # [B, S, H, D] layout, a window, a half type, no lse.
+    (2, 8, "bshd", "none", [3, 1], torch.bfloat16)])
+def test_custom_op_passes_opcheck(hq, hkv, layout, mask, window, dtype):
+    q, k, v = _inputs(hq, hkv, 6, 7, 16, dtype)
+    if layout == "bshd":
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # strided, as a user's views
     q, k, v = (t.requires_grad_(True) for t in (q, k, v))
+    with_lse = layout == "bhsd"
     torch.library.opcheck(torch.ops.sqa.attention.default,
-                          (q, k, v, "causal_bottom_right", None, None, "bhsd", True))
+                          (q, k, v, mask, window, None, layout, with_lse))
+    # The backward op on its own, with the forward's outputs.
+    out, lse = torch.ops.sqa.attention(q, k, v, mask, window, None, layout, True)
+    dout = torch.randn_like(out)
+    torch.library.opcheck(torch.ops.sqa.attention_backward.default,
+                          (q.detach(), k.detach(), v.detach(), out.detach(), dout, lse, mask,
+                           window, None, layout))
+    # Called without the lse on inputs that need gradients, the op's
+    # backward computes it again: the same gradients as with it.
+    grads = [torch.autograd.grad(torch.ops.sqa.attention(q, k, v, mask, window, None, layout,
+                                                         with_lse)[0], (q, k, v), dout)
+             for with_lse in (False, True)]
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
 
 
 # Selected by gpu-check.sh (-m gpu) too: the GPU machine has torch >= 2.4.
