@@ -371,6 +371,24 @@ def _register_custom_ops():
 
     _attention_op.register_autograd(_attention_backward, setup_context=_attention_setup_context)
 
+    if hasattr(_attention_op, "register_vmap"):  # torch >= 2.5
+        @_attention_op.register_vmap
+        def _attention_vmap(info, in_dims, q, k, v, mask, window, scale, layout, with_lse):
+            # torch.vmap: the mapped dim folds into the batch, one call for
+            # all (torch's fallback would call the op once per entry).
+            size = info.batch_size
+
+            def fold(t, dim):
+                t = t.expand(size, *t.shape) if dim is None else t.movedim(dim, 0)
+                return t.reshape(size * t.shape[1], *t.shape[2:])
+
+            q, k, v = (fold(t, dim) for t, dim in zip((q, k, v), in_dims[:3]))
+            out, lse = torch.ops.sqa.attention(q, k, v, mask, window, scale, layout, with_lse)
+            out = out.reshape(size, -1, *out.shape[1:])
+            if not with_lse:
+                return (out, lse), (0, None)
+            return (out, lse.reshape(size, -1, *lse.shape[1:])), (0, 0)
+
     def _no_higher_order(ctx, *grads):
         raise RuntimeError(_NO_HIGHER_ORDER)
 

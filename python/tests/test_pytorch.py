@@ -307,6 +307,30 @@ def test_torch_compile_backward_and_dynamic_shapes():
         _check(compiled(q, k, v) / 2.0, q, k, v, causal=True)
 
 
+@pytest.mark.skipif(not _CUSTOM_OPS or not hasattr(torch.library, "register_vmap"),
+                    reason=f"torch {torch.__version__} has no torch.library.register_vmap "
+                           "(torch >= 2.5)")
+def test_vmap(monkeypatch):
+    # The mapped dim folds into the batch: one kernel call, where torch's
+    # fallback makes one per entry; the same result as a loop; an unmapped
+    # k and v too.
+    import sqa.pytorch as front_end
+    calls = []
+    forward = front_end._forward
+    monkeypatch.setattr(front_end, "_forward", lambda *a, **kw: calls.append(1) or forward(*a, **kw))
+    q, k, v = _inputs(4, 2, 6, 7, 16, torch.float32, batch=6)
+    q3, k3, v3 = (t.reshape(3, 2, *t.shape[1:]) for t in (q, k, v))
+    attend = lambda q, k, v: sqa_attention(q, k, v, causal="bottom_right", return_lse=True)
+    out, lse = torch.vmap(attend)(q3, k3, v3)
+    shared = torch.vmap(attend, in_dims=(1, None, None))(q3.transpose(0, 1), k3[0], v3[0])
+    assert len(calls) == 2
+    want_out, want_lse = attend(q, k, v)
+    assert torch.equal(out.reshape(want_out.shape), want_out)
+    assert torch.equal(lse.reshape(want_lse.shape), want_lse)
+    for i in range(3):
+        assert torch.equal(shared[0][i], attend(q3[i], k3[0], v3[0])[0])
+
+
 @newtorch
 def test_torch_export_with_dynamic_shapes():
     class Layer(torch.nn.Module):
