@@ -44,6 +44,15 @@ int sqaRunPipeline(const char *source, size_t sourceLength,
                    const char *pipeline, SqaStringCallback onOutput,
                    SqaStringCallback onDiagnostics, void *userData);
 
+/// Makes the calls after it survive crashes of MLIR's own parser on some
+/// malformed inputs (README, "Inputs that crash upstream MLIR"): such a call
+/// returns -1 with a diagnostic instead of ending the process. It installs
+/// LLVM's crash-recovery signal handlers (SIGSEGV, SIGABRT, ...) for the
+/// whole process, so it is off until the host asks: a host with signal
+/// handlers of its own should not call it. The context a crash leaves behind
+/// is leaked. Returns 0.
+int sqaEnableParserCrashRecovery(void);
+
 #ifdef __cplusplus
 }
 #endif

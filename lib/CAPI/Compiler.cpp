@@ -4,6 +4,7 @@
 
 #include "sqa/InitAll.h"
 #include "sqa/Pipelines/Pipelines.h"
+#include "sqa/Tools/ParseGuard.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -14,9 +15,14 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 
+#include <atomic>
+#include <memory>
 #include <mutex>
 
 using namespace mlir;
+
+/// Set by sqaEnableParserCrashRecovery: parse under ParseGuard.
+static std::atomic<bool> parserCrashRecovery{false};
 
 namespace {
 /// A context with everything sqa needs, the parsed module, and the
@@ -30,7 +36,25 @@ public:
         llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(source, length),
                                              "<sqa-c input>"),
         llvm::SMLoc());
-    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+    if (parserCrashRecovery) {
+      // One guarded parse at a time: the guard installs and removes LLVM's
+      // process-wide bad-alloc handler around each.
+      static std::mutex guardedParse;
+      std::lock_guard<std::mutex> lock(guardedParse);
+      module = sqa::parseSourceFileGuarded(sourceMgr, &context, &crashed);
+    } else {
+      module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+    }
+  }
+
+  /// A session whose parse crashed: its context may be half-updated, so it
+  /// is never destroyed.
+  static int failAndLeak(std::unique_ptr<Session> session,
+                         SqaStringCallback callback, void *userData) {
+    int result = session->fail(callback, userData);
+    if (session->crashed)
+      (void)session.release();
+    return result;
   }
 
   /// Hands the collected diagnostics to `callback` and returns -1.
@@ -49,6 +73,7 @@ public:
   llvm::raw_string_ostream diagnosticStream;
   SourceMgrDiagnosticHandler handler;
   OwningOpRef<ModuleOp> module;
+  bool crashed = false;
 
 private:
   static const DialectRegistry &getRegistry() {
@@ -69,9 +94,10 @@ int sqaCompileToPTX(const char *source, size_t sourceLength, const char *chip,
                     const char *features, int optLevel,
                     SqaKernelCallback onKernel, SqaStringCallback onDiagnostics,
                     void *userData) {
-  Session session(source, sourceLength);
-  if (!session.module)
-    return session.fail(onDiagnostics, userData);
+  auto owned = std::make_unique<Session>(source, sourceLength);
+  if (!owned->module)
+    return Session::failAndLeak(std::move(owned), onDiagnostics, userData);
+  Session &session = *owned;
   if (optLevel < 0 || optLevel > 3)
     return session.fail(onDiagnostics, userData,
                         "optLevel must be between 0 and 3");
@@ -96,9 +122,10 @@ int sqaCompileToPTX(const char *source, size_t sourceLength, const char *chip,
 int sqaRunPipeline(const char *source, size_t sourceLength,
                    const char *pipeline, SqaStringCallback onOutput,
                    SqaStringCallback onDiagnostics, void *userData) {
-  Session session(source, sourceLength);
-  if (!session.module)
-    return session.fail(onDiagnostics, userData);
+  auto owned = std::make_unique<Session>(source, sourceLength);
+  if (!owned->module)
+    return Session::failAndLeak(std::move(owned), onDiagnostics, userData);
+  Session &session = *owned;
   PassManager pm(&session.context);
   std::string parseErrors;
   llvm::raw_string_ostream parseStream(parseErrors);
@@ -112,5 +139,10 @@ int sqaRunPipeline(const char *source, size_t sourceLength,
   session.module->print(os);
   if (onOutput)
     onOutput(output.data(), output.size(), userData);
+  return 0;
+}
+
+int sqaEnableParserCrashRecovery(void) {
+  parserCrashRecovery = true;
   return 0;
 }

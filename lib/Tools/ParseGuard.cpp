@@ -41,10 +41,13 @@ static bool runRecovering(function_ref<void()> parse) {
 
 OwningOpRef<ModuleOp>
 mlir::sqa::parseSourceFileGuarded(llvm::SourceMgr &sourceMgr,
-                                  MLIRContext *context) {
+                                  MLIRContext *context, bool *crashed) {
   OwningOpRef<ModuleOp> module;
-  if (runRecovering(
-          [&] { module = parseSourceFile<ModuleOp>(sourceMgr, context); }))
+  bool survived = runRecovering(
+      [&] { module = parseSourceFile<ModuleOp>(sourceMgr, context); });
+  if (crashed)
+    *crashed = !survived;
+  if (survived)
     return module;
   // Whatever the parser built is in an unknown state: leak it.
   (void)module.release();

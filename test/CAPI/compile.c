@@ -25,6 +25,12 @@ static const char *kBadHeads =
     "  return\n"
     "}\n";
 
+/* Crashes MLIR 22's own parser (README, "Inputs that crash upstream MLIR"). */
+static const char *kParserCrash =
+    "func.func @f() attributes {a = array<index: 1>} {\n"
+    "  return\n"
+    "}\n";
+
 static void printKernel(const char *name, const char *ptx, size_t length,
                         void *userData) {
   (void)userData;
@@ -65,5 +71,18 @@ int main(void) {
   kernels = sqaCompileToPTX(kXsqa, strlen(kXsqa), NULL, NULL, 9, printKernel,
                             printText, kDiagnostics);
   printf("bad opt level: %d\n", kernels);
+
+  /* With crash recovery asked for, the parser's crash is an error and the
+   * process, and the API, go on. */
+  printf("recovery: %d\n", sqaEnableParserCrashRecovery());
+  kernels = sqaCompileToPTX(kParserCrash, strlen(kParserCrash), NULL, NULL, 3,
+                            printKernel, printText, kDiagnostics);
+  printf("parser crash: %d\n", kernels);
+  status = sqaRunPipeline(kParserCrash, strlen(kParserCrash),
+                          "builtin.module()", NULL, printText, kDiagnostics);
+  printf("parser crash, pipeline: %d\n", status);
+  kernels = sqaCompileToPTX(kXsqa, strlen(kXsqa), NULL, NULL, 3, printKernel,
+                            NULL, NULL);
+  printf("after the crash: compiled %d kernel(s)\n", kernels);
   return 0;
 }

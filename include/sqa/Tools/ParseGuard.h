@@ -28,11 +28,12 @@ class MLIRContext;
 namespace sqa {
 
 /// Parses the main buffer of `sourceMgr` like parseSourceFile<ModuleOp>. If the
-/// parser crashes, reports an error at the start of the buffer and returns
-/// null; `context` must then not be used again (the crash may have left it
-/// half-updated), only destroyed or leaked.
+/// parser crashes, reports an error at the start of the buffer, sets
+/// `*crashed` (when given) and returns null; `context` must then not be used
+/// again (the crash may have left it half-updated), only destroyed or leaked.
 OwningOpRef<ModuleOp> parseSourceFileGuarded(llvm::SourceMgr &sourceMgr,
-                                             MLIRContext *context);
+                                             MLIRContext *context,
+                                             bool *crashed = nullptr);
 
 /// The same for the file `filename` ("-": standard input), which it adds to
 /// `sourceMgr`; a file that cannot be read is an error too.
