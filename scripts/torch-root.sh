@@ -8,6 +8,7 @@
 #
 #   scripts/torch-root.sh create           makes the root when it is missing
 #   scripts/torch-root.sh run CMD [ARG...] runs CMD in it, in this directory
+#                                          (under the repository or the build)
 #
 # `run` works in a private mount namespace (unshare -m), so its bind mounts
 # end with the command: the repository (and $SQA_BUILD_DIR, where outside it)
