@@ -47,8 +47,8 @@ public:
     }
   }
 
-  /// A session whose parse crashed: its context may be half-updated, so it
-  /// is never destroyed.
+  /// Fails a session whose parse failed; one whose parse crashed is leaked,
+  /// never destroyed, since its context may be half-updated.
   static int failAndLeak(std::unique_ptr<Session> session,
                          SqaStringCallback callback, void *userData) {
     int result = session->fail(callback, userData);

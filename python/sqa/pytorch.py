@@ -53,14 +53,23 @@ def _autocast_dtype(device_type):
     return None
 
 
-def _check_inputs(q, k, v, layout):
-    for name, t in (("q", q), ("k", k), ("v", v)):
+def _check_tensors(function, tensors, shape, dims, at_least=False):
+    """Checks that each (name, value) of `tensors` is a torch.Tensor (a
+    TypeError) with `dims` dimensions, or at least that many (a ValueError
+    showing `shape`), naming `function`'s argument."""
+    for name, t in tensors:
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"sqa_attention: {name} must be a torch.Tensor, not {type(t).__name__}")
-        if t.dim() != 4:
-            raise ValueError(f"sqa_attention: {name} must have 4 dimensions "
-                             f"({'[batch, heads, seq, head_dim]' if layout == 'bhsd' else '[batch, seq, heads, head_dim]'}), "
-                             f"got shape {tuple(t.shape)}")
+            raise TypeError(f"{function}: {name} must be a torch.Tensor, not {type(t).__name__}")
+        if t.dim() < dims if at_least else t.dim() != dims:
+            raise ValueError(f"{function}: {name} must be {shape} ({'at least ' if at_least else ''}"
+                             f"{dims} dimensions), got shape {tuple(t.shape)}")
+
+
+def _check_inputs(q, k, v, layout):
+    tensors = (("q", q), ("k", k), ("v", v))
+    _check_tensors("sqa_attention", tensors, "[batch, heads, seq, head_dim]" if layout == "bhsd"
+                   else "[batch, seq, heads, head_dim]", 4)
+    for name, t in tensors:
         if t.dtype not in _DTYPES:
             raise TypeError(f"sqa_attention: {name} has dtype {t.dtype}; supported: "
                             "torch.float16, torch.bfloat16, torch.float32")
@@ -119,7 +128,7 @@ def _check_shapes(q_shape, k_shape, v_shape):
     """Checks logical [B, H, S, D] shapes against each other and returns
     (hq, hkv, dv) as they are given: ints, or under torch.compile SymInts,
     on which these checks only add relations (no size becomes a constant
-    here, so a batch that happens to equal a head count stays dynamic)."""
+    of the graph here)."""
     batch, hq, _, d = q_shape
     k_shape, v_shape = tuple(k_shape), tuple(v_shape)
     # Batch and sequence lengths may be 0 (an empty result); heads and head
@@ -466,13 +475,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if dropout_p != 0.0:
         raise NotImplementedError(
             f"scaled_dot_product_attention: dropout_p={dropout_p!r} is not supported (only 0.0)")
-    for name, t in (("query", query), ("key", key), ("value", value)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"scaled_dot_product_attention: {name} must be a torch.Tensor, "
-                            f"not {type(t).__name__}")
-        if t.dim() < 3:
-            raise ValueError(f"scaled_dot_product_attention: {name} must be [N, ..., heads, seq, "
-                             f"head_dim] (at least 3 dimensions), got shape {tuple(t.shape)}")
+    _check_tensors("scaled_dot_product_attention", (("query", query), ("key", key),
+                                                    ("value", value)),
+                   "[N, ..., heads, seq, head_dim]", 3, at_least=True)
     if not isinstance(is_causal, bool):
         raise ValueError(f"scaled_dot_product_attention: is_causal must be a bool, not {is_causal!r}")
     if scale is not None:
@@ -502,10 +507,8 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     place does not exist here). The backward is deterministic whatever
     `deterministic` says (dQ has a kernel of its own, no atomics).
     dropout_p > 0, softcap > 0 and alibi_slopes raise NotImplementedError."""
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if isinstance(t, torch.Tensor) and t.dim() != 4:
-            raise ValueError(f"flash_attn_func: {name} must be [batch, seqlen, heads, head_dim] "
-                             f"(4 dimensions), got shape {tuple(t.shape)}")
+    _check_tensors("flash_attn_func", (("q", q), ("k", k), ("v", v)),
+                   "[batch, seqlen, heads, head_dim]", 4)
     if not isinstance(causal, bool):
         raise ValueError(f"flash_attn_func: causal must be a bool, not {causal!r}")
     if dropout_p != 0.0:
