@@ -6,7 +6,11 @@ per attention configuration: its launcher as a shared object (the PTX and a
 cubin per chip embedded; it loads libcuda.so.1 itself), its C header and its
 manifest. The bundle's manifest maps each configuration's key
 (`sqa.library.config_key`: `hq=8,hkv=4,d=64,dv=64,dtype=bf16,...`) to its
-library's directory.
+library's directory, a plain name inside the bundle; each library carries a
+RECORD of its files' sizes and SHA-256. Before a library is loaded, its
+name, its RECORD, the configuration its own manifest describes and the
+trust of its path (`sqa.trust`) are checked; a bundle is built under a
+lock, so two builds into one directory keep every entry.
 
 `find_kernel(cfg, chip)` is how the front end gets a kernel: from memory,
 then from the bundles on $SQA_KERNEL_PATH (directories separated by ':')
@@ -27,18 +31,25 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 
-from .library import (KernelLibrary, build_library, compile_launcher, config_key,
-                      parse_config_key)
+from .library import (BUILD_TIMEOUT, KernelLibrary, build_library, compile_launcher,
+                      config_key, parse_config_key)
 from .tools import ToolError, _run, find_tool
+from .trust import IntegrityError, UntrustedPathError, locked, write_record
 from .variants import AttentionConfig
 
 FORMAT = "sqa-kernel-bundle"
-VERSION = 1
+# 2: each library has a RECORD (version 1 had none and is rebuilt).
+VERSION = 2
+LOCK = ".lock"
+# A library's name is a C identifier (its functions are prefixed with it),
+# so never a path: no '/', no '..'.
+_LIBRARY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 MANIFEST = "manifest.json"
 # The kernel's name inside each library of a bundle.
 KERNEL = "attention"
@@ -89,6 +100,10 @@ class Bundle:
                               f"this sqa reads version {VERSION}")
         if not isinstance(manifest.get("kernels"), dict):
             raise BundleError(f"{path}: manifest has no 'kernels' object")
+        for key, name in manifest["kernels"].items():
+            if not isinstance(name, str) or not _LIBRARY_NAME.match(name):
+                raise BundleError(f"{path}: the library of {key!r} is {name!r}, not a "
+                                  f"library name (a C identifier, never a path)")
         self.manifest = manifest
         self.kernels = manifest["kernels"]
 
@@ -150,7 +165,12 @@ def find_kernel(cfg: AttentionConfig, chip="sm_80"):
         directory = find_in_bundles(key)
         if directory is None:
             directory = _compile(cfg, key, chip)
-        loaded = _LOADED[(key, chip)] = KernelLibrary(directory)
+        try:
+            library = KernelLibrary(directory, expected={KERNEL: cfg})
+        except (IntegrityError, UntrustedPathError) as err:
+            raise BundleError(f"the library of '{key}' cannot be loaded: {err}; rebuild it: "
+                              f"{BUILD_COMMAND.format(key=key)} --rebuild") from None
+        loaded = _LOADED[(key, chip)] = library
     return loaded, KERNEL
 
 
@@ -209,8 +229,8 @@ def _build_one(directory, key, chip, cubin_chips):
     """Builds the library of `key` into `directory` and returns its name."""
     name = library_name(key)
     final = os.path.join(directory, name)
-    staging = os.path.join(directory, f".staging-{name}-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
+    parent = tempfile.mkdtemp(prefix=f".staging-{name}-", dir=directory)
+    staging = os.path.join(parent, name)
     try:
         cmd = [find_tool("sqa-compile"), "--emit", "library", "--library-name", name,
                "--chip", chip, "--config", f"{KERNEL}:{key}", "-o", staging]
@@ -218,7 +238,7 @@ def _build_one(directory, key, chip, cubin_chips):
             cmd += ["--cubin-chips", ",".join(cubin_chips)]
         else:
             cmd += ["--ptxas", "none"]
-        _run(cmd)
+        _run(cmd, timeout=BUILD_TIMEOUT)
         compile_launcher(staging, name)
         # The shared object embeds the PTX and the cubins; the launcher's
         # source (several times their size, as C arrays) and the images
@@ -227,10 +247,11 @@ def _build_one(directory, key, chip, cubin_chips):
         for entry in os.listdir(staging):
             if entry not in keep:
                 os.remove(os.path.join(staging, entry))
+        write_record(staging, {"key": key})
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(parent, ignore_errors=True)
     return name
 
 
@@ -257,6 +278,13 @@ def build_bundle(directory, configs, chip="sm_80", cubin_chips=None, jobs=None,
     if cubin_chips is None:
         cubin_chips = supported_cubin_chips(DEFAULT_CUBIN_CHIPS, chip)
     os.makedirs(directory, exist_ok=True)
+    # One build of a bundle at a time: the manifest is read, extended and
+    # written back under the lock, so concurrent builds lose no entry.
+    with locked(os.path.join(directory, LOCK)):
+        return _build_bundle_locked(directory, keys, chip, cubin_chips, jobs, rebuild, log)
+
+
+def _build_bundle_locked(directory, keys, chip, cubin_chips, jobs, rebuild, log):
     if os.path.exists(os.path.join(directory, MANIFEST)):
         manifest = Bundle(directory).manifest
         if manifest.get("chip") != chip:
@@ -286,16 +314,6 @@ def build_bundle(directory, configs, chip="sm_80", cubin_chips=None, jobs=None,
 # Checking bundles
 #===------------------------------------------------------------------------===#
 
-def _matches(info, cfg):
-    """Whether the library manifest's kernel `info` computes `cfg`."""
-    return (info["query_heads"], info["kv_heads"], info["head_dim"], info["value_head_dim"],
-            info["dtype"], info["out_dtype"], info["mask"], tuple(info.get("window") or ()) or None,
-            info["lse"], info.get("grad_dtype") if info.get("backward") else None) == (
-        cfg.num_query_heads, cfg.num_kv_heads, cfg.head_dim, cfg.dv, cfg.dtype,
-        cfg.output_dtype, cfg.mask, cfg.window, cfg.with_lse, cfg.grad_dtype) and (
-        cfg.scale is None or abs(info["scale"] - cfg.scale) <= 1e-6 * abs(cfg.scale))
-
-
 def check_bundles(paths, keys, require_driver=False, log=print):
     """Checks that the bundles on `paths` hold every configuration of `keys`,
     that each of those launchers loads, exports its entry points and holds
@@ -303,28 +321,33 @@ def check_bundles(paths, keys, require_driver=False, log=print):
     every entry point the launchers call (a failure only with
     `require_driver`). Returns the number of problems."""
     problems = 0
+    readable = []
     for directory in paths:
-        bundle = _load_bundle(directory)
+        try:
+            bundle = _load_bundle(directory)
+        except BundleError as err:
+            log(f"error: {err}")
+            problems += 1
+            continue
         if bundle is None:
             log(f"error: {directory}: no such directory")
             problems += 1
         else:
+            readable.append(directory)
             log(f"bundle {directory}: {len(bundle)} kernels, PTX for {bundle.manifest.get('chip')}, "
                 f"cubins for {', '.join(bundle.manifest.get('cubin_chips', [])) or 'no chip'}")
     driver = None
     present = 0
     for key in keys:
-        directory = find_in_bundles(key, paths)
+        directory = find_in_bundles(key, readable)
         if directory is None:
             log(f"missing: {key} (build: {BUILD_COMMAND.format(key=key)})")
             problems += 1
             continue
         try:
-            library = KernelLibrary(directory)
-            info = library.kernels.get(KERNEL)
-            if info is None or not _matches(info, parse_config_key(key)):
-                raise BundleError(f"its kernel is not the configuration {key}")
-        except (OSError, AttributeError, KeyError, ValueError, BundleError) as err:
+            library = KernelLibrary(directory, expected={KERNEL: parse_config_key(key)})
+        except (OSError, AttributeError, KeyError, ValueError, IntegrityError,
+                UntrustedPathError) as err:
             log(f"broken: {key} in {directory}: {err}")
             problems += 1
             continue

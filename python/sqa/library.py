@@ -4,19 +4,33 @@
 configurations, compiles the generated launcher into a shared object with the
 system C compiler (no CUDA toolkit needed: the launcher loads libcuda.so.1
 itself) and caches both on disk, keyed by the configurations, the chip and
-the compiler binary. `KernelLibrary` loads the shared object with ctypes and
-calls its launch functions on device pointers; a status other than success
-raises `LaunchError` with the launcher's message.
+the compiler binary. The cache follows `sqa.trust`: a private directory, one
+build per key at a time (a lock), published by renaming a unique staging
+directory, and a RECORD of sizes and SHA-256 checked before every load (a
+library that fails it is rebuilt). `KernelLibrary` verifies a library's
+files, loads the shared object with ctypes and calls its launch functions on
+device pointers; a status other than success raises `LaunchError` with the
+launcher's message.
 """
 
+import atexit
 import ctypes
 import hashlib
 import json
 import os
+import shlex
 import shutil
+import tempfile
+import warnings
 
 from .tools import ToolError, find_tool, _run
+from .trust import (IntegrityError, UntrustedPathError, locked, private_directory,
+                    require_trusted, verify_record, write_record)
 from .variants import AttentionConfig
+
+# How long one compilation of a library may take (sqa-compile, then the C
+# compiler), in seconds; sqa-compile bounds each ptxas run itself.
+BUILD_TIMEOUT = 1800
 
 
 # The launcher's status codes (<lib>_status in the generated header).
@@ -122,6 +136,31 @@ def default_cache_dir():
         os.path.expanduser("~"), ".cache", "sqa", "kernels")
 
 
+_FALLBACK_CACHE = None
+
+
+def cache_root(cache_dir=None):
+    """The private directory the cache lives in: `cache_dir` when given
+    (UntrustedPathError or OSError when it is not usable), else
+    $SQA_CACHE_DIR or ~/.cache/sqa/kernels; where that cannot be made or is
+    not private (read-only, HOME=/nonexistent, another user's), a fresh
+    private directory of this process, removed at exit, with a warning."""
+    if cache_dir:
+        return private_directory(cache_dir)
+    global _FALLBACK_CACHE
+    requested = default_cache_dir()
+    try:
+        return private_directory(requested)
+    except (OSError, UntrustedPathError) as err:
+        if _FALLBACK_CACHE is None:
+            _FALLBACK_CACHE = tempfile.mkdtemp(prefix="sqa-kernels-")
+            atexit.register(shutil.rmtree, _FALLBACK_CACHE, True)
+            warnings.warn(f"sqa: the kernel cache {requested} is not usable ({err}); "
+                          f"kernels are compiled into {_FALLBACK_CACHE} for this process "
+                          f"only", RuntimeWarning, stacklevel=3)
+        return _FALLBACK_CACHE
+
+
 def _cache_key(specs, chip, compiler):
     stat = os.stat(compiler)
     identity = {"specs": specs, "chip": chip, "compiler": os.path.realpath(compiler),
@@ -133,44 +172,72 @@ def compile_launcher(directory, name):
     """Compiles the launcher <name>.c of the library in `directory` into
     lib<name>.so with the system C compiler ($CC, cc or gcc). The launcher
     needs no CUDA toolkit: it loads libcuda.so.1 itself."""
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not cc:
+    # $CC is a command line, as make reads it ("ccache gcc").
+    cc = shlex.split(os.environ.get("CC", "")) or [shutil.which("cc") or shutil.which("gcc")]
+    if not cc[0]:
         raise ToolError("no C compiler (cc) to build the kernel launcher")
-    _run([cc, "-shared", "-fPIC", "-O2", "-std=c11", os.path.join(directory, f"{name}.c"),
-          "-ldl", "-lpthread", "-o", os.path.join(directory, f"lib{name}.so")])
+    _run(cc + ["-shared", "-fPIC", "-O2", "-std=c11", os.path.join(directory, f"{name}.c"),
+               "-ldl", "-lpthread", "-o", os.path.join(directory, f"lib{name}.so")],
+         timeout=BUILD_TIMEOUT)
+
+
+def library_files(name):
+    """The files of library `name` that a load reads (and its RECORD must
+    list)."""
+    return (f"lib{name}.so", f"{name}.json")
 
 
 def build_library(configs, chip="sm_80", cache_dir=None, name="sqa_kernels"):
     """Compiles `configs` ({kernel name: AttentionConfig}) into a library.
 
-    Returns the library's directory, which holds the generated files and the
-    shared object lib<name>.so. A library already in the cache is reused.
+    Returns the library's directory, which holds the generated files, the
+    shared object lib<name>.so and their RECORD. A library already in the
+    cache is reused once its RECORD verifies; one that does not (truncated,
+    emptied, changed, or built for something else) is rebuilt. One thread
+    or process builds a key at a time; the others wait and reuse it.
     """
     compiler = find_tool("sqa-compile")
     specs = [config_spec(kernel, cfg) for kernel, cfg in sorted(configs.items())]
-    directory = os.path.join(cache_dir or default_cache_dir(),
-                             _cache_key(specs, chip, compiler))
-    shared_object = os.path.join(directory, name, f"lib{name}.so")
-    if os.path.exists(shared_object):
-        return os.path.dirname(shared_object)
-    staging = f"{directory}.tmp{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
-    try:
-        lib_dir = os.path.join(staging, name)
-        cmd = [compiler, "--emit", "library", "--chip", chip, "-o", lib_dir]
-        for spec in specs:
-            cmd += ["--config", spec]
-        _run(cmd)
-        compile_launcher(lib_dir, name)
-        # Another process may have built the same library meanwhile.
+    root = cache_root(cache_dir)
+    key = _cache_key(specs, chip, compiler)
+    directory = os.path.join(root, key)
+    lib_dir = os.path.join(directory, name)
+    identity = {"specs": specs, "chip": chip, "library": name}
+    with locked(f"{directory}.lock"):
         try:
+            verify_record(lib_dir, identity, library_files(name))
+            return lib_dir
+        except IntegrityError:
+            if os.path.lexists(directory):
+                shutil.rmtree(directory)
+        staging = tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=root)
+        try:
+            staged = os.path.join(staging, name)
+            cmd = [compiler, "--emit", "library", "--chip", chip, "-o", staged]
+            for spec in specs:
+                cmd += ["--config", spec]
+            _run(cmd, timeout=BUILD_TIMEOUT)
+            compile_launcher(staged, name)
+            write_record(staged, identity)
             os.replace(staging, directory)
-        except OSError:
-            pass
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return os.path.dirname(shared_object)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return lib_dir
+
+
+def kernel_matches(info, cfg):
+    """Whether the kernel `info` of a library's manifest computes `cfg`
+    (every field of its configuration key)."""
+    try:
+        return (info["query_heads"], info["kv_heads"], info["head_dim"],
+                info["value_head_dim"], info["dtype"], info["out_dtype"], info["mask"],
+                tuple(info.get("window") or ()) or None, info["lse"],
+                info.get("grad_dtype") if info.get("backward") else None) == (
+            cfg.num_query_heads, cfg.num_kv_heads, cfg.head_dim, cfg.dv, cfg.dtype,
+            cfg.output_dtype, cfg.mask, cfg.window, cfg.with_lse, cfg.grad_dtype) and (
+            cfg.scale is None or abs(info["scale"] - cfg.scale) <= 1e-6 * abs(cfg.scale))
+    except (KeyError, TypeError):
+        return False
 
 
 class Tensor(ctypes.Structure):
@@ -186,14 +253,35 @@ class Tensor(ctypes.Structure):
 
 
 class KernelLibrary:
-    """A built library, loaded with ctypes."""
+    """A built library, loaded with ctypes once its files verify.
 
-    def __init__(self, directory):
+    `directory` holds lib<name>.so, <name>.json and their RECORD (as
+    build_library and bundles write them; name is the directory's). Raises
+    IntegrityError before loading anything when a file differs from its
+    RECORD, and when `expected` ({kernel name: AttentionConfig}) is given,
+    IntegrityError unless each kernel is that configuration; raises
+    UntrustedPathError where another user could have written the library.
+    """
+
+    def __init__(self, directory, expected=None):
         self.directory = directory
-        with open(os.path.join(directory, f"{os.path.basename(directory)}.json")) as f:
+        name = os.path.basename(os.path.normpath(directory))
+        shared_object = os.path.join(directory, f"lib{name}.so")
+        if os.path.exists(shared_object):
+            require_trusted(shared_object, "kernel library")
+        verify_record(directory, required=library_files(name))
+        with open(os.path.join(directory, f"{name}.json")) as f:
             self.manifest = json.load(f)
-        self.name = self.manifest["library"]
-        lib = ctypes.CDLL(os.path.join(directory, f"lib{self.name}.so"))
+        if self.manifest.get("library") != name:
+            raise IntegrityError(f"{directory}: its manifest names the library "
+                                 f"{self.manifest.get('library')!r}, not {name!r}")
+        self.name = name
+        self.kernels = {k["name"]: k for k in self.manifest["kernels"]}
+        for kernel, cfg in (expected or {}).items():
+            if kernel not in self.kernels or not kernel_matches(self.kernels[kernel], cfg):
+                raise IntegrityError(f"{directory}: kernel {kernel!r} is not the "
+                                     f"configuration {config_key(cfg)}")
+        lib = ctypes.CDLL(shared_object)
         self._status_string = getattr(lib, f"{self.name}_status_string")
         self._status_string.restype = ctypes.c_char_p
         self._status_string.argtypes = [ctypes.c_int]
@@ -203,7 +291,6 @@ class KernelLibrary:
         self._load_driver.restype = ctypes.c_int
         self._driver_error = getattr(lib, f"{self.name}_driver_error")
         self._driver_error.restype = ctypes.c_char_p
-        self.kernels = {k["name"]: k for k in self.manifest["kernels"]}
         self._functions = {}
         for info in self.kernels.values():
             function = getattr(lib, info["function"])

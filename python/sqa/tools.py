@@ -1,7 +1,9 @@
 """Compile and run sqa.attention through the project's tools.
 
 The tools are looked up in $SQA_BUILD_DIR/bin, then in the repository's
-build/bin, then on PATH.
+build/bin (only when this package is the repository's own python/sqa, and
+only from a trusted path: see sqa.trust), then on PATH. $SQA_BUILD_DIR and
+PATH are the caller's choice and trusted as such.
 """
 
 import os
@@ -13,31 +15,55 @@ import tempfile
 import numpy as np
 
 from .ir import emit_attention_grad_module, emit_attention_module
+from .trust import untrusted_reason
 from .variants import AttentionConfig
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_REPO = os.path.dirname(os.path.dirname(_PACKAGE))
 
 
 class ToolError(RuntimeError):
     """A tool failed; the message is its diagnostic."""
 
 
+def _repository_tool(name):
+    """The tool `name` of the repository's build tree, or None: only when
+    this package is the repository's python/sqa (installed elsewhere, e.g.
+    by `pip install --target /tmp/x`, the directory two levels up is
+    anyone's: /tmp/build/bin) and the tool is on a trusted path."""
+    if not os.path.isfile(os.path.join(_REPO, "CMakeLists.txt")) or \
+            os.path.join(_REPO, "python", "sqa") != _PACKAGE:
+        return None
+    path = os.path.join(_REPO, "build", "bin", name)
+    if not os.access(path, os.X_OK) or untrusted_reason(path) is not None:
+        return None
+    return path
+
+
 def find_tool(name):
-    candidates = []
     if os.environ.get("SQA_BUILD_DIR"):
-        candidates.append(os.path.join(os.environ["SQA_BUILD_DIR"], "bin", name))
-    candidates.append(os.path.join(_REPO, "build", "bin", name))
-    for path in candidates:
+        path = os.path.join(os.environ["SQA_BUILD_DIR"], "bin", name)
         if os.access(path, os.X_OK):
             return path
+    path = _repository_tool(name)
+    if path:
+        return path
     found = shutil.which(name)
     if not found:
         raise ToolError(f"{name} not found: build the project or set SQA_BUILD_DIR")
     return found
 
 
-def _run(cmd):
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+def _run(cmd, timeout=None):
+    """Runs `cmd`; ToolError with its diagnostic when it fails, or when it
+    runs past `timeout` seconds (then it is killed)."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"{os.path.basename(cmd[0])} ran past its limit of {timeout} s: "
+                        f"{' '.join(cmd)}") from None
+    except OSError as err:
+        raise ToolError(f"cannot run {cmd[0]}: {err.strerror}") from None
     if proc.returncode != 0:
         raise ToolError(proc.stderr.strip() or f"{cmd[0]} failed")
     return proc

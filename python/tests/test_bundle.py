@@ -16,9 +16,11 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
+import sqa.bundle as sqa_bundle
 from sqa import variant
 from sqa.bundle import (MANIFEST, Bundle, BundleError, KernelNotFoundError, build_bundle,
                         check_bundles, find_kernel, library_name, main)
@@ -67,7 +69,7 @@ def test_bundle_layout(bundle):
     # The launcher as a shared object (images embedded), its header and
     # manifest: no C source, PTX or cubin files.
     assert sorted(os.listdir(os.path.join(bundle, name))) == sorted(
-        [f"lib{name}.so", f"{name}.h", f"{name}.json"])
+        [f"lib{name}.so", f"{name}.h", f"{name}.json", "RECORD.json"])
     # A second build adds only what is missing.
     before = os.stat(os.path.join(bundle, name, f"lib{name}.so")).st_mtime_ns
     build_bundle(bundle, [RSQA])
@@ -116,12 +118,10 @@ def _run_child(bundle, tmp_path, ld_library_path=None):
 
 
 def _has_driver():
-    import ctypes
-    try:
-        ctypes.CDLL("libcuda.so.1")
-        return True
-    except OSError:
-        return False
+    """Whether a fresh process finds libcuda.so.1 (this one may have loaded
+    the toolkit's stub under that name: test_library.py does)."""
+    return subprocess.run([sys.executable, "-c", "import ctypes; ctypes.CDLL('libcuda.so.1')"],
+                          capture_output=True).returncode == 0
 
 
 def test_bundle_without_compiler_or_driver(bundle, tmp_path):
@@ -179,7 +179,7 @@ def test_check(bundle, tmp_path, capsys):
     json.dump(manifest, open(os.path.join(swapped, MANIFEST), "w"))
     lines = []
     assert check_bundles([swapped], keys, log=lines.append) == 2
-    assert any("its kernel is not the configuration" in line for line in lines)
+    assert any("is not the configuration" in line for line in lines)
 
 
 def test_bad_bundles(tmp_path, monkeypatch, capsys):
@@ -201,3 +201,95 @@ def test_bad_bundles(tmp_path, monkeypatch, capsys):
     assert "unknown field 'foo'" in capsys.readouterr().err
     assert main(["build", str(tmp_path / "b"), "--config", "hq=3,hkv=2,d=16"]) == 1
     assert "to divide the other" in capsys.readouterr().err
+
+
+def _copy_with_manifest(bundle, destination, edit):
+    shutil.copytree(bundle, destination)
+    manifest = json.load(open(os.path.join(destination, MANIFEST)))
+    edit(manifest)
+    json.dump(manifest, open(os.path.join(destination, MANIFEST), "w"))
+    return str(destination)
+
+
+def test_library_names_are_not_paths(bundle, tmp_path):
+    """A manifest's library name is a C identifier: '../x', an absolute
+    path or 'a/b' would load a library from anywhere."""
+    for name in ["../x", "/usr/lib/x", "a/b", "..", ""]:
+        def edit(manifest, name=name):
+            manifest["kernels"][config_key(XSQA)] = name
+        bad = _copy_with_manifest(bundle, tmp_path / f"b{len(os.listdir(tmp_path))}", edit)
+        with pytest.raises(BundleError, match="not a library name"):
+            Bundle(bad)
+        lines = []
+        assert check_bundles([bad], [config_key(XSQA)], log=lines.append) == 2
+        assert any("not a library name" in line for line in lines)
+
+
+def test_old_bundles_are_refused(bundle, tmp_path):
+    def edit(manifest):
+        manifest["version"] = 1
+    old = _copy_with_manifest(bundle, tmp_path / "old", edit)
+    with pytest.raises(BundleError, match="bundle version 1; this sqa reads version 2"):
+        Bundle(old)
+
+
+def test_damaged_or_swapped_libraries_are_never_loaded(bundle, tmp_path, monkeypatch):
+    """A truncated shared object (SIGBUS when mapped) or an empty one, and
+    a manifest whose entries are swapped (non-causal attention for a
+    causal request), are reported by check and refused by find_kernel."""
+    monkeypatch.setattr(sqa_bundle, "_LOADED", {})
+    keys = [config_key(XSQA), config_key(RSQA)]
+    for size in (4096, 0):
+        damaged = str(tmp_path / f"damaged{size}")
+        shutil.copytree(bundle, damaged)
+        name = Bundle(damaged).kernels[config_key(RSQA)]
+        os.truncate(os.path.join(damaged, name, f"lib{name}.so"), size)
+        lines = []
+        assert check_bundles([damaged], keys, log=lines.append) == 1
+        assert any(line.startswith(f"broken: {config_key(RSQA)}") and
+                   f"{size} bytes, its RECORD.json says" in line for line in lines)
+        monkeypatch.setenv("SQA_KERNEL_PATH", damaged)
+        with pytest.raises(BundleError, match="cannot be loaded.*--rebuild"):
+            find_kernel(RSQA)
+
+    def swap(manifest):
+        kernels = manifest["kernels"]
+        kernels[keys[0]], kernels[keys[1]] = kernels[keys[1]], kernels[keys[0]]
+    swapped = _copy_with_manifest(bundle, tmp_path / "swapped", swap)
+    monkeypatch.setenv("SQA_KERNEL_PATH", swapped)
+    with pytest.raises(BundleError, match="is not the configuration"):
+        find_kernel(XSQA)
+    if os.geteuid() == 0:
+        theirs = str(tmp_path / "theirs")
+        shutil.copytree(bundle, theirs)
+        name = Bundle(theirs).kernels[config_key(XSQA)]
+        os.chown(os.path.join(theirs, name), 65534, 65534)
+        os.chmod(os.path.join(theirs, name), 0o777)
+        monkeypatch.setenv("SQA_KERNEL_PATH", theirs)
+        with pytest.raises(BundleError, match="owned by uid 65534"):
+            find_kernel(XSQA)
+
+
+def test_concurrent_builds_keep_every_entry(tmp_path):
+    """Two builds into one directory at once: the manifest is extended
+    under a lock, so neither loses the other's kernels."""
+    directory = str(tmp_path / "bundle")
+    configs = [variant("MQA", head_dim=16), variant("xSMQA", head_dim=16)]
+    errors = []
+
+    def build(cfg):
+        try:
+            build_bundle(directory, [cfg], cubin_chips=())
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=build, args=(cfg,)) for cfg in configs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(Bundle(directory).kernels) == sorted(config_key(c) for c in configs)
+    assert check_bundles([directory], [config_key(c) for c in configs],
+                         log=lambda line: None) == 0
+    assert not [e for e in os.listdir(directory) if e.startswith(".staging")]

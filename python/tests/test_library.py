@@ -9,12 +9,18 @@ driver call. The driver-less case runs in a fresh process (test_bundle.py).
 
 import ctypes
 import os
+import subprocess
+import sys
+import threading
 
 import pytest
 
+import sqa.library as sqa_library
 from sqa import variant
 from sqa.library import (STATUS_ERROR_CUDA, KernelLibrary, LaunchError, Tensor,
                          build_library, config_key, config_spec, parse_config_key)
+from sqa.tools import ToolError
+from sqa.trust import IntegrityError, UntrustedPathError, verify_record
 
 CUDA_STUB = "/usr/local/cuda/lib64/stubs/libcuda.so"
 
@@ -129,3 +135,145 @@ def test_valid_arguments_reach_the_driver(library):
         lib.launch("rsqa", [q, kv, kv, out, lse])
     assert err.value.status == STATUS_ERROR_CUDA
     assert err.value.cuda_result == 34  # CUDA_ERROR_STUB_LIBRARY
+
+
+def test_cache_repairs_what_it_cannot_verify(tmp_path):
+    """A truncated (SIGBUS when mapped), emptied or replaced shared object,
+    or a library manifest that is not JSON, is found by the RECORD and
+    rebuilt, never loaded. (Damage happens before this process maps the
+    library: truncating a file a process has mapped kills that process, as
+    it would any program.)"""
+    configs = {"xsqa": variant("xSQA", head_dim=16, dtype="bf16")}
+    cache = str(tmp_path)
+    directory = build_library(configs, cache_dir=cache)
+    so = os.path.join(directory, "libsqa_kernels.so")
+    size = os.path.getsize(so)
+    # Loading a damaged library directly refuses it before mapping it.
+    os.truncate(so, size // 2)
+    with pytest.raises(IntegrityError, match="bytes, its RECORD.json says"):
+        KernelLibrary(directory)
+    damages = [lambda: None, lambda: os.truncate(so, 0),
+               lambda: open(so, "r+b").write(b"\0" * 64),
+               lambda: open(os.path.join(directory, "sqa_kernels.json"), "w").write("{oops"),
+               lambda: os.remove(os.path.join(directory, "RECORD.json"))]
+    for damage in damages:
+        damage()
+        assert build_library(configs, cache_dir=cache) == directory
+        assert os.path.getsize(so) == size
+        verify_record(directory, required=["libsqa_kernels.so", "sqa_kernels.json"])
+    assert sorted(KernelLibrary(directory).kernels) == ["xsqa"]
+
+
+def test_cache_refuses_another_users_library(tmp_path):
+    """A library planted under a cache key (anyone can compute the key) is
+    not loaded: it has no RECORD of ours, and a cache directory that is
+    not the caller's, or that others can write, is refused."""
+    configs = {"mha": variant("MHA", head_dim=16)}
+    cache = tmp_path / "cache"
+    directory = build_library(configs, cache_dir=str(cache))
+    # Planted: another shared object and a RECORD that does not describe it.
+    planted = os.path.join(directory, "libsqa_kernels.so")
+    with open(planted, "wb") as f:
+        f.write(b"\x7fELF planted")
+    assert build_library(configs, cache_dir=str(cache)) == directory
+    assert open(planted, "rb").read(12) != b"\x7fELF planted"
+    os.chmod(cache, 0o777)
+    with pytest.raises(UntrustedPathError, match="writable by others"):
+        build_library(configs, cache_dir=str(cache))
+    os.chmod(cache, 0o700)
+    if os.geteuid() == 0:
+        os.chown(cache, 65534, 65534)
+        with pytest.raises(UntrustedPathError, match="owned by uid 65534"):
+            build_library(configs, cache_dir=str(cache))
+        os.chown(cache, 0, 0)
+        # A library another user owns in our directory is not loaded.
+        os.chown(planted, 65534, 65534)
+        with pytest.raises(UntrustedPathError, match="owned by uid 65534"):
+            KernelLibrary(directory)
+
+
+def test_unusable_default_cache_falls_back(tmp_path, monkeypatch):
+    """A default cache that cannot be made (HOME=/nonexistent, read-only,
+    a file in the way) or is not private: a private directory of this
+    process instead, with a warning; an explicit one raises."""
+    monkeypatch.setattr(sqa_library, "_FALLBACK_CACHE", None)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("SQA_CACHE_DIR", str(blocker / "cache"))
+    with pytest.warns(RuntimeWarning, match="is not usable"):
+        root = sqa_library.cache_root()
+    assert root != str(blocker / "cache") and os.stat(root).st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    monkeypatch.setenv("SQA_CACHE_DIR", str(shared))
+    assert sqa_library.cache_root() == root
+    with pytest.raises(OSError):
+        sqa_library.cache_root(str(blocker / "cache"))
+
+
+def test_threads_build_a_key_once(tmp_path, monkeypatch):
+    """Threads of one process building one key: one compiles, the others
+    wait for it and load the same library (they had shared a staging
+    directory and 3 or 4 of 4 failed)."""
+    runs = []
+    real_run = sqa_library._run
+
+    def counting_run(cmd, timeout=None):
+        runs.append(os.path.basename(cmd[0]))
+        return real_run(cmd, timeout)
+
+    monkeypatch.setattr(sqa_library, "_run", counting_run)
+    configs = {"g": variant("GQA", head_dim=32, dtype="f16")}
+    results, errors = [], []
+
+    def build():
+        try:
+            results.append(build_library(configs, cache_dir=str(tmp_path)))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(results)) == 1 and len(results) == 4
+    assert runs.count("sqa-compile") == 1
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [os.path.basename(os.path.dirname(results[0])),
+         os.path.basename(os.path.dirname(results[0])) + ".lock"])
+
+
+def test_cc_is_a_command_line(tmp_path, monkeypatch):
+    """$CC may carry words (CC="ccache gcc"), as make reads it."""
+    monkeypatch.setenv("CC", "/usr/bin/env gcc")
+    directory = build_library({"m": variant("MQA", head_dim=16)}, cache_dir=str(tmp_path))
+    assert "m" in KernelLibrary(directory).kernels
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    with pytest.raises(ToolError, match="cannot run /nonexistent/cc"):
+        build_library({"m": variant("MQA", head_dim=32)}, cache_dir=str(tmp_path))
+
+
+def test_processes_build_a_key_once(tmp_path):
+    """Processes building one key: one compiles, the others wait on the
+    key's lock and load its library (each had built it before)."""
+    real = sqa_library.find_tool("sqa-compile")
+    wrapper = tmp_path / "tools" / "bin"
+    wrapper.mkdir(parents=True)
+    log = tmp_path / "runs.log"
+    (wrapper / "sqa-compile").write_text(
+        f"#!/bin/sh\necho run >> {log}\nexec {real} \"$@\"\n")
+    (wrapper / "sqa-compile").chmod(0o755)
+    code = ("import sys; from sqa import variant; from sqa.library import build_library, "
+            "KernelLibrary; d = build_library({'g': variant('GQA', head_dim=16)}, "
+            "cache_dir=sys.argv[1]); print(sorted(KernelLibrary(d).kernels))")
+    env = dict(os.environ, SQA_BUILD_DIR=str(tmp_path / "tools"),
+               PYTHONPATH=os.path.dirname(os.path.dirname(sqa_library.__file__)))
+    children = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "cache")],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(3)]
+    outputs = [child.communicate() for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0], outputs
+    assert [out for out, _ in outputs] == ["['g']\n"] * 3
+    assert log.read_text() == "run\n"
