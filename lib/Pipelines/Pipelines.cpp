@@ -27,6 +27,7 @@
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Threading.h"
 
 using namespace mlir;
 using namespace mlir::sqa;
@@ -177,6 +178,7 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
     rowwise.tensorCoreWarps = tensorCoreWarps;
     rowwise.tensorCoreKeyBlock = options.keyBlock;
     rowwise.tensorCoreWarpRows = options.warpRows;
+    rowwise.maxHeadDim = kMaxRowwiseGPUHeadDim;
     pm.addNestedPass<func::FuncOp>(createConvertSQAToSCFPass(rowwise));
     addCanonicalizeAndCSE(pm);
   }
@@ -374,9 +376,14 @@ mlir::sqa::verifyGPUTarget(const GPUPipelineOptions &options,
   }
 
   // What LLVM's NVPTX backend knows: an unknown chip or feature would only
-  // print a warning there and be ignored.
-  LLVMInitializeNVPTXTargetInfo();
-  LLVMInitializeNVPTXTargetMC();
+  // print a warning there and be ignored. The registration writes LLVM's
+  // global target registry: once per process, so that hosts calling the C
+  // API from several threads do not race on it.
+  static llvm::once_flag registerNVPTX;
+  llvm::call_once(registerNVPTX, [] {
+    LLVMInitializeNVPTXTargetInfo();
+    LLVMInitializeNVPTXTargetMC();
+  });
   std::string lookupError;
   llvm::Triple triple("nvptx64-nvidia-cuda");
   const llvm::Target *target =

@@ -2,7 +2,10 @@
 
 #include "sqa/Tools/ParseGuard.h"
 
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/OperationSupport.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -39,6 +42,53 @@ static bool runRecovering(function_ref<void()> parse) {
   return survived;
 }
 
+/// Whether `op` holds a static list entry equal to ShapedType::kDynamic
+/// (INT64_MIN), the marker upstream uses for "the next dynamic operand", in
+/// an attribute or a property.
+static bool hasDynamicSentinel(Operation *op) {
+  auto holdsSentinel = [](NamedAttribute attr) {
+    auto array = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
+    return array && llvm::is_contained(array.asArrayRef(), ShapedType::kDynamic);
+  };
+  auto properties =
+      dyn_cast_or_null<DictionaryAttr>(op->getPropertiesAsAttribute());
+  return llvm::any_of(op->getAttrs(), holdsSentinel) ||
+         (properties && llvm::any_of(properties.getValue(), holdsSentinel));
+}
+
+/// Prints `op` (with `state`) under crash recovery; false when the printer
+/// crashed or wrote a value it cannot name.
+static bool printsBack(Operation *op, AsmState &state) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (!runRecovering([&] { op->print(os, state); }))
+    return false;
+  return !StringRef(text).contains("<<UNKNOWN SSA VALUE>>");
+}
+
+LogicalResult mlir::sqa::checkPrintsBack(Operation *root) {
+  AsmState state(root);
+  if (printsBack(root, state))
+    return success();
+  // Find the innermost op that does not print (post-order: nested ops
+  // first) and report it where it was written.
+  Operation *culprit = root;
+  root->walk([&](Operation *op) {
+    if (printsBack(op, state))
+      return WalkResult::advance();
+    culprit = op;
+    return WalkResult::interrupt();
+  });
+  InFlightDiagnostic diag = culprit->emitError()
+                            << "MLIR cannot print this op back (an upstream "
+                               "verifier gap: its printer crashes or names a "
+                               "value that does not exist)";
+  if (hasDynamicSentinel(culprit))
+    diag << ": a static list entry is -9223372036854775808 (INT64_MIN), "
+            "MLIR's marker for a dynamic value, with no value for it";
+  return failure();
+}
+
 OwningOpRef<ModuleOp>
 mlir::sqa::parseSourceFileGuarded(llvm::SourceMgr &sourceMgr,
                                   MLIRContext *context, bool *crashed) {
@@ -47,8 +97,16 @@ mlir::sqa::parseSourceFileGuarded(llvm::SourceMgr &sourceMgr,
       [&] { module = parseSourceFile<ModuleOp>(sourceMgr, context); });
   if (crashed)
     *crashed = !survived;
-  if (survived)
+  if (survived) {
+    if (module && failed(checkPrintsBack(*module))) {
+      // The printer may have crashed in the context: leak both.
+      (void)module.release();
+      if (crashed)
+        *crashed = true;
+      return nullptr;
+    }
     return module;
+  }
   // Whatever the parser built is in an unknown state: leak it.
   (void)module.release();
   const llvm::MemoryBuffer *buffer =
@@ -117,6 +175,12 @@ LogicalResult mlir::sqa::checkParserSurvives(llvm::MemoryBufferRef buffer,
       (void)context.release();
       llvm::errs() << held << buffer.getBufferIdentifier() << ":" << line
                    << ":1: error: " << kCrashMessage << "\n";
+      return failure();
+    }
+    if (module && failed(checkPrintsBack(*module))) {
+      (void)module.release();
+      (void)context.release();
+      llvm::errs() << held;
       return failure();
     }
     line += piece.count('\n') + splitMarker.count('\n');

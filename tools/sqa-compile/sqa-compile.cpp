@@ -116,6 +116,19 @@ static cl::opt<std::string>
                        "/usr/local/cuda/bin); 'none' for PTX only"),
               cl::cat(compileCategory));
 
+static cl::opt<unsigned> ptxasTimeout(
+    "ptxas-timeout",
+    cl::desc("Seconds each ptxas run of --emit library may take before it is "
+             "killed (0: no limit)"),
+    cl::init(sqa::KernelLibraryOptions::kDefaultPtxasTimeoutSeconds),
+    cl::value_desc("seconds"), cl::cat(compileCategory));
+static cl::opt<unsigned> ptxasMemoryLimit(
+    "ptxas-memory-limit",
+    cl::desc("Memory in MiB each ptxas run of --emit library may use (0: no "
+             "limit)"),
+    cl::init(sqa::KernelLibraryOptions::kDefaultPtxasMemoryLimitMiB),
+    cl::value_desc("MiB"), cl::cat(compileCategory));
+
 static cl::list<std::string> cubinChips(
     "cubin-chips",
     cl::desc("Chips to assemble each library kernel's cubin for (default: "
@@ -195,6 +208,8 @@ static int emitLibrary(ModuleOp module) {
   options.cubinChips.assign(cubinChips.begin(), cubinChips.end());
   options.configurePassManager = configurePassManager;
   options.ptxasPath = findPtxas();
+  options.ptxasTimeoutSeconds = ptxasTimeout;
+  options.ptxasMemoryLimitMiB = ptxasMemoryLimit;
   if (!cubinChips.empty() && options.ptxasPath.empty())
     return fail("--cubin-chips needs ptxas (none found, or --ptxas=none)");
   if (!options.ptxasPath.empty() &&

@@ -2,6 +2,7 @@
 
 #include "Npy.h"
 
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -11,12 +12,15 @@ using namespace npy;
 
 static constexpr char kMagic[] = "\x93NUMPY";
 
-int64_t NpyArray::getNumElements() const {
+static int64_t countElements(llvm::ArrayRef<int64_t> shape) {
   int64_t count = 1;
   for (int64_t dim : shape)
     count *= dim;
   return count;
 }
+
+int64_t NpyHeader::getNumElements() const { return countElements(shape); }
+int64_t NpyArray::getNumElements() const { return countElements(shape); }
 
 /// The byte size of `shape` x `elementSize`, or nullopt when it overflows
 /// int64 (a header can claim any dimensions).
@@ -57,23 +61,33 @@ static int64_t getElementSize(llvm::StringRef descr) {
   return size;
 }
 
-llvm::Expected<NpyArray> npy::readNpy(llvm::StringRef path) {
-  auto bufferOr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false);
-  if (std::error_code ec = bufferOr.getError())
+/// The longest header read: NumPy writes a few hundred bytes and its
+/// reader refuses more than 10000 by default; versions 2 and 3 could claim
+/// 4 GiB.
+static constexpr size_t kMaxHeaderLength = 1 << 20;
+
+llvm::Expected<NpyHeader> npy::readNpyHeader(llvm::StringRef path) {
+  uint64_t fileSize = 0;
+  if (std::error_code ec = llvm::sys::fs::file_size(path, fileSize))
     return makeError(path, "cannot open: " + ec.message());
-  llvm::StringRef contents = (*bufferOr)->getBuffer();
-  if (!contents.starts_with(llvm::StringRef(kMagic, 6)) || contents.size() < 10)
+  // The fixed prefix: magic, version, header length (2 or 4 bytes).
+  auto prefixOr = llvm::MemoryBuffer::getFileSlice(
+      path, std::min<uint64_t>(fileSize, 12), /*Offset=*/0);
+  if (std::error_code ec = prefixOr.getError())
+    return makeError(path, "cannot open: " + ec.message());
+  llvm::StringRef prefix = (*prefixOr)->getBuffer();
+  if (!prefix.starts_with(llvm::StringRef(kMagic, 6)) || prefix.size() < 10)
     return makeError(path, "not a .npy file (bad magic)");
-  unsigned major = static_cast<unsigned char>(contents[6]);
+  unsigned major = static_cast<unsigned char>(prefix[6]);
   size_t headerLength, headerStart;
   auto byteAt = [&](size_t i) -> size_t {
-    return static_cast<unsigned char>(contents[i]);
+    return static_cast<unsigned char>(prefix[i]);
   };
   if (major == 1) {
     headerLength = byteAt(8) | byteAt(9) << 8;
     headerStart = 10;
   } else if (major == 2 || major == 3) {
-    if (contents.size() < 12)
+    if (prefix.size() < 12)
       return makeError(path, "truncated header");
     headerLength =
         byteAt(8) | byteAt(9) << 8 | byteAt(10) << 16 | byteAt(11) << 24;
@@ -81,11 +95,19 @@ llvm::Expected<NpyArray> npy::readNpy(llvm::StringRef path) {
   } else {
     return makeError(path, "unsupported .npy version " + llvm::Twine(major));
   }
-  if (contents.size() < headerStart + headerLength)
+  if (headerLength > kMaxHeaderLength)
+    return makeError(path, "header of " + llvm::Twine(headerLength) +
+                               " bytes is longer than " +
+                               llvm::Twine(kMaxHeaderLength));
+  if (fileSize < headerStart + headerLength)
     return makeError(path, "truncated header");
-  llvm::StringRef header = contents.substr(headerStart, headerLength);
+  auto headerOr =
+      llvm::MemoryBuffer::getFileSlice(path, headerLength, headerStart);
+  if (std::error_code ec = headerOr.getError())
+    return makeError(path, "cannot read: " + ec.message());
+  llvm::StringRef header = (*headerOr)->getBuffer();
 
-  NpyArray array;
+  NpyHeader array;
   std::optional<llvm::StringRef> descr = findValue(header, "descr");
   if (!descr || !descr->consume_front("'"))
     return makeError(path, "header has no 'descr'");
@@ -123,13 +145,41 @@ llvm::Expected<NpyArray> npy::readNpy(llvm::StringRef path) {
   std::optional<int64_t> byteSize = getByteSize(array.shape, elementSize);
   if (!byteSize)
     return makeError(path, "shape has more elements than fit in 64 bits");
-  int64_t payloadSize = *byteSize;
-  llvm::StringRef payload = contents.drop_front(headerStart + headerLength);
-  if (static_cast<int64_t>(payload.size()) != payloadSize)
-    return makeError(path, "payload has " + llvm::Twine(payload.size()) +
-                               " bytes, expected " + llvm::Twine(payloadSize));
-  array.data.assign(payload.begin(), payload.end());
+  array.payloadSize = *byteSize;
+  array.payloadOffset = headerStart + headerLength;
+  uint64_t actual = fileSize - array.payloadOffset;
+  if (actual != static_cast<uint64_t>(array.payloadSize))
+    return makeError(path, "payload has " + llvm::Twine(actual) +
+                               " bytes, expected " +
+                               llvm::Twine(array.payloadSize));
   return array;
+}
+
+llvm::Error npy::readNpyPayload(llvm::StringRef path, const NpyHeader &header,
+                                char *destination) {
+  if (header.payloadSize == 0)
+    return llvm::Error::success();
+  llvm::Expected<llvm::sys::fs::file_t> file =
+      llvm::sys::fs::openNativeFileForRead(path);
+  if (!file)
+    return makeError(path, "cannot open: " + llvm::toString(file.takeError()));
+  llvm::scope_exit closeFile([&] { llvm::sys::fs::closeFile(*file); });
+  // In chunks, so that no read exceeds what the OS takes at once.
+  constexpr size_t kChunk = size_t(1) << 26;
+  uint64_t done = 0, total = header.payloadSize;
+  while (done < total) {
+    size_t want = std::min<uint64_t>(kChunk, total - done);
+    llvm::Expected<size_t> got = llvm::sys::fs::readNativeFileSlice(
+        *file, llvm::MutableArrayRef<char>(destination + done, want),
+        header.payloadOffset + done);
+    if (!got)
+      return makeError(path, "cannot read: " + llvm::toString(got.takeError()));
+    if (*got == 0)
+      return makeError(path, "payload ended after " + llvm::Twine(done) +
+                                 " bytes, expected " + llvm::Twine(total));
+    done += *got;
+  }
+  return llvm::Error::success();
 }
 
 llvm::Error npy::writeNpy(llvm::StringRef path, const NpyArray &array) {

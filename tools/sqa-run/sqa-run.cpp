@@ -141,7 +141,7 @@ static std::string shapeToString(ArrayRef<int64_t> shape) {
 /// (directly or through tensor.cast): with dynamic sizes the verifier
 /// cannot, and a mismatch would read or write out of bounds.
 static LogicalResult checkAttentionSizes(func::FuncOp func,
-                                         ArrayRef<npy::NpyArray> inputs) {
+                                         ArrayRef<npy::NpyHeader> inputs) {
   auto shapeOf = [&](Value value) -> std::optional<ArrayRef<int64_t>> {
     // tensor.cast keeps the sizes: look through it to the argument.
     while (auto cast = value.getDefiningOp<tensor::CastOp>())
@@ -288,14 +288,16 @@ int main(int argc, char **argv) {
     return tensorType;
   };
 
-  SmallVector<npy::NpyArray> inputs;
+  // Headers only: every shape and dtype is checked before any payload is
+  // read or allocated for (a 2 GiB input of the wrong shape fails at once).
+  SmallVector<npy::NpyHeader> inputs;
   for (auto [index, type, path] :
        llvm::enumerate(funcType.getInputs(), inputFiles)) {
     FailureOr<RankedTensorType> tensorType =
         checkTensorType(type, "argument", index);
     if (failed(tensorType))
       return EXIT_FAILURE;
-    llvm::Expected<npy::NpyArray> array = npy::readNpy(path);
+    llvm::Expected<npy::NpyHeader> array = npy::readNpyHeader(path);
     if (!array)
       return fail(llvm::toString(array.takeError()));
     std::string descr = getNpyDescr(tensorType->getElementType());
@@ -370,22 +372,25 @@ int main(int argc, char **argv) {
     return fail("JIT compilation failed: " +
                 llvm::toString(engine.takeError()));
 
-  // Arguments: one descriptor per input over a copy of its data, aligned
-  // for vector loads.
+  // Arguments: one descriptor per input over its payload, read straight
+  // from the file into a buffer aligned for vector loads (one copy).
   SmallVector<MemRefDescriptor> argDescriptors;
   SmallVector<void *> buffers;
   llvm::scope_exit releaseBuffers([&] {
     for (void *buffer : buffers)
       std::free(buffer);
   });
-  for (npy::NpyArray &array : inputs) {
+  for (auto [array, path] : llvm::zip_equal(inputs, inputFiles)) {
     int64_t rank = array.shape.size();
-    size_t bytes = std::max<size_t>(array.data.size(), 1);
+    size_t bytes = std::max<size_t>(array.payloadSize, 1);
     void *buffer = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!buffer)
-      return fail("out of memory");
+      return fail(path + ": out of memory for its " +
+                  Twine(array.payloadSize) + " bytes");
     buffers.push_back(buffer);
-    std::memcpy(buffer, array.data.data(), array.data.size());
+    if (llvm::Error error =
+            npy::readNpyPayload(path, array, static_cast<char *>(buffer)))
+      return fail(llvm::toString(std::move(error)));
     MemRefDescriptor &desc = argDescriptors.emplace_back(rank);
     desc.fields[0] = desc.fields[1] = reinterpret_cast<int64_t>(buffer);
     int64_t stride = 1;

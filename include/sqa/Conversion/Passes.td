@@ -72,6 +72,11 @@ def ConvertSQAToSCFPass : Pass<"convert-sqa-to-scf"> {
            /*default=*/"0",
            "The rows per warp convert-sqa-to-nvgpu will use (0: its "
            "default)">,
+    Option<"maxHeadDim", "max-head-dim", "int64_t", /*default=*/"0",
+           "When positive, refuse (with a diagnostic at the op) the ops "
+           "this lowering would take whose head dim D or Dv is larger: "
+           "sqa-gpu-pipeline sets 256, since the row-wise GPU kernel holds "
+           "a query row and a Dv accumulator per thread in registers">,
   ];
   let dependentDialects = [
     "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",

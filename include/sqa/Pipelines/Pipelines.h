@@ -85,6 +85,11 @@ enum class GPUKernel {
   Rowwise,
 };
 
+/// The largest head dim (D and Dv) of the row-wise GPU kernel, which holds a
+/// query row and a Dv accumulator per thread in registers; the GPU pipeline
+/// refuses larger ones with a diagnostic (FlashAttention's largest is 256 too).
+inline constexpr int64_t kMaxRowwiseGPUHeadDim = 256;
+
 struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("Target GPU architecture"),

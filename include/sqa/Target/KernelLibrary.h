@@ -79,6 +79,13 @@ struct KernelLibraryOptions {
   GPUPipelineOptions pipeline;
   /// ptxas to assemble cubins with; empty: PTX only (the launcher JITs it).
   std::string ptxasPath;
+  /// Limits of each ptxas run (0: none): wall-clock seconds, after which it
+  /// is killed, and memory in MiB. The defaults are far above what the
+  /// library's kernels take (seconds, well under 1 GiB) and stop a runaway.
+  static constexpr unsigned kDefaultPtxasTimeoutSeconds = 600;
+  static constexpr unsigned kDefaultPtxasMemoryLimitMiB = 8192;
+  unsigned ptxasTimeoutSeconds = kDefaultPtxasTimeoutSeconds;
+  unsigned ptxasMemoryLimitMiB = kDefaultPtxasMemoryLimitMiB;
   /// The chips (sm_NN) to assemble a cubin for, each no older than the
   /// pipeline's chip; empty: the pipeline's chip. The launcher loads the
   /// cubin of the device's architecture, else the PTX.

@@ -41,11 +41,20 @@ OwningOpRef<ModuleOp> parseSourceFileGuarded(StringRef filename,
                                              llvm::SourceMgr &sourceMgr,
                                              MLIRContext *context);
 
+/// Checks that every op under `root` prints back: some upstream ops verify
+/// although their printer crashes or writes `<<UNKNOWN SSA VALUE>>`, which
+/// does not parse (transform.structured.tile_using_for with a static tile
+/// size of INT64_MIN, MLIR's dynamic-size marker). Emits an error at the
+/// innermost such op and returns failure; the parsers below call it on what
+/// they parse. The context may be left as a crash left it: leak it then.
+LogicalResult checkPrintsBack(Operation *root);
+
 /// For drivers that parse themselves (MlirOptMain): parses `buffer` (each
 /// piece between `splitMarker` lines, when it is not empty) in a scratch
 /// context of `registry`, with its diagnostics held back. Returns failure, and
-/// prints the held-back diagnostics and an error, only if the parser crashes;
-/// an input that merely fails to parse is left to the driver.
+/// prints the held-back diagnostics and an error, only if the parser crashes
+/// or what it parsed does not print back (checkPrintsBack); an input that
+/// merely fails to parse is left to the driver.
 LogicalResult checkParserSurvives(llvm::MemoryBufferRef buffer,
                                   const DialectRegistry &registry,
                                   StringRef splitMarker);

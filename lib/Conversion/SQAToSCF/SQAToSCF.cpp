@@ -248,6 +248,24 @@ struct ConvertSQAToSCFPass
     });
     if (buffers.wasInterrupted())
       return signalPassFailure();
+    // Head dims the row-wise kernel is for: above them, its per-thread
+    // registers spill without bound (ptxas ran 220 s and took 8.3 GB at
+    // D = 4096) rather than anything useful.
+    WalkResult wide = getOperation()->walk([&](AttentionOp op) {
+      if (maxHeadDim <= 0 || target.isLegal(op) ||
+          (op.getHeadDim() <= maxHeadDim && op.getValueHeadDim() <= maxHeadDim))
+        return WalkResult::advance();
+      op.emitOpError("has no GPU kernel: the row-wise kernel supports head "
+                     "dims up to ")
+          << static_cast<int64_t>(maxHeadDim) << ", but D is " << op.getHeadDim() << " and Dv "
+          << op.getValueHeadDim()
+          << (tensorCoreWarps > 0
+                  ? " (" + getTensorCoreIncompatibility(op, tensorCore) + ")"
+                  : std::string());
+      return WalkResult::interrupt();
+    });
+    if (wide.wasInterrupted())
+      return signalPassFailure();
     target.addLegalOp<AttentionGradOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,

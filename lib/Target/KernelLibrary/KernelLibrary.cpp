@@ -453,11 +453,16 @@ namespace {
 /// Hand-written rather than through EmitC: upstream has no conversion of
 /// memref.dim on function arguments, and the launcher must read the sizes
 /// from its own tensor descriptors.
+///
+/// Arithmetic that can overflow calls the launcher's checked helpers
+/// (`<lib>_add(&overflow, a, b)`, `_sub`, `_mul`, `_div`, `_rem`,
+/// `_ceildiv`): the sizes are the caller's, and the launch function refuses
+/// the launch when `overflow` is set after the statements.
 class LaunchSizeEmitter {
 public:
-  LaunchSizeEmitter(ArrayRef<std::string> tensorNames,
+  LaunchSizeEmitter(StringRef lib, ArrayRef<std::string> tensorNames,
                     SmallVectorImpl<std::string> &statements)
-      : tensorNames(tensorNames), statements(statements) {}
+      : lib(lib), tensorNames(tensorNames), statements(statements) {}
 
   /// Returns a C expression for `value`, adding the statements it needs.
   FailureOr<std::string> emit(Value value);
@@ -465,6 +470,7 @@ public:
 private:
   FailureOr<std::string> emitOp(Operation *op);
 
+  StringRef lib;
   ArrayRef<std::string> tensorNames;
   SmallVectorImpl<std::string> &statements;
   DenseMap<Value, std::string> names;
@@ -511,6 +517,11 @@ FailureOr<std::string> LaunchSizeEmitter::emitOp(Operation *op) {
   auto binary = [&](StringRef symbol) {
     return ("(" + operands[0] + " " + symbol + " " + operands[1] + ")").str();
   };
+  auto checked = [&](StringRef helper) {
+    return llvm::formatv("{0}_{1}(&overflow, {2}, {3})", lib, helper,
+                         operands[0], operands[1])
+        .str();
+  };
   // Divisions by a value only known at run time are left out: the
   // launcher would have to guard them.
   auto hasConstantDivisor = [&](Operation *op) {
@@ -526,28 +537,25 @@ FailureOr<std::string> LaunchSizeEmitter::emitOp(Operation *op) {
               return std::nullopt;
             return "INT64_C(" + std::to_string(attr.getInt()) + ")";
           })
-          .Case([&](arith::AddIOp) { return binary("+"); })
-          .Case([&](arith::SubIOp) { return binary("-"); })
-          .Case([&](arith::MulIOp) { return binary("*"); })
+          .Case([&](arith::AddIOp) { return checked("add"); })
+          .Case([&](arith::SubIOp) { return checked("sub"); })
+          .Case([&](arith::MulIOp) { return checked("mul"); })
           .Case([&](arith::AndIOp) { return binary("&"); })
           .Case([&](arith::OrIOp) { return binary("|"); })
           .Case([&](arith::DivSIOp op) -> std::optional<std::string> {
             if (!hasConstantDivisor(op))
               return std::nullopt;
-            return binary("/");
+            return checked("div");
           })
           .Case([&](arith::RemSIOp op) -> std::optional<std::string> {
             if (!hasConstantDivisor(op))
               return std::nullopt;
-            return binary("%");
+            return checked("rem");
           })
           .Case([&](arith::CeilDivSIOp op) -> std::optional<std::string> {
             if (!hasConstantDivisor(op))
               return std::nullopt;
-            return llvm::formatv("({0} > 0 ? ({0} + {1} - 1) / {1} : {0} / "
-                                 "{1})",
-                                 operands[0], operands[1])
-                .str();
+            return checked("ceildiv");
           })
           .Case([&](arith::MaxSIOp) {
             return llvm::formatv("({0} > {1} ? {0} : {1})", operands[0],
@@ -595,7 +603,8 @@ FailureOr<std::string> LaunchSizeEmitter::emitOp(Operation *op) {
 
 /// Records in `kernel` how the gpu.launch_func ops of `host` are called, in
 /// their order.
-static LogicalResult extractLaunches(func::FuncOp host, LibraryKernel &kernel) {
+static LogicalResult extractLaunches(StringRef lib, func::FuncOp host,
+                                     LibraryKernel &kernel) {
   SmallVector<gpu::LaunchFuncOp> launches;
   host.walk([&](gpu::LaunchFuncOp launch) { launches.push_back(launch); });
   if (launches.empty())
@@ -607,7 +616,7 @@ static LogicalResult extractLaunches(func::FuncOp host, LibraryKernel &kernel) {
       return launch.emitError()
              << "kernel library: the launches of @" << host.getName()
              << " must be in its entry block";
-  LaunchSizeEmitter emitter(kernel.tensorNames, kernel.setup);
+  LaunchSizeEmitter emitter(lib, kernel.tensorNames, kernel.setup);
   for (gpu::LaunchFuncOp launch : launches) {
     LibraryLaunch &record = kernel.launches.emplace_back();
     if (launch.hasClusterSize() || launch.getAsyncToken())
@@ -791,14 +800,19 @@ static void writeLauncher(raw_ostream &os, StringRef lib,
   for (const LibraryKernel &kernel : kernels)
     numImages += kernel.launches.size();
   img << "#define " << lib << "_NUM_KERNELS " << numImages << "\n";
-  img << "#define " << lib << "_MAX_CONTEXTS 16\n";
+  // Binaries per image: its cubins and its PTX.
+  size_t maxBinaries = 1;
+  for (const LibraryKernel &kernel : kernels)
+    for (const LibraryLaunch &launch : kernel.launches)
+      maxBinaries = std::max(maxBinaries, launch.cubins.size() + 1);
+  img << "#define " << lib << "_MAX_BINARIES " << maxBinaries << "\n";
   for (const LibraryKernel &kernel : kernels) {
     for (auto [launchIndex, launch] : llvm::enumerate(kernel.launches)) {
       std::string prefix = (lib + "_" + kernel.getImageStem(launchIndex)).str();
       img << "\n/* " << kernel.name << ", launch " << launchIndex << " ("
           << launch.kernelModule << "::" << launch.kernelFunction << ") */\n";
       img << "static const unsigned char " << prefix << "_ptx[] = {";
-      // The PTX is NUL-terminated for cuModuleLoadData.
+      // The PTX is NUL-terminated for cuLibraryLoadData.
       writeBytes(img, StringRef(launch.ptx.c_str(), launch.ptx.size() + 1));
       img << "};\n";
       for (const auto &[cubinChip, cubin] : launch.cubins) {
@@ -875,8 +889,11 @@ static void writeLauncher(raw_ostream &os, StringRef lib,
     os << llvm::join(conditions, " ||\n      ") << ")\n    return " << lib
        << "_ERROR_SHAPE;\n";
     os << "  if (q->shape[0] == 0)\n    return " << lib << "_SUCCESS;\n";
+    os << "  int overflow = 0;\n";
     for (const std::string &statement : kernel.setup)
       os << "  " << statement << "\n";
+    os << "  (void)overflow;\n  if (overflow)\n    return " << lib
+       << "_ERROR_TOO_LARGE;\n";
     // A launch with no blocks along x (no query rows, or for the backward's
     // dK/dV kernel no keys) has nothing to do: the others still write their
     // gradients (zeros where nothing is seen).
@@ -1066,19 +1083,33 @@ static LogicalResult verifyGeneratedNames(Location loc, StringRef lib,
   return success();
 }
 
-/// Assembles `ptxPath` into `cubinPath` for `chip` with ptxas.
-static LogicalResult runPtxas(Location loc, StringRef ptxas, StringRef chip,
-                              StringRef ptxPath, StringRef cubinPath) {
+/// Assembles `ptxPath` into `cubinPath` for `chip` with ptxas, within the
+/// time and memory limits of `options`.
+static LogicalResult runPtxas(Location loc, const KernelLibraryOptions &options,
+                              StringRef chip, StringRef ptxPath,
+                              StringRef cubinPath) {
+  StringRef ptxas = options.ptxasPath;
   std::string arch = ("-arch=" + chip).str();
   StringRef args[] = {ptxas, arch, "-O3", ptxPath, "-o", cubinPath};
   std::string errorMessage;
-  int status = llvm::sys::ExecuteAndWait(ptxas, args, /*Env=*/std::nullopt,
-                                         /*Redirects=*/{}, /*SecondsToWait=*/0,
-                                         /*MemoryLimit=*/0, &errorMessage);
+  int status = llvm::sys::ExecuteAndWait(
+      ptxas, args, /*Env=*/std::nullopt, /*Redirects=*/{},
+      options.ptxasTimeoutSeconds, options.ptxasMemoryLimitMiB, &errorMessage);
+  // ExecuteAndWait kills the child at the deadline and returns -2.
+  if (status == -2 && options.ptxasTimeoutSeconds != 0)
+    return emitError(loc) << "ptxas ran past its limit of "
+                          << options.ptxasTimeoutSeconds << " s on "
+                          << ptxPath << " (--ptxas-timeout)";
   if (status != 0)
     return emitError(loc) << "ptxas failed on " << ptxPath
                           << (errorMessage.empty() ? "" : ": ")
-                          << errorMessage;
+                          << errorMessage
+                          << (options.ptxasMemoryLimitMiB
+                                  ? " (memory limited to " +
+                                        std::to_string(
+                                            options.ptxasMemoryLimitMiB) +
+                                        " MiB: --ptxas-memory-limit)"
+                                  : std::string());
   return success();
 }
 
@@ -1138,7 +1169,7 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
   int64_t numImages = 0;
   for (LibraryKernel &kernel : kernels) {
     auto host = module.lookupSymbol<func::FuncOp>(kernel.name);
-    if (failed(extractLaunches(host, kernel)))
+    if (failed(extractLaunches(lib, host, kernel)))
       return failure();
     for (LibraryLaunch &launch : kernel.launches)
       launch.imageIndex = numImages++;
@@ -1177,7 +1208,7 @@ LogicalResult mlir::sqa::emitKernelLibrary(ModuleOp module,
       for (const std::string &chip : cubinChips) {
         std::string cubinPath = getPath(getCubinFileName(stem, chip));
         if (failed(
-                runPtxas(loc, options.ptxasPath, chip, ptxPath, cubinPath)))
+                runPtxas(loc, options, chip, ptxPath, cubinPath)))
           return failure();
         llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> cubin =
             llvm::MemoryBuffer::getFile(cubinPath, /*IsText=*/false);

@@ -1,6 +1,6 @@
 // RUN: sqa-opt %s -split-input-file -verify-diagnostics
 
-// Each function is named after the constraint of sqa.attention (C1...C14 in
+// Each function is named after the constraint of sqa.attention (C1...C16 in
 // its description) that it breaks.
 
 func.func @attention_c1_query_rank(%q: tensor<4x8x16xf32>, %k: tensor<2x4x8x16xf32>, %v: tensor<2x4x8x16xf32>, %o0: tensor<2x4x8x16xf32>) {
@@ -461,4 +461,30 @@ func.func @attention_segments_misassigned(%q: tensor<2x4x8x16xf32>) -> tensor<2x
   // expected-error @+1 {{operand #3 must be index, but got 'tensor<2x4x8x16xf32>'}}
   %r = "sqa.attention"(%q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 1>}> : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32>
   return %r : tensor<2x4x8x16xf32>
+}
+
+// -----
+
+// Generic form whose segment sizes add up but give the key's operand to the
+// value (the query read from the key's segment, and so on).
+func.func @attention_c16_key_segment_empty(%q: tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32> {
+  // expected-error @+1 {{expects one 'key' operand, but operandSegmentSizes gives it 0}}
+  %r = "sqa.attention"(%q, %q, %q, %q) <{operandSegmentSizes = array<i32: 1, 0, 2, 1, 0>}> : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32>
+  return %r : tensor<2x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_c16_query_segment_double(%q: tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32> {
+  // expected-error @+1 {{expects one 'query' operand, but operandSegmentSizes gives it 2}}
+  %r = "sqa.attention"(%q, %q, %q, %q) <{operandSegmentSizes = array<i32: 2, 1, 0, 1, 0>}> : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32>
+  return %r : tensor<2x4x8x16xf32>
+}
+
+// -----
+
+func.func @attention_grad_c16_dout_segment_double(%q: tensor<2x4x8x16xf32>, %lse: tensor<2x4x8xf32>) {
+  // expected-error @+1 {{expects one 'dout' operand, but operandSegmentSizes gives it 2}}
+  %r:3 = "sqa.attention_grad"(%q, %q, %q, %q, %q, %q, %q, %q, %lse) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 2, 0, 3, 0>}> : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8xf32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>)
+  return
 }

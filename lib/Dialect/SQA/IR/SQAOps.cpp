@@ -238,7 +238,26 @@ checkLseShape(Operation *op, AttentionOpInterface attention, ShapedType type) {
   return success();
 }
 
+/// (C16) The generated verifier checks only that `operandSegmentSizes` sums
+/// to the number of operands: a generic-form op could give the key's segment
+/// 0 operands and the value's 2, and every accessor would then read another
+/// operand than it names. `names` are the single-operand segments, first.
+static LogicalResult verifySingleOperandSegments(Operation *op,
+                                                 ArrayRef<int32_t> sizes,
+                                                 ArrayRef<StringRef> names) {
+  for (auto [name, size] : llvm::zip_first(names, sizes))
+    if (size != 1)
+      return op->emitOpError("expects one '")
+             << name << "' operand, but operandSegmentSizes gives it " << size;
+  return success();
+}
+
 LogicalResult AttentionOp::verify() {
+  // (C16) Before any accessor is trusted.
+  if (failed(verifySingleOperandSegments(
+          *this, getProperties().operandSegmentSizes,
+          {"query", "key", "value"})))
+    return failure();
   // (C15, C11) Tensors or memrefs; one or two outputs of the result types.
   if (getOutputs().empty() || getOutputs().size() > 2)
     return emitOpError("expects one or two outputs (out and optional lse), "
@@ -289,6 +308,11 @@ LogicalResult AttentionOp::verify() {
 }
 
 LogicalResult AttentionGradOp::verify() {
+  // (C16) Before any accessor is trusted.
+  if (failed(verifySingleOperandSegments(
+          *this, getProperties().operandSegmentSizes,
+          {"query", "key", "value", "out", "dout", "lse"})))
+    return failure();
   // (C15, C11) Tensors or memrefs; dq, dk and dv of the result types.
   if (getOutputs().size() != 3)
     return emitOpError("expects three outputs (dq, dk, dv), but got ")

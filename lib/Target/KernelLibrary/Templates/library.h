@@ -12,9 +12,12 @@
  * The arguments are checked before anything is launched; a bad argument
  * returns an error status and launches nothing. Neither this header nor the
  * launcher needs the CUDA toolkit: the launcher loads the CUDA driver
- * (libcuda.so.1) itself at its first launch. The kernel images (a cubin for
- * the device's architecture where the library has one, else the PTX,
- * compiled by the driver) are loaded once per context.
+ * (libcuda.so.1, CUDA 12.0 or newer) itself at its first launch. The kernel
+ * images (a cubin for the device's architecture where the library has one,
+ * else the PTX, compiled by the driver) are loaded once per process as
+ * context-independent libraries, which the driver makes available in every
+ * context, so any number of contexts, and contexts reset or recreated,
+ * work.
  */
 #ifndef SQALIB_H
 #define SQALIB_H
@@ -37,7 +40,9 @@ typedef enum sqalib_status {
   sqalib_ERROR_SHAPE = 3,
   /* The innermost stride is not 1, or a stride is negative. */
   sqalib_ERROR_STRIDE = 4,
-  /* The launch grid exceeds CUDA's limits (batch or heads too large). */
+  /* The launch grid exceeds CUDA's limits (batch or heads too large), or a
+     size, a tensor's extent in bytes or the launch arithmetic overflows
+     64 bits. */
   sqalib_ERROR_TOO_LARGE = 5,
   /* No CUDA context is current on the calling thread. */
   sqalib_ERROR_NO_CONTEXT = 6,

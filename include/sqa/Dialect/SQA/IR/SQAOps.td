@@ -102,6 +102,9 @@ def SQA_AttentionOp : SQA_Op<"attention", [
     - (C14) `diagonal_offset` is given only with a causal mask or a window.
     - (C15) the operands are all tensors, and the op has tensor semantics,
       or all memrefs, and the op has buffer semantics (no results).
+    - (C16) query, key and value are one operand each: in the generic form,
+      `operandSegmentSizes` gives their segments size 1 and the optional
+      `diagonal_offset` at most 1.
 
     Sizes that are dynamic are checked where they are static.
   }];
@@ -224,6 +227,9 @@ def SQA_AttentionGradOp : SQA_Op<"attention_grad", [
     - (C14) `diagonal_offset` is given only with a causal mask or a window.
     - (C15) the operands are all tensors, and the op has tensor semantics,
       or all memrefs, and the op has buffer semantics (no results).
+    - (C16) query, key, value, out, dout and lse are one operand each: in the
+      generic form, `operandSegmentSizes` gives their segments size 1 and
+      the optional `diagonal_offset` at most 1.
 
     Sizes that are dynamic are checked where they are static.
   }];
