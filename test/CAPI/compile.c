@@ -3,6 +3,7 @@
 
 #include "sqa-c/Compiler.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,6 +51,25 @@ static void countBytes(const char *data, size_t length, void *userData) {
 
 static char kDiagnostics[] = "diagnostics";
 
+static void countKernel(const char *name, const char *ptx, size_t length,
+                        void *userData) {
+  (void)name;
+  (void)ptx;
+  (void)length;
+  ++*(int *)userData;
+}
+
+/* One host thread's compilation, for the concurrent calls below: each
+   verifies the GPU target (LLVM's NVPTX registration, done once) and runs
+   its own pipeline. */
+static void *compileInThread(void *result) {
+  int kernels = 0;
+  int status = sqaCompileToPTX(kXsqa, strlen(kXsqa), "sm_80", "+ptx80", 3,
+                               countKernel, NULL, &kernels);
+  *(int *)result = status == 1 && kernels == 1;
+  return NULL;
+}
+
 int main(void) {
   int kernels = sqaCompileToPTX(kXsqa, strlen(kXsqa), "sm_80", "+ptx80", 3,
                                 printKernel, printText, kDiagnostics);
@@ -71,6 +91,19 @@ int main(void) {
   kernels = sqaCompileToPTX(kXsqa, strlen(kXsqa), NULL, NULL, 9, printKernel,
                             printText, kDiagnostics);
   printf("bad opt level: %d\n", kernels);
+
+  /* Hosts call the API from several threads at once. */
+  enum { kThreads = 4 };
+  pthread_t threads[kThreads];
+  int results[kThreads] = {0};
+  for (int i = 0; i < kThreads; ++i)
+    pthread_create(&threads[i], NULL, compileInThread, &results[i]);
+  int compiled = 0;
+  for (int i = 0; i < kThreads; ++i) {
+    pthread_join(threads[i], NULL);
+    compiled += results[i];
+  }
+  printf("concurrent: %d of %d threads compiled\n", compiled, kThreads);
 
   /* With crash recovery asked for, the parser's crash is an error and the
    * process, and the API, go on. */
