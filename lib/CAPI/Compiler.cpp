@@ -126,12 +126,28 @@ int sqaRunPipeline(const char *source, size_t sourceLength,
   if (!owned->module)
     return Session::failAndLeak(std::move(owned), onDiagnostics, userData);
   Session &session = *owned;
-  PassManager pm(&session.context);
+  // The anchored form, "builtin.module(...)", parsed as such: the overload
+  // that adds to a pass manager reads its text as a pipeline nested under
+  // the manager's own anchor, so "builtin.module(p)" ran p on modules nested
+  // in the module, of which there are none, and returned the input.
   std::string parseErrors;
   llvm::raw_string_ostream parseStream(parseErrors);
-  if (!pipeline || failed(parsePassPipeline(pipeline, pm, parseStream)))
+  FailureOr<OpPassManager> parsed =
+      pipeline ? parsePassPipeline(pipeline, parseStream)
+               : FailureOr<OpPassManager>(failure());
+  if (failed(parsed))
     return session.fail(onDiagnostics, userData,
                         "invalid pass pipeline: " + parseErrors);
+  StringRef anchor = parsed->getOpAnchorName();
+  if (anchor != ModuleOp::getOperationName() &&
+      anchor != OpPassManager::getAnyOpAnchorName())
+    return session.fail(onDiagnostics, userData,
+                        "invalid pass pipeline: it is anchored on '" +
+                            anchor.str() +
+                            "', not on builtin.module (e.g. "
+                            "\"builtin.module(sqa-tile-and-fuse)\")");
+  PassManager pm(&session.context, anchor);
+  static_cast<OpPassManager &>(pm) = std::move(*parsed);
   if (failed(pm.run(*session.module)))
     return session.fail(onDiagnostics, userData);
   std::string output;

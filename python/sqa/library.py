@@ -15,6 +15,7 @@ launcher's message.
 
 import atexit
 import ctypes
+import errno
 import hashlib
 import json
 import os
@@ -150,7 +151,10 @@ def cache_root(cache_dir=None):
     global _FALLBACK_CACHE
     requested = default_cache_dir()
     try:
-        return private_directory(requested)
+        root = private_directory(requested)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "read-only", root)
+        return root
     except (OSError, UntrustedPathError) as err:
         if _FALLBACK_CACHE is None:
             _FALLBACK_CACHE = tempfile.mkdtemp(prefix="sqa-kernels-")
@@ -208,7 +212,9 @@ def build_library(configs, chip="sm_80", cache_dir=None, name="sqa_kernels"):
             verify_record(lib_dir, identity, library_files(name))
             return lib_dir
         except IntegrityError:
-            if os.path.lexists(directory):
+            if os.path.islink(directory):
+                os.unlink(directory)
+            elif os.path.lexists(directory):
                 shutil.rmtree(directory)
         staging = tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=root)
         try:

@@ -44,9 +44,24 @@ static void printText(const char *data, size_t length, void *userData) {
   printf("%s: %.*s\n", (const char *)userData, (int)length, data);
 }
 
-static void countBytes(const char *data, size_t length, void *userData) {
-  (void)data;
-  *(size_t *)userData += length;
+/* What a pipeline printed: whether the attention op is still there, and
+   whether LLVM dialect functions are. */
+typedef struct PipelineOutput {
+  int hasAttention, hasLLVMFunc;
+} PipelineOutput;
+
+static int contains(const char *data, size_t length, const char *needle) {
+  size_t n = strlen(needle);
+  for (size_t i = 0; i + n <= length; ++i)
+    if (memcmp(data + i, needle, n) == 0)
+      return 1;
+  return 0;
+}
+
+static void inspectOutput(const char *data, size_t length, void *userData) {
+  PipelineOutput *output = (PipelineOutput *)userData;
+  output->hasAttention = contains(data, length, "sqa.attention");
+  output->hasLLVMFunc = contains(data, length, "llvm.func @xsqa");
 }
 
 static char kDiagnostics[] = "diagnostics";
@@ -75,12 +90,22 @@ int main(void) {
                                 printKernel, printText, kDiagnostics);
   printf("compiled %d kernel(s)\n", kernels);
 
-  size_t bytes = 0;
+  /* The documented, anchored form runs on the module itself. */
+  PipelineOutput output = {-1, -1};
   int status = sqaRunPipeline(
       kXsqa, strlen(kXsqa), "builtin.module(sqa-cpu-pipeline{lowering=tiled})",
-      countBytes, NULL, &bytes);
-  printf("cpu pipeline: status %d, %s\n", status,
-         bytes > 0 ? "got LLVM dialect IR" : "no output");
+      inspectOutput, NULL, &output);
+  printf("cpu pipeline: status %d, sqa.attention left: %d, llvm.func: %d\n",
+         status, output.hasAttention, output.hasLLVMFunc);
+  output.hasAttention = output.hasLLVMFunc = -1;
+  status = sqaRunPipeline(kXsqa, strlen(kXsqa),
+                          "builtin.module(func.func(convert-sqa-to-linalg))",
+                          inspectOutput, NULL, &output);
+  printf("nested pipeline: status %d, sqa.attention left: %d\n", status,
+         output.hasAttention);
+  status = sqaRunPipeline(kXsqa, strlen(kXsqa), "func.func(convert-sqa-to-linalg)",
+                          NULL, printText, kDiagnostics);
+  printf("pipeline anchored on func.func: %d\n", status);
 
   kernels = sqaCompileToPTX(kBadHeads, strlen(kBadHeads), NULL, NULL, 3,
                             printKernel, printText, kDiagnostics);
