@@ -22,6 +22,7 @@ tools = ["sqa-opt", "sqa-run", "sqa-compile", "sqa-capi-test"]
 llvm_config.add_tool_substitutions(tools, [config.sqa_tools_dir])
 config.substitutions.append(("%python", config.sqa_python))
 config.substitutions.append(("%sqa_src", config.sqa_src_root))
+config.substitutions.append(("%sqa_version", config.sqa_version))
 config.substitutions.append(("%sqa_obj", config.sqa_obj_root))
 
 # ptxas assembles the generated PTX where the CUDA toolkit is installed; the

@@ -41,17 +41,43 @@ def _repository_tool(name):
 
 
 def find_tool(name):
+    """The path of the sqa tool `name`, of this package's version."""
+    path = None
     if os.environ.get("SQA_BUILD_DIR"):
         path = os.path.join(os.environ["SQA_BUILD_DIR"], "bin", name)
-        if os.access(path, os.X_OK):
-            return path
-    path = _repository_tool(name)
-    if path:
-        return path
-    found = shutil.which(name)
-    if not found:
+        if not os.access(path, os.X_OK):
+            path = None
+    path = path or _repository_tool(name) or shutil.which(name)
+    if not path:
         raise ToolError(f"{name} not found: build the project or set SQA_BUILD_DIR")
-    return found
+    _check_version(path)
+    return path
+
+
+_CHECKED_VERSIONS = {}  # (path, size, mtime) -> the tool's sqa version
+
+
+def _check_version(path):
+    """Raises ToolError unless the tool at `path` is of this package's
+    version (what its --version prints: "sqa version X"); asked once per
+    binary."""
+    from . import __version__
+    info = os.stat(path)
+    key = (os.path.realpath(path), info.st_size, info.st_mtime_ns)
+    if key not in _CHECKED_VERSIONS:
+        try:
+            proc = subprocess.run([path, "--version"], capture_output=True, text=True,
+                                  timeout=60)
+            output = proc.stdout + proc.stderr
+        except (OSError, subprocess.TimeoutExpired) as err:
+            output = str(err)
+        found = re.search(r"^sqa version (\S+)$", output, re.MULTILINE)
+        _CHECKED_VERSIONS[key] = found.group(1) if found else None
+    version = _CHECKED_VERSIONS[key]
+    if version != __version__:
+        raise ToolError(f"{path} is {'sqa ' + version if version else 'not an sqa tool'} "
+                        f"(its --version), but this Python package is sqa {__version__}: "
+                        f"use the tools of the same build (SQA_BUILD_DIR)")
 
 
 def _run(cmd, timeout=None):

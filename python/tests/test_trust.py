@@ -144,3 +144,25 @@ def test_installed_package_ignores_a_planted_build_dir(tmp_path):
                          text=True, check=True, cwd=str(tmp_path)).stdout
     assert out.startswith("refused sqa-compile not found"), out
     assert not (planted / "sqa-compile.ran").exists()
+
+
+def test_tools_of_another_version_are_refused(tmp_path, monkeypatch):
+    """The package runs only tools of its own version: a stale build or
+    another release on PATH is refused with both versions named."""
+    import sqa
+    from sqa.tools import ToolError, find_tool
+    real = find_tool("sqa-opt")
+    out = subprocess.run([real, "--version"], capture_output=True, text=True).stdout
+    assert f"sqa version {sqa.__version__}" in out.splitlines()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, version_line in [("sqa-opt", "sqa version 0.0.1"), ("sqa-run", "LLVM version 22")]:
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\necho '{version_line}'\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("SQA_BUILD_DIR", str(tmp_path))
+    with pytest.raises(ToolError, match=rf"is sqa 0.0.1 \(its --version\), but this Python "
+                                        rf"package is sqa {sqa.__version__}"):
+        find_tool("sqa-opt")
+    with pytest.raises(ToolError, match="is not an sqa tool"):
+        find_tool("sqa-run")

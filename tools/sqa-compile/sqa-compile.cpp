@@ -15,6 +15,7 @@
 
 #include "sqa/InitAll.h"
 #include "sqa/Tools/ParseGuard.h"
+#include "sqa/Tools/Version.h"
 #include "sqa/Pipelines/Pipelines.h"
 #include "sqa/Target/KernelLibrary.h"
 
@@ -222,6 +223,7 @@ static int emitLibrary(ModuleOp module) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM y(argc, argv);
+  mlir::sqa::registerVersionPrinter();
   sqa::registerAllPasses();
   cl::HideUnrelatedOptions(compileCategory);
   // MLIR's debugging options, as sqa-opt has them: printing IR around passes,

@@ -8,6 +8,7 @@
 
 #include "sqa/InitAll.h"
 #include "sqa/Tools/ParseGuard.h"
+#include "sqa/Tools/Version.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Support/FileUtilities.h"
@@ -22,6 +23,7 @@
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   mlir::sqa::registerAllPasses();
+  mlir::sqa::registerVersionPrinter();
   mlir::DialectRegistry registry;
   mlir::sqa::registerAllDialects(registry);
   auto [inputFilename, outputFilename] = mlir::registerAndParseCLIOptions(

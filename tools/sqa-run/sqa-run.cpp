@@ -15,6 +15,7 @@
 #include "sqa/Dialect/SQA/Transforms/Transforms.h"
 #include "sqa/InitAll.h"
 #include "sqa/Tools/ParseGuard.h"
+#include "sqa/Tools/Version.h"
 #include "sqa/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -216,6 +217,7 @@ static LogicalResult checkAttentionSizes(func::FuncOp func,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM y(argc, argv);
+  mlir::sqa::registerVersionPrinter();
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   sqa::registerAllPasses();
