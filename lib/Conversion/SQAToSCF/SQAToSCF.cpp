@@ -249,8 +249,8 @@ struct ConvertSQAToSCFPass
     if (buffers.wasInterrupted())
       return signalPassFailure();
     // Head dims the row-wise kernel is for: above them, its per-thread
-    // registers spill without bound (ptxas ran 220 s and took 8.3 GB at
-    // D = 4096) rather than anything useful.
+    // registers spill without bound (issue 33 reports ptxas at 220 s and
+    // 8.3 GB at D = 4096) rather than anything useful.
     WalkResult wide = getOperation()->walk([&](AttentionOp op) {
       if (maxHeadDim <= 0 || target.isLegal(op) ||
           (op.getHeadDim() <= maxHeadDim && op.getValueHeadDim() <= maxHeadDim))
