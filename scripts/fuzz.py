@@ -43,7 +43,7 @@ CRASH_MARKERS = ("LLVM ERROR", "Assertion", "Stack dump", "PLEASE submit a bug r
 
 # What the tools print when MLIR's own parser crashes and the crash is caught
 # (sqa/Tools/ParseGuard.h): not a finding against the tools, but a new kind of
-# input for the README's list of upstream crashes, so it is recorded as a note.
+# input for the list of upstream crashes in docs/testing.md, so it is recorded as a note.
 GUARDED_UPSTREAM_CRASH = "MLIR's parser crashed on this input"
 
 INTERESTING_INTS = ["0", "1", "-1", "2", "3", "7", "16", "17", "64", "65535", "65536",
@@ -63,7 +63,6 @@ OPT_PIPELINES = [
     ["--sqa-raise-attention"],
     ["--convert-sqa-to-linalg"],
     ["--convert-sqa-to-scf"],
-    ["--one-shot-bufferize=bufferize-function-boundaries", "--sqa-map-to-gpu"],
     ["--one-shot-bufferize=bufferize-function-boundaries", "--convert-sqa-to-nvgpu"],
     ["--sqa-cpu-pipeline"],
     ["--sqa-gpu-pipeline=chip=sm_80"],

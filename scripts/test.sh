@@ -3,8 +3,20 @@
 # pipelines, tools, CPU numerics, PTX through ptxas where the CUDA toolkit is
 # installed). Ends with "N passed, N failed" and
 # exits non-zero on any failure.
+#
+# --full adds the long sweeps that CI leaves out (the slow cases of the
+# emulated tensor-core sweeps, python/tests/numerics.py's full_sweep ones):
+# run it when kernel code changes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+sweep=ci
+for arg in "$@"; do
+  case "$arg" in
+    --full) sweep=full ;;
+    *) echo "usage: scripts/test.sh [--full]" >&2; exit 2 ;;
+  esac
+done
 
 if ! scripts/setup.sh; then
   echo "0 passed, 1 failed"
@@ -25,7 +37,7 @@ fi
 
 results=build/test-results.json
 rm -f "$results"
-/usr/lib/llvm-22/bin/lit -sv -j "$(nproc)" -o "$results" build/test
+/usr/lib/llvm-22/bin/lit -sv -j "$(nproc)" --param sweep="$sweep" -o "$results" build/test
 lit_status=$?
 
 /usr/bin/python3 - "$results" "$lit_status" "$root_status" <<'PY'

@@ -25,6 +25,19 @@ config.substitutions.append(("%sqa_src", config.sqa_src_root))
 config.substitutions.append(("%sqa_version", config.sqa_version))
 config.substitutions.append(("%sqa_obj", config.sqa_obj_root))
 
+# Which slice of the long emulated sweeps runs: "ci" (the default, what CI
+# and scripts/test.sh run) or "full" (scripts/test.sh --full, lit --param
+# sweep=full), which adds the cases marked full_sweep in
+# python/tests/numerics.py. %sqa_sweep is numerics.py's --sweep; tests check
+# their case counts under the prefix %sqa_sweep_prefix (CI or FULL).
+sweep = lit_config.params.get("sweep", "ci")
+if sweep not in ("ci", "full"):
+    lit_config.fatal(f"--param sweep={sweep}: expected ci or full")
+config.substitutions.append(("%sqa_sweep_prefix", sweep.upper()))
+config.substitutions.append(("%sqa_sweep", sweep))
+if sweep == "full":
+    config.available_features.add("full-sweep")
+
 # ptxas assembles the generated PTX where the CUDA toolkit is installed; the
 # tests that need it are UNSUPPORTED elsewhere.
 if config.sqa_ptxas and os.path.exists(config.sqa_ptxas):

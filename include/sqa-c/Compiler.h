@@ -45,7 +45,7 @@ int sqaRunPipeline(const char *source, size_t sourceLength,
                    SqaStringCallback onDiagnostics, void *userData);
 
 /// Makes the calls after it survive crashes of MLIR's own parser on some
-/// malformed inputs (README, "Inputs that crash upstream MLIR"): such a call
+/// malformed inputs (docs/testing.md, "Inputs that crash upstream MLIR"): such a call
 /// returns -1 with a diagnostic instead of ending the process. It installs
 /// LLVM's crash-recovery signal handlers (SIGSEGV, SIGABRT, ...) for the
 /// whole process, so it is off until the host asks: a host with signal

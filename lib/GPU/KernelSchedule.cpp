@@ -57,9 +57,13 @@ getTensorCoreOperandIncompatibility(AttentionOpInterface op,
   return "";
 }
 
-TensorCoreKernelOptions
-mlir::sqa::getScheduledKernelOptions(Operation *op,
-                                     const TensorCoreKernelOptions &options) {
+/// The kernel options of `op`: those of its `sqa.schedule` when it carries
+/// one (chosen once, by sqa-choose-schedule or by the producer of the IR),
+/// else `options`. The plans are derived from these, so that an op's
+/// schedule is read, never re-derived.
+static TensorCoreKernelOptions
+getScheduledKernelOptions(Operation *op,
+                          const TensorCoreKernelOptions &options) {
   auto schedule = op->getAttrOfType<ScheduleAttr>(
       SQADialect::getScheduleAttrName());
   if (!schedule)
@@ -69,21 +73,6 @@ mlir::sqa::getScheduledKernelOptions(Operation *op,
   scheduled.keyBlock = schedule.getKvBlock();
   scheduled.warpRows = schedule.getWarpRows();
   return scheduled;
-}
-
-ScheduleAttr mlir::sqa::chooseSchedule(Operation *op,
-                                       const TensorCoreKernelOptions &options) {
-  MLIRContext *context = op->getContext();
-  if (auto grad = dyn_cast<AttentionGradOp>(op)) {
-    TensorCoreGradSchedule schedule = getTensorCoreGradSchedule(grad, options);
-    return ScheduleAttr::get(context, schedule.queryWarps, schedule.keyBlock,
-                             kMmaM, schedule.keyWarps, schedule.queryBlock);
-  }
-  auto attention = cast<AttentionOp>(op);
-  return ScheduleAttr::get(context, options.numWarps,
-                           getTensorCoreKeyBlock(attention, options),
-                           getTensorCoreWarpRows(attention, options),
-                           /*kv_warps=*/0, /*q_block=*/0);
 }
 
 /// Bytes of a 16-bit element.
@@ -99,21 +88,44 @@ static int64_t getFragmentRegisters(int64_t columns) {
   return 4 * columns / kMmaK;
 }
 
-/// Bytes of one shared row of `width` 16-bit elements (padded: the
-/// toolkit's layout).
-static int64_t getRowBytes(int64_t width) {
-  return kElementBytes * getSharedRowElements(width);
+SmallVector<int64_t> SharedTile::getAllocatedShape() const {
+  SmallVector<int64_t> allocated(shape);
+  if (!isF32)
+    allocated.back() = getSharedRowElements(allocated.back());
+  return allocated;
 }
 
-/// Shared memory of the forward kernel with `rows` query rows per block and
+int64_t SharedTile::getBytes() const {
+  int64_t elements = 1;
+  for (int64_t size : getAllocatedShape())
+    elements *= size;
+  return elements * (isF32 ? 4 : kElementBytes);
+}
+
+SharedLayout mlir::sqa::layoutSharedTiles(ArrayRef<SharedTile> tiles) {
+  SharedLayout layout;
+  for (const SharedTile &tile : tiles) {
+    layout.bytes = llvm::alignTo(layout.bytes, 16);
+    layout.offsets.push_back(layout.bytes);
+    layout.bytes += tile.getBytes();
+  }
+  return layout;
+}
+
+/// The forward kernel's shared tiles with `rows` query rows per block and
 /// `keys` per kv-block: the Q tile and one K and one V block (K of the next
 /// block is copied while V of this one is read, and V while K is, as in
 /// FlashAttention-2).
+static SmallVector<SharedTile, 3> getForwardTiles(AttentionOp op, int64_t rows,
+                                                  int64_t keys) {
+  return {SharedTile{{rows, op.getHeadDim()}},
+          SharedTile{{keys, op.getHeadDim()}},
+          SharedTile{{keys, op.getValueHeadDim()}}};
+}
+
 static int64_t getForwardSharedBytes(AttentionOp op, int64_t rows,
                                      int64_t keys) {
-  return rows * getRowBytes(op.getHeadDim()) +
-         keys *
-             (getRowBytes(op.getHeadDim()) + getRowBytes(op.getValueHeadDim()));
+  return layoutSharedTiles(getForwardTiles(op, rows, keys)).bytes;
 }
 
 /// Registers per thread that the f32 accumulators of two row tiles (O and
@@ -153,8 +165,8 @@ struct ForwardTiles {
 /// getTwoRowTileBudget registers; the tiles of either fit in
 /// kPreferredSharedMemory (two blocks per SM), or, where no choice does, one
 /// row tile's in kMaxSharedMemory.
-static ForwardTiles getForwardTiles(AttentionOp op,
-                                    const TensorCoreKernelOptions &options) {
+static ForwardTiles chooseForwardTiles(AttentionOp op,
+                                       const TensorCoreKernelOptions &options) {
   int64_t valueHeadDim = op.getValueHeadDim();
   int64_t preferredKeys =
       std::max(op.getHeadDim(), valueHeadDim) > 64 ? 64 : 128;
@@ -198,24 +210,12 @@ static ForwardTiles getForwardTiles(AttentionOp op,
   return {rowChoices.back(), keyChoices.back()};
 }
 
-int64_t
-mlir::sqa::getTensorCoreKeyBlock(AttentionOp op,
-                                 const TensorCoreKernelOptions &options) {
-  return getForwardTiles(op, options).keyBlock;
-}
-
-int64_t
-mlir::sqa::getTensorCoreWarpRows(AttentionOp op,
-                                 const TensorCoreKernelOptions &options) {
-  return getForwardTiles(op, options).warpRows;
-}
-
-int64_t mlir::sqa::getHeldQuerySteps(AttentionOp op,
-                                     const TensorCoreKernelOptions &options) {
-  int64_t rowTiles = getTensorCoreWarpRows(op, options) / kMmaM;
+/// How many k-steps of each warp's Q fragments the forward kernel with
+/// `tiles` keeps in registers (ForwardPlan::heldQuerySteps).
+static int64_t getHeldQuerySteps(AttentionOp op, ForwardTiles tiles) {
+  int64_t rowTiles = tiles.warpRows / kMmaM;
   int64_t accumulators =
-      rowTiles * getAccumulatorRegisters(op.getValueHeadDim() +
-                                         getTensorCoreKeyBlock(op, options));
+      rowTiles * getAccumulatorRegisters(op.getValueHeadDim() + tiles.keyBlock);
   // The budget and its reductions are measured (spill_sweep.py, forward and
   // forward-large): at 192, a causal mask spills with 1 k-step held beside
   // 176 registers of accumulators (D 64, Dv 48, kv-block 128), and a window
@@ -236,28 +236,64 @@ int64_t mlir::sqa::getHeldQuerySteps(AttentionOp op,
   return std::clamp<int64_t>(held, 0, op.getHeadDim() / kMmaK);
 }
 
-int64_t mlir::sqa::getTensorCoreSharedMemoryBytes(
-    AttentionOp op, const TensorCoreKernelOptions &options) {
-  return getForwardSharedBytes(
-      op, getTensorCoreWarpRows(op, options) * options.numWarps,
-      getTensorCoreKeyBlock(op, options));
+/// The softmax reference of the forward kernel trails the row max by 2^8 in
+/// exp2 units (FlashAttention-4's threshold): P <= 2^8 stays exact in f16 and
+/// bf16 and far from overflow in the f32 sums, and after a row's first
+/// blocks its reference nearly never moves.
+static constexpr float kReferenceTrail = 8.0f;
+
+ForwardPlan mlir::sqa::getForwardPlan(AttentionOp op,
+                                      const TensorCoreKernelOptions &passOptions) {
+  TensorCoreKernelOptions options = getScheduledKernelOptions(op, passOptions);
+  ForwardTiles tiles = chooseForwardTiles(op, options);
+  ForwardPlan plan;
+  plan.numWarps = options.numWarps;
+  plan.warpRows = tiles.warpRows;
+  plan.rowTiles = tiles.warpRows / kMmaM;
+  plan.blockRows = tiles.warpRows * options.numWarps;
+  plan.keyBlock = tiles.keyBlock;
+  plan.heldQuerySteps = getHeldQuerySteps(op, tiles);
+  plan.referenceTrail = kReferenceTrail;
+  plan.tiles = getForwardTiles(op, plan.blockRows, plan.keyBlock);
+  plan.shared = layoutSharedTiles(plan.tiles);
+  return plan;
+}
+
+ScheduleAttr mlir::sqa::chooseSchedule(Operation *op,
+                                       const TensorCoreKernelOptions &options) {
+  MLIRContext *context = op->getContext();
+  if (auto grad = dyn_cast<AttentionGradOp>(op)) {
+    GradPlan plan = getGradPlan(grad, options);
+    return ScheduleAttr::get(context, plan.queryWarps, plan.keyBlock, kMmaM,
+                             plan.keyWarps, plan.queryBlock);
+  }
+  ForwardPlan plan = getForwardPlan(cast<AttentionOp>(op), options);
+  return ScheduleAttr::get(context, plan.numWarps, plan.keyBlock,
+                           plan.warpRows, /*kv_warps=*/0, /*q_block=*/0);
+}
+
+std::string mlir::sqa::checkScheduleKnobs(int64_t numWarps, int64_t keyBlock,
+                                          int64_t warpRows) {
+  std::string message;
+  llvm::raw_string_ostream os(message);
+  if (numWarps < 1 || numWarps > 16)
+    os << "warps must be in [1, 16], got " << numWarps;
+  else if (keyBlock != 0 && !isTensorCoreBlock(keyBlock))
+    os << "kv-block must be 0 (the default) or a multiple of 16 in [16, 256], "
+          "got "
+       << keyBlock;
+  else if (warpRows != 0 && warpRows != kMmaM && warpRows != 2 * kMmaM)
+    os << "warp-rows must be 0 (the default), 16 or 32, got " << warpRows;
+  return message;
 }
 
 FailureOr<TensorCoreKernelOptions>
 mlir::sqa::getPassKernelOptions(Operation *root, StringRef passName,
                                 int64_t numWarps, int64_t keyBlock,
                                 int64_t warpRows) {
-  if (numWarps < 1 || numWarps > 16 || keyBlock < 0 ||
-      keyBlock > kMaxAttentionBlock)
-    return emitError(root->getLoc())
-           << passName << ": warps must be in [1, 16] and kv-block in [0, "
-           << kMaxAttentionBlock << "]";
-  if (warpRows != 0 && (warpRows < 16 || warpRows > 64 || warpRows % 16 != 0))
-    return emitError(root->getLoc())
-           << passName
-           << ": warp-rows must be 0 (the default) or a multiple of 16 in "
-              "[16, 64], got "
-           << warpRows;
+  std::string error = checkScheduleKnobs(numWarps, keyBlock, warpRows);
+  if (!error.empty())
+    return emitError(root->getLoc()) << passName << ": " << error;
   TensorCoreKernelOptions options;
   options.numWarps = numWarps;
   options.keyBlock = keyBlock;
@@ -272,41 +308,40 @@ std::string mlir::sqa::getTensorCoreIncompatibility(
       getTensorCoreOperandIncompatibility(op, options);
   if (!reason.empty())
     return reason;
-  if (!isTensorCoreBlock(getTensorCoreKeyBlock(op, options)))
+  ForwardPlan plan = getForwardPlan(op, options);
+  if (!isTensorCoreBlock(plan.keyBlock))
     return "the kv-block of the tensor-core kernel must be a multiple of 16 "
            "in [16, 256]";
-  int64_t warpRows = getTensorCoreWarpRows(op, options);
-  if (warpRows != kMmaM && warpRows != 2 * kMmaM)
+  if (plan.warpRows != kMmaM && plan.warpRows != 2 * kMmaM)
     return "the tensor-core kernel takes 16 or 32 query rows per warp";
-  if (getTensorCoreSharedMemoryBytes(op, options) > kMaxSharedMemory)
+  if (plan.shared.bytes > kMaxSharedMemory)
     return "the tiles of the tensor-core kernel exceed 99 KiB of shared "
            "memory; use fewer warps or rows per warp, or a smaller kv-block";
   return "";
 }
 
-int64_t TensorCoreGradSchedule::getKeyValueKernelSharedBytes(
-    int64_t headDim, int64_t valueHeadDim) const {
-  int64_t keys = kMmaM * keyWarps;
-  // K and V once, Q and dO in two stages, lse and Dsum in f32.
-  return (keys + 2 * queryBlock) *
-             (getRowBytes(headDim) + getRowBytes(valueHeadDim)) +
-         2 * 4 * queryBlock;
+/// The tiles and layouts of `plan`'s two kernels from its warps and blocks.
+static void layoutGradTiles(GradPlan &plan, int64_t headDim,
+                            int64_t valueHeadDim) {
+  int64_t keys = kMmaM * plan.keyWarps, queryBlock = plan.queryBlock;
+  plan.keyValueTiles = {SharedTile{{keys, headDim}},
+                        SharedTile{{keys, valueHeadDim}},
+                        SharedTile{{2, queryBlock, headDim}},
+                        SharedTile{{2, queryBlock, valueHeadDim}},
+                        SharedTile{{queryBlock}, /*isF32=*/true},
+                        SharedTile{{queryBlock}, /*isF32=*/true}};
+  plan.keyValueShared = layoutSharedTiles(plan.keyValueTiles);
+  int64_t rows = kMmaM * plan.queryWarps;
+  plan.queryTiles = {SharedTile{{rows, std::max(headDim, valueHeadDim)}},
+                     SharedTile{{2, plan.keyBlock, headDim}},
+                     SharedTile{{2, plan.keyBlock, valueHeadDim}}};
+  plan.queryShared = layoutSharedTiles(plan.queryTiles);
 }
 
-int64_t
-TensorCoreGradSchedule::getQueryKernelSharedBytes(int64_t headDim,
-                                                  int64_t valueHeadDim) const {
-  int64_t rows = kMmaM * queryWarps;
-  // One row tile for Q and then dO, K and V in two stages.
-  return rows * getRowBytes(std::max(headDim, valueHeadDim)) +
-         2 * keyBlock * (getRowBytes(headDim) + getRowBytes(valueHeadDim));
-}
-
-TensorCoreGradSchedule
-mlir::sqa::getTensorCoreGradSchedule(AttentionGradOp op,
-                                     const TensorCoreKernelOptions &options) {
+GradPlan mlir::sqa::getGradPlan(AttentionGradOp op,
+                                const TensorCoreKernelOptions &options) {
   int64_t headDim = op.getHeadDim(), valueHeadDim = op.getValueHeadDim();
-  TensorCoreGradSchedule schedule;
+  GradPlan schedule;
   // Two f32 accumulators of 16 x D per warp leave room for the K and V
   // fragments only at small head dims (255 registers).
   schedule.holdKeyValueFragments = headDim + valueHeadDim <= 128;
@@ -316,6 +351,7 @@ mlir::sqa::getTensorCoreGradSchedule(AttentionGradOp op,
     schedule.keyBlock = attr.getKvBlock();
     schedule.keyWarps = attr.getKvWarps();
     schedule.queryBlock = attr.getQBlock();
+    layoutGradTiles(schedule, headDim, valueHeadDim);
     return schedule;
   }
   schedule.keyWarps = schedule.queryWarps = options.numWarps;
@@ -326,14 +362,15 @@ mlir::sqa::getTensorCoreGradSchedule(AttentionGradOp op,
     schedule.queryBlock = 64;
   }
   auto tooLarge = [&] {
-    return schedule.getKeyValueKernelSharedBytes(headDim, valueHeadDim) >
-           kPreferredSharedMemory;
+    layoutGradTiles(schedule, headDim, valueHeadDim);
+    return schedule.keyValueShared.bytes > kPreferredSharedMemory;
   };
   while (tooLarge() && schedule.queryBlock / 2 % kMmaK == 0 &&
          schedule.queryBlock > kMmaK)
     schedule.queryBlock /= 2;
   while (tooLarge() && schedule.keyWarps > 1)
     schedule.keyWarps /= 2;
+  layoutGradTiles(schedule, headDim, valueHeadDim);
   return schedule;
 }
 
@@ -354,15 +391,13 @@ mlir::sqa::getTensorCoreIncompatibility(AttentionGradOp op,
       op.getQueryType().getElementType())
     return "the tensor-core backward needs out and dout in the query's "
            "element type";
-  TensorCoreGradSchedule schedule = getTensorCoreGradSchedule(op, options);
-  for (int64_t block : {schedule.keyBlock, schedule.queryBlock})
+  GradPlan plan = getGradPlan(op, options);
+  for (int64_t block : {plan.keyBlock, plan.queryBlock})
     if (!isTensorCoreBlock(block))
       return "the blocks of the tensor-core backward must be multiples of 16 "
              "in [16, 256]";
-  if (schedule.getKeyValueKernelSharedBytes(
-          op.getHeadDim(), op.getValueHeadDim()) > kMaxSharedMemory ||
-      schedule.getQueryKernelSharedBytes(
-          op.getHeadDim(), op.getValueHeadDim()) > kMaxSharedMemory)
+  if (plan.keyValueShared.bytes > kMaxSharedMemory ||
+      plan.queryShared.bytes > kMaxSharedMemory)
     return "the tiles of the tensor-core backward exceed 99 KiB of shared "
            "memory; use fewer warps or a smaller kv-block";
   return "";

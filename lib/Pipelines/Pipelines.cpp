@@ -62,23 +62,18 @@ static void addChooseSchedule(OpPassManager &pm, int64_t warps,
   pm.addNestedPass<func::FuncOp>(createChooseSchedulePass(options));
 }
 
-/// The options of the tensor-core passes (convert-sqa-to-nvgpu, and the
-/// row-wise lowering's choice of which ops to leave to it) for `warps`.
-static ConvertSQAToNVGPUPassOptions
-getTensorCorePassOptions(int64_t warps, int64_t keyBlock, int64_t warpRows,
-                         bool strict) {
+/// The options of convert-sqa-to-nvgpu, whose tiles come from the ops'
+/// schedules (sqa-choose-schedule runs first).
+static ConvertSQAToNVGPUPassOptions getTensorCorePassOptions(bool strict) {
   ConvertSQAToNVGPUPassOptions options;
-  options.numWarps = warps;
-  options.keyBlock = keyBlock;
-  options.warpRows = warpRows;
   options.strict = strict;
   return options;
 }
 
 void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
                                  const CPUPipelineOptions &options) {
-  // Lower sqa on tensors (the GPU-mapped level and the tensor-core kernel
-  // are built on buffers, after bufferization).
+  // Lower sqa on tensors (the tensor-core kernel is built on buffers, after
+  // bufferization).
   OpPassManager &funcs = pm.nest<func::FuncOp>();
   switch (options.lowering) {
   case AttentionLowering::Reference:
@@ -94,7 +89,6 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
     funcs.addPass(createSQATileAndFusePass(tiling));
     break;
   }
-  case AttentionLowering::GPUMapped:
   case AttentionLowering::TensorCore:
     break;
   }
@@ -104,30 +98,17 @@ void mlir::sqa::buildCPUPipeline(OpPassManager &pm,
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createConvertBufferizationToMemRefPass());
 
-  // The GPU level, run on the CPU. A q-block that is not whole warps
-  // becomes warps = 0, which both passes reject (as they reject rows per
+  // The tensor-core kernel, run on the CPU. A q-block that is not whole
+  // warps becomes warps = 0, which both passes reject (as they reject rows per
   // warp that are not whole row tiles).
   int64_t warpRows = options.warpRows;
   int64_t warps = warpRows > 0 && options.queryBlock % warpRows == 0
                       ? options.queryBlock / warpRows
                       : 0;
-  if (options.lowering == AttentionLowering::GPUMapped ||
-      options.lowering == AttentionLowering::TensorCore)
-    addChooseSchedule(pm, warps, options.keyBlock, warpRows);
-  if (options.lowering == AttentionLowering::GPUMapped) {
-    SQAMapToGPUPassOptions mapping;
-    mapping.numWarps = warps;
-    mapping.keyBlock = options.keyBlock;
-    mapping.warpRows = warpRows;
-    OpPassManager &gpuFuncs = pm.nest<func::FuncOp>();
-    gpuFuncs.addPass(createSQAMapToGPUPass(mapping));
-    gpuFuncs.addPass(createSQAGPUMappedToCPUPass());
-    addCanonicalizeAndCSE(pm);
-  }
   if (options.lowering == AttentionLowering::TensorCore) {
-    pm.addNestedPass<func::FuncOp>(createConvertSQAToNVGPUPass(
-        getTensorCorePassOptions(warps, options.keyBlock, warpRows,
-                                 /*strict=*/true)));
+    addChooseSchedule(pm, warps, options.keyBlock, warpRows);
+    pm.addNestedPass<func::FuncOp>(
+        createConvertSQAToNVGPUPass(getTensorCorePassOptions(/*strict=*/true)));
     pm.addPass(createGPULaunchToOpenMPPass());
     addCanonicalizeAndCSE(pm);
   }
@@ -175,9 +156,7 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
                       options.warpRows);
   if (!strict) {
     ConvertSQAToSCFPassOptions rowwise;
-    rowwise.tensorCoreWarps = tensorCoreWarps;
-    rowwise.tensorCoreKeyBlock = options.keyBlock;
-    rowwise.tensorCoreWarpRows = options.warpRows;
+    rowwise.tensorCore = tensorCoreWarps != 0;
     rowwise.maxHeadDim = kMaxRowwiseGPUHeadDim;
     pm.addNestedPass<func::FuncOp>(createConvertSQAToSCFPass(rowwise));
     addCanonicalizeAndCSE(pm);
@@ -203,9 +182,8 @@ void mlir::sqa::buildGPUOutliningPipeline(OpPassManager &pm,
   // and cse must not replace them by host values, which would become kernel
   // operands.
   if (tensorCoreWarps != 0)
-    pm.addNestedPass<func::FuncOp>(createConvertSQAToNVGPUPass(
-        getTensorCorePassOptions(tensorCoreWarps, options.keyBlock,
-                                 options.warpRows, strict)));
+    pm.addNestedPass<func::FuncOp>(
+        createConvertSQAToNVGPUPass(getTensorCorePassOptions(strict)));
   pm.addNestedPass<func::FuncOp>(createConvertMathToNVVMIntrinsicsPass());
 
   // Outline the kernels. Sinking constants and memref.dim into the launch
@@ -334,24 +312,17 @@ mlir::sqa::verifyGPUTarget(const GPUPipelineOptions &options,
     return failure();
   }
   StringRef suffix = rest;
-  unsigned keyBlock = options.keyBlock.getValue();
-  if (keyBlock != 0 && (keyBlock < 16 || keyBlock % 16 != 0 || keyBlock > 256)) {
-    emitError(llvm::formatv("kv-block {0} must be 0 (the kernels' default) "
-                            "or a multiple of 16 in [16, 256]",
-                            keyBlock)
-                  .str());
+  // The schedule's knobs (kernel=rowwise uses no tensor-core kernel, so its
+  // warps are not read).
+  if (std::string error = checkScheduleKnobs(
+          options.kernel == GPUKernel::Rowwise ? 4 : options.warps.getValue(),
+          options.keyBlock.getValue(), options.warpRows.getValue());
+      !error.empty()) {
+    emitError(error);
     return failure();
   }
-  unsigned warpRows = options.warpRows.getValue();
-  if (warpRows != 0 && warpRows != 16 && warpRows != 32) {
-    emitError(llvm::formatv("warp-rows {0} must be 0 (the kernel's default), "
-                            "16 or 32",
-                            warpRows)
-                  .str());
-    return failure();
-  }
-  // The tensor-core kernels take 1 to 16 warps; the row-wise kernel one
-  // thread per row, at most CUDA's 1024 per block; NVVM's opt levels 0-3.
+  // The row-wise kernel takes one thread per row, at most CUDA's 1024 per
+  // block; NVVM's opt levels are 0-3.
   auto checkRange = [&](StringRef name, int64_t value, int64_t lowest,
                         int64_t highest, StringRef note) {
     if (value >= lowest && value <= highest)
@@ -361,10 +332,7 @@ mlir::sqa::verifyGPUTarget(const GPUPipelineOptions &options,
                   .str());
     return failure();
   };
-  if ((options.kernel != GPUKernel::Rowwise &&
-       failed(checkRange("warps", options.warps, 1, 16,
-                         " (kernel=rowwise uses no tensor-core kernel)"))) ||
-      failed(checkRange("rows-per-block", options.rowsPerBlock, 1, 1024,
+  if (failed(checkRange("rows-per-block", options.rowsPerBlock, 1, 1024,
                         " (one thread per row)")) ||
       failed(checkRange("opt-level", options.optLevel, 0, 3, "")))
     return failure();

@@ -20,7 +20,7 @@ using namespace mlir;
 
 static constexpr const char kCrashMessage[] =
     "MLIR's parser crashed on this input, which is malformed (an upstream "
-    "bug; README, 'Inputs that crash upstream MLIR')";
+    "bug; docs/testing.md, 'Inputs that crash upstream MLIR')";
 
 /// Runs `parse` under a crash recovery context; returns false if it crashed.
 /// A failed allocation of a size read from garbage ("LLVM ERROR: out of

@@ -1,6 +1,6 @@
 """An independent NumPy reference for sqa.attention and its gradients.
 
-Written from the semantics in ARCHITECTURE.md (and the SQA paper's reference
+Written from the semantics in docs/design.md (and the SQA paper's reference
 code for reverse SQA, which tiles the query heads), not from the compiler's
 lowerings: heads are materialised with repeat/tile and the mask is built as a
 dense boolean matrix. Everything is computed in float64.

@@ -123,7 +123,7 @@ def run_on_cpu(cfg: AttentionConfig, q, k, v, lowering="tiled", blocks=None,
     q, k, v are arrays of the element type (bf16 as uint16 words); out_init
     and lse_init default to zeros. `blocks` is (q-block, kv-block) for the
     tiled lowering, and (rows per block, kv-block[, rows per warp]) for the
-    GPU-mapped and tensor-core ones.
+    tensor-core one.
     """
     batch, _, sq, _ = q.shape
     out_shape = (batch, cfg.num_output_heads, sq, cfg.dv)

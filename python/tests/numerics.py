@@ -13,6 +13,7 @@ import argparse
 import itertools
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -102,7 +103,7 @@ def run_case(lowering, cfg, batch, sq, skv, seed, blocks=None, magnitude=1.0, sp
     # Per element: tol * max(1, |ref|), i.e. 2 ulp of the output type relative
     # to the value, and absolute near zero.
     tol = ABS_TOLERANCE[cfg.output_dtype]
-    if lowering in ("gpu-mapped", "tensor-core"):
+    if lowering == "tensor-core":
         # P is rounded to the input element type before P V, as the A operand
         # of the tensor-core product is: that rounding bounds the error too.
         tol = max(tol, ABS_TOLERANCE[cfg.dtype])
@@ -248,6 +249,16 @@ def run_grad_case(cfg, grad_dtype, batch, sq, skv, seed, lowering="reference", b
     return worst <= 1.0, " ".join(details) + f" worst={worst:.2f} of tol"
 
 
+class FullSweepCase(tuple):
+    """A case that only the full sweep runs (numerics.py --sweep full,
+    scripts/test.sh --full): slow emulated cases whose feature a cheaper case
+    of the CI slice also reaches."""
+
+
+def full_sweep(*case):
+    return FullSweepCase(case)
+
+
 def suite_grad():
     """The backward (sqa.attention_grad): every variant, both causal
     alignments, windows, Sq != Skv both ways, fully masked rows, a custom
@@ -379,35 +390,6 @@ def _mask_cases(masks, square):
         yield cfg, 1, sq, skv, (16, 16)
 
 
-def suite_mapped():
-    """The GPU-mapped level (sqa-map-to-gpu): every variant, f32/f16/bf16,
-    both causal alignments, windows, lse, Dv != D, f32 output, fully masked
-    rows, sizes that leave partial q-blocks and kv-blocks, blocks skipped by
-    the masks, several warps per block of 16 or 32 rows, and the tensor-core
-    kernel's own tile sizes (kv-block 128 or 64). Each case carries its (rows
-    per block, kv-block[, rows per warp])."""
-    yield from _variant_cases(["f16", "bf16", "f32"], 70, 45, 2, (32, 16))
-    yield from _mask_cases([
-        variant("SQA", head_dim=32, with_lse=True, mask="causal_top_left"),
-        variant("SQA", head_dim=32, with_lse=True, window=(8, 0)),
-        variant("SQA", head_dim=32, dtype="bf16", with_lse=True, window=(5, 3)),
-        variant("SQA", head_dim=32, dtype="f32", mask="causal_bottom_right",
-                window=(16, -1), with_lse=True),
-        variant("SQA", head_dim=32, with_lse=True, window=(-1, 2)),
-        variant("rSQA", head_dim=32, with_lse=True, mask="causal_top_left", scale=0.3),
-        variant("xSMQA", head_dim=64, value_head_dim=32, with_lse=True),
-        variant("GQA", head_dim=16, dtype="f16", out_dtype="f32"),
-    ], square=100)
-    yield (variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right",
-                   with_lse=True), 1, 200, 200, (64, 64))
-    yield variant("GQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 130, 97, (64, 64)
-    yield variant("MHA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 90, 90, (64, 64)
-    # 32 rows per warp (the tensor-core kernel's default schedule).
-    yield (variant("SQA", head_dim=64, dtype="f16", mask="causal_bottom_right",
-                   with_lse=True), 1, 150, 140, (128, 128, 32))
-    yield variant("rSQA", head_dim=32, value_head_dim=16, dtype="bf16", window=(20, 3)), 1, 70, 50, (64, 32, 32)
-
-
 def suite_tensor_core():
     """The tensor-core kernel itself (convert-sqa-to-nvgpu), lane by lane, on
     OpenMP threads (sqa-gpu-launch-to-openmp): every variant, f16 and bf16,
@@ -417,7 +399,11 @@ def suite_tensor_core():
     16 or 32 rows (one or two row tiles; all, some or none of Q's k-steps
     held in registers, the rest read from shared memory), kv-blocks 16 to
     128. Sizes stay small: every warp-level op passes
-    a barrier of all the block's threads. Each case carries its (rows per
+    a barrier of all the block's threads. The CI slice leaves five slow
+    cases (50-110 s each) to the full sweep, each beside a cheaper case of
+    the same tiles: D 64 on kv-block 128 with Q from shared memory, D 128
+    on kv-block 64, lines of 4 chunks (D 96; D 160 stays), odd multiples of
+    16 (D 80; D 48 stays) and D 224 (D 64 with Dv 224 stays). Each case carries its (rows per
     block, kv-block[, rows per warp])."""
     yield from _variant_cases(["f16", "bf16"], 40, 23, 1, (32, 16))
     yield from _mask_cases([
@@ -441,13 +427,15 @@ def suite_tensor_core():
     yield (variant("xSQA", head_dim=16, dtype="bf16", mask="causal_bottom_right",
                    with_lse=True), 2, 130, 130, (128, 128, 32))
     yield variant("xSMQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 80, 97, (128, 128, 32)
-    yield variant("xSQA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 150, 90, (128, 64, 32)
+    yield full_sweep(variant("xSQA", head_dim=128, dtype="bf16", window=(40, 0)), 1, 150, 90,
+                     (128, 64, 32))
     yield variant("xSMQA", head_dim=128, dtype="f16", with_lse=True), 1, 70, 33, (128, 64, 32)
     yield variant("GQA", head_dim=128, dtype="f16", mask="causal_top_left"), 1, 70, 75, (128, 32, 32)
     # 16 rows per warp with 4 warps at D = 64 and 128 (Q held in registers).
     # kv-block 128 at D = 64 with two row tiles: O and S leave no registers
     # for Q, which is read from shared memory at every k-step.
-    yield variant("GQA", head_dim=64, dtype="f16", mask="causal_bottom_right"), 1, 150, 200, (128, 128, 32)
+    yield full_sweep(variant("GQA", head_dim=64, dtype="f16", mask="causal_bottom_right"),
+                     1, 150, 200, (128, 128, 32))
     yield variant("SQA", head_dim=64, dtype="f16", mask="causal_top_left"), 1, 80, 97, (64, 64, 16)
     yield variant("GQA", head_dim=128, dtype="bf16", with_lse=True), 1, 70, 45, (64, 32, 16)
     # Two row tiles with Q held in registers (small D), Dv != D both ways,
@@ -463,21 +451,21 @@ def suite_tensor_core():
     # default tiles (32 rows per warp with kv-block 64 at D 96 and 32 at
     # 160, 16 rows with kv-block 32 at 192), and 256 on 4 warps, whose 58
     # KiB of tiles are views of dynamic shared memory.
-    yield (variant("SQA", head_dim=96, dtype="f16", mask="causal_bottom_right",
-                   with_lse=True), 1, 70, 75, (128, 64, 32))
+    yield full_sweep(variant("SQA", head_dim=96, dtype="f16", mask="causal_bottom_right",
+                             with_lse=True), 1, 70, 75, (128, 64, 32))
     yield variant("xSQA", head_dim=160, value_head_dim=96, dtype="bf16", window=(30, 2)), 1, 40, 50, (128, 32, 32)
     yield (variant("rSQA", head_dim=192, dtype="bf16", mask="causal_top_left",
                    with_lse=True), 1, 40, 37, (64, 32, 16))
     yield variant("GQA", head_dim=256, value_head_dim=128, dtype="f16"), 1, 70, 40, (64, 32, 16)
     # Odd multiples of 16, which FlashAttention-2 pads: 80 (5 k-steps of Q,
     # rows copied in lines of 2 chunks), and 48 with Dv 80.
-    yield (variant("SQA", head_dim=80, dtype="bf16", mask="causal_bottom_right",
-                   with_lse=True), 1, 70, 75, (128, 64, 32))
+    yield full_sweep(variant("SQA", head_dim=80, dtype="bf16", mask="causal_bottom_right",
+                             with_lse=True), 1, 70, 75, (128, 64, 32))
     yield variant("GQA", head_dim=48, value_head_dim=80, dtype="f16", window=(20, 0)), 1, 50, 60, (128, 64, 32)
     # Head dim 224: 28 chunks per row, copied in lines of 4, 58 KiB of tiles
     # in dynamic shared memory; and as Dv beside D 64.
-    yield (variant("SQA", head_dim=224, dtype="bf16", mask="causal_bottom_right",
-                   with_lse=True), 1, 40, 75, (64, 32, 16))
+    yield full_sweep(variant("SQA", head_dim=224, dtype="bf16", mask="causal_bottom_right",
+                             with_lse=True), 1, 40, 75, (64, 32, 16))
     yield variant("xSMQA", head_dim=64, value_head_dim=224, dtype="f16"), 1, 70, 50, (64, 32, 16)
     # Scores growing toward the first keys (up to 30 times the last keys'),
     # so that the kernel's reference max moves by more than 2^8 (in exp2
@@ -503,7 +491,7 @@ def suite_conditioning():
            {"magnitude": 60.0, "spread": 0.02})
 
 
-SUITES = {"conditioning": suite_conditioning, "mapped": suite_mapped, "tensor-core": suite_tensor_core, "variants": suite_variants,
+SUITES = {"conditioning": suite_conditioning, "tensor-core": suite_tensor_core, "variants": suite_variants,
           "masks": suite_masks, "tiled": suite_tiled, "grad": suite_grad,
           "grad-tensor-core": suite_grad_tensor_core}
 
@@ -515,12 +503,22 @@ def main():
     parser.add_argument("--lowering", default="reference")
     parser.add_argument("--q-block", type=int)
     parser.add_argument("--kv-block", type=int)
+    parser.add_argument("--sweep", choices=("ci", "full"), default="full",
+                        help="ci: skip the cases marked full_sweep (the "
+                             "slice that CI runs); full: every case")
     args = parser.parse_args()
 
     failures = 0
     count = 0
     os.environ["SQA_BUILD_DIR"] = args.build
+    skipped = 0
     for seed, case in enumerate(SUITES[args.suite]()):
+        # The seed is the case's index in the full sweep, so that a case
+        # draws the same inputs in both sweeps.
+        if args.sweep == "ci" and isinstance(case, FullSweepCase):
+            skipped += 1
+            continue
+        started = time.monotonic()
         blocks = None
         if args.suite in ("grad", "grad-tensor-core"):
             cfg, grad_dtype, batch, sq, skv, *extra = case
@@ -545,10 +543,12 @@ def main():
               f"Hkv={cfg.num_kv_heads} D={cfg.head_dim} Dv={cfg.dv} "
               f"{cfg.dtype}->{cfg.output_dtype} mask={cfg.mask} "
               f"window={cfg.window} B={batch} Sq={sq} Skv={skv}"
-              f"{f' blocks={blocks}' if blocks else ''}: {detail}",
+              f"{f' blocks={blocks}' if blocks else ''}: {detail} "
+              f"({time.monotonic() - started:.1f} s)",
               flush=True)
-    print(f"{count - failures} of {count} cases passed")
-    return 1 if failures else 0
+    print(f"{count - failures} of {count} cases passed"
+          f"{f' ({skipped} left to the full sweep)' if skipped else ''}")
+    return 1 if failures or not count else 0
 
 
 if __name__ == "__main__":

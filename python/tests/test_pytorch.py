@@ -333,9 +333,9 @@ def test_vmap(monkeypatch):
 
 @newtorch
 def test_torch_func_grad_is_refused_by_torch():
-    # The README's stated limit, pinned: torch's custom-op autograd (2.6)
+    # The stated limit (docs/python.md), pinned: torch's custom-op autograd (2.6)
     # refuses functorch's differentiating transforms. Should a torch take
-    # them, this fails and the README's sentence goes.
+    # them, this fails and the sentence goes.
     q, k, v = _inputs(4, 2, 6, 7, 16, torch.float32)
     with pytest.raises(RuntimeError, match="setup_context"):
         torch.func.grad(lambda q: sqa_attention(q, k, v).sum())(q)

@@ -15,7 +15,7 @@ from sqa.reference import visible_keys  # noqa: E402
 
 
 def loop_attention(q, k, v, mask, window, scale):
-    """Row by row, head by head, with the head mapping of ARCHITECTURE.md."""
+    """Row by row, head by head, with the head mapping of docs/design.md."""
     b, hq, sq, d = q.shape
     hkv, skv = k.shape[1], k.shape[2]
     ho = max(hq, hkv)

@@ -26,7 +26,7 @@ static const char *kBadHeads =
     "  return\n"
     "}\n";
 
-/* Crashes MLIR 22's own parser (README, "Inputs that crash upstream MLIR"). */
+/* Crashes MLIR 22's own parser (docs/testing.md, "Inputs that crash upstream MLIR"). */
 static const char *kParserCrash =
     "func.func @f() attributes {a = array<index: 1>} {\n"
     "  return\n"

@@ -22,10 +22,10 @@
 // DEFAULT: .extern .shared .align 16 .b8 __dynamic_shmem__0[];
 // KV16: .shared .align 2 .b8 __wg_sqa_kernel_1[2304];
 // ROWS16: .shared .align 2 .b8 __wg_sqa_kernel_0[9216];
-// BAD-ROWS: error: sqa-gpu-pipeline: warp-rows 24 must be 0 (the kernel's default), 16 or 32
-// BAD-ROWS-COMPILE: error: --warp-rows must be 0 (the default), 16 or 32
-// BAD: error: sqa-gpu-pipeline: kv-block 24 must be 0 (the kernels' default) or a multiple of 16 in [16, 256]
-// BAD-COMPILE: error: kv-block 40 must be 0 (the kernels' default) or a multiple of 16 in [16, 256]
+// BAD-ROWS: error: sqa-gpu-pipeline: warp-rows must be 0 (the default), 16 or 32, got 24
+// BAD-ROWS-COMPILE: error: --warp-rows must be 0 (the default), 16 or 32, got 64
+// BAD: error: sqa-gpu-pipeline: kv-block must be 0 (the default) or a multiple of 16 in [16, 256], got 24
+// BAD-COMPILE: error: --kv-block must be 0 (the default) or a multiple of 16 in [16, 256], got 40
 func.func @sqa(%q: tensor<?x8x?x64xf16>, %k: tensor<?x4x?x64xf16>, %v: tensor<?x4x?x64xf16>,
                %o: tensor<?x8x?x64xf16>) -> tensor<?x8x?x64xf16> {
   %r = sqa.attention ins(%q, %k, %v : tensor<?x8x?x64xf16>, tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16>)

@@ -63,8 +63,8 @@ func.func @xsqa(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x4x?x16xbf16>, %v: tensor
 // RUN: not sqa-opt %s --sqa-gpu-pipeline="kernel=tensor-core warps=0" 2>&1 | FileCheck %s --check-prefix=ZEROWARPS
 // RUN: not sqa-opt %s --sqa-gpu-pipeline="warps=17" 2>&1 | FileCheck %s --check-prefix=MANYWARPS
 // RUN: sqa-opt %s --sqa-gpu-pipeline="kernel=rowwise warps=0" | FileCheck %s --check-prefix=ROWWISE0
-// ZEROWARPS: error: sqa-gpu-pipeline: warps 0 must be in [1, 16] (kernel=rowwise uses no tensor-core kernel)
-// MANYWARPS: error: sqa-gpu-pipeline: warps 17 must be in [1, 16]
+// ZEROWARPS: error: sqa-gpu-pipeline: warps must be in [1, 16], got 0
+// MANYWARPS: error: sqa-gpu-pipeline: warps must be in [1, 16], got 17
 // ROWWISE0: .maxntid 128, 1, 1
 // ROWWISE0-NOT: mma.sync
 

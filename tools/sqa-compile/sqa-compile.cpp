@@ -71,18 +71,15 @@ static cl::opt<sqa::GPUKernel> kernel(
     cl::cat(compileCategory));
 static cl::opt<int64_t>
     warps("warps", cl::init(4),
-          cl::desc("Warps per block of the tensor-core kernel (1-16)"),
+          cl::desc(sqa::kWarpsKnobDescription),
           cl::cat(compileCategory));
 static cl::opt<int64_t>
     keyBlock("kv-block", cl::init(0),
-             cl::desc("Keys per step of the tensor-core kernels (0: their "
-                      "default; else a multiple of 16 in [16, 256])"),
+             cl::desc(sqa::kKeyBlockKnobDescription),
              cl::cat(compileCategory));
 static cl::opt<int64_t>
     warpRows("warp-rows", cl::init(0),
-             cl::desc("Query rows per warp of the tensor-core forward kernel "
-                      "(0: its default, 32, or 16 where shared memory "
-                      "demands it; else 16 or 32)"),
+             cl::desc(sqa::kWarpRowsKnobDescription),
              cl::cat(compileCategory));
 static cl::opt<int64_t>
     rowsPerBlock("rows-per-block", cl::init(128),
@@ -253,12 +250,9 @@ int main(int argc, char **argv) {
     return fail("--opt-level must be between 0 and 3");
   if (rowsPerBlock < 1 || rowsPerBlock > 1024)
     return fail("--rows-per-block must be between 1 and 1024");
-  if (warps < 1 || warps > 16)
-    return fail("--warps must be between 1 and 16");
-  if (keyBlock < 0 || keyBlock > 256)
-    return fail("--kv-block must be 0 or a multiple of 16 in [16, 256]");
-  if (warpRows != 0 && warpRows != 16 && warpRows != 32)
-    return fail("--warp-rows must be 0 (the default), 16 or 32");
+  if (std::string error = sqa::checkScheduleKnobs(warps, keyBlock, warpRows);
+      !error.empty())
+    return fail("--" + error);
 
   if (emit != EmitKind::Library && !configs.empty())
     return fail("--config needs --emit library");

@@ -71,9 +71,6 @@ static cl::opt<sqa::AttentionLowering> lowering(
                           "online-softmax loops (the GPU kernel's algorithm)"),
                clEnumValN(sqa::AttentionLowering::Tiled, "tiled",
                           "FlashAttention tiling (sqa-tile-and-fuse)"),
-               clEnumValN(sqa::AttentionLowering::GPUMapped, "gpu-mapped",
-                          "the GPU-mapped level (sqa-map-to-gpu) with warps "
-                          "run one after another"),
                clEnumValN(sqa::AttentionLowering::TensorCore, "tensor-core",
                           "the sm_80 tensor-core kernel (convert-sqa-to-nvgpu) "
                           "with one OpenMP thread per GPU thread")),
@@ -81,17 +78,16 @@ static cl::opt<sqa::AttentionLowering> lowering(
 static cl::opt<int64_t>
     queryBlock("q-block", cl::init(64),
                cl::desc("Query rows per tile (tiled) or per block "
-                        "(gpu-mapped, tensor-core: whole warps of "
-                        "--warp-rows rows, up to 16 warps)"),
+                        "(tensor-core: whole warps of --warp-rows rows, "
+                        "up to 16 warps)"),
                cl::cat(runCategory));
 static cl::opt<int64_t>
     warpRows("warp-rows", cl::init(16),
-             cl::desc("Query rows per warp (gpu-mapped, tensor-core: 16 or "
-                      "32)"),
+             cl::desc("Query rows per warp (tensor-core: 16 or 32)"),
              cl::cat(runCategory));
 static cl::opt<int64_t> keyBlock("kv-block", cl::init(64),
                                  cl::desc("Keys per online-softmax step "
-                                          "(tiled, gpu-mapped)"),
+                                          "(tiled, tensor-core)"),
                                  cl::cat(runCategory));
 static cl::opt<bool> rawBF16(
     "raw-bf16", cl::init(false),
@@ -238,17 +234,13 @@ int main(int argc, char **argv) {
       keyBlock > sqa::kMaxAttentionBlock)
     return fail("--q-block and --kv-block must be in [1, " +
                 Twine(sqa::kMaxAttentionBlock) + "]");
-  bool warpBlocks = lowering == sqa::AttentionLowering::GPUMapped ||
-                    lowering == sqa::AttentionLowering::TensorCore;
+  bool warpBlocks = lowering == sqa::AttentionLowering::TensorCore;
   if (warpRows != 16 && warpRows != 32)
     return fail("--warp-rows must be 16 or 32");
   if (warpBlocks &&
       (queryBlock % warpRows != 0 || queryBlock > 16 * warpRows))
-    return fail(Twine("--q-block of the ") +
-                (lowering == sqa::AttentionLowering::GPUMapped
-                     ? "gpu-mapped"
-                     : "tensor-core") +
-                " lowering must be a multiple of --warp-rows up to 16 warps");
+    return fail("--q-block of the tensor-core lowering must be a multiple "
+                "of --warp-rows up to 16 warps");
 
   DialectRegistry registry;
   sqa::registerAllDialects(registry);

@@ -3,9 +3,9 @@
 #ifndef SQA_CONVERSION_PASSES_H
 #define SQA_CONVERSION_PASSES_H
 
+#include "sqa/Conversion/ChooseSchedule/ChooseSchedule.h"
 #include "sqa/Conversion/GPULaunchToOpenMP/GPULaunchToOpenMP.h"
 #include "sqa/Conversion/MathToNVVMIntrinsics/MathToNVVMIntrinsics.h"
-#include "sqa/Conversion/SQAToGPU/SQAToGPU.h"
 #include "sqa/Conversion/SQAToLinalg/SQAToLinalg.h"
 #include "sqa/Conversion/SQAToNVGPU/SQAToNVGPU.h"
 #include "sqa/Conversion/SQAToSCF/SQAToSCF.h"

@@ -61,17 +61,10 @@ def ConvertSQAToSCFPass : Pass<"convert-sqa-to-scf"> {
     (-inf when l = 0) with `tensor.parallel_insert_slice`.
   }];
   let options = [
-    Option<"tensorCoreWarps", "tensor-core-warps", "int64_t",
-           /*default=*/"0",
-           "When positive, leave the ops that convert-sqa-to-nvgpu supports "
-           "with this many warps (and tensor-core-kv-block) to it">,
-    Option<"tensorCoreKeyBlock", "tensor-core-kv-block", "int64_t",
-           /*default=*/"0",
-           "The kv-block convert-sqa-to-nvgpu will use (0: its default)">,
-    Option<"tensorCoreWarpRows", "tensor-core-warp-rows", "int64_t",
-           /*default=*/"0",
-           "The rows per warp convert-sqa-to-nvgpu will use (0: its "
-           "default)">,
+    Option<"tensorCore", "tensor-core", "bool", /*default=*/"false",
+           "Leave the ops that convert-sqa-to-nvgpu supports with their "
+           "schedule (sqa-choose-schedule; without one, the default "
+           "schedule) to it">,
     Option<"maxHeadDim", "max-head-dim", "int64_t", /*default=*/"0",
            "When positive, refuse (with a diagnostic at the op) the ops "
            "this lowering would take whose head dim D or Dv is larger: "
@@ -117,8 +110,8 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
       per k-step).
     - Q fragments are loaded once with `nvgpu.ldmatrix` and stay in
       registers for as many k-steps as fit beside the output accumulators
-      and one block of scores (`getHeldQuerySteps`: all of Q at head dim
-      64, half at 128); the rest are read from the Q tile at each k-step
+      and one block of scores (`ForwardPlan::heldQuerySteps`: all of Q at
+      head dim 16, none at FlashAttention-2's tiles for 64 and 128); the rest are read from the Q tile at each k-step
       (FlashAttention-2 reads all). K fragments with `ldmatrix`, V fragments
       with the transposed `ldmatrix`. S = Q Kᵀ and O += P V run on m16n8k16 `mma.sync` with f32
       accumulators (`nvgpu.mma.sync` for f16; for bf16, whose PTX types
@@ -171,15 +164,6 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
     `nvgpu`, `nvvm` (bf16 mma), `vector`, `scf`, `arith` and `math` ops.
   }];
   let options = [
-    Option<"numWarps", "warps", "int64_t", /*default=*/"4",
-           "Warps per block">,
-    Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
-           "Keys per online-softmax step (0: 64, or 32 when D or Dv is "
-           "above 64)">,
-    Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
-           "Query rows per warp of the forward kernel (0: 32, or 16 where "
-           "the tiles would exceed 64 KiB of shared memory or two row tiles "
-           "the registers)">,
     Option<"strict", "strict", "bool", /*default=*/"false",
            "Report an error for an op the kernel does not support instead "
            "of leaving it">,
@@ -193,108 +177,36 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
   ];
 }
 
-def SQAMapToGPUPass : Pass<"sqa-map-to-gpu"> {
-  let summary = "Map buffer-semantics sqa.attention to GPU blocks and warps (L2)";
-  let description = [{
-    The GPU-mapped level: FlashAttention-2's schedule, the one that
-    `convert-sqa-to-nvgpu` runs on tensor cores (same block and warp
-    decomposition, same kv-blocks visited, same staging), written with
-    target-independent ops so that it also runs on the CPU
-    (`sqa-gpu-mapped-to-cpu`, `sqa-cpu-pipeline{lowering=gpu-mapped}`).
-
-    #### Input invariant
-    `sqa.attention` with memref operands (after One-Shot Bufferize); any
-    element type and head dims. An op on tensors is an error.
-
-    #### Output IR
-    - An `scf.forall` over (q-block, output head, batch) mapped to
-      `#gpu.block<x/y/z>`, whose body allocates the Q tile (16 * warps rows)
-      and two stages of the K and V tiles (kv-block rows) with `memref.alloc`
-      in `#gpu.address_space<workgroup>`.
-    - Inside, an `scf.forall` over the warps mapped to `#gpu.warp<x>`; warp w
-      owns query rows [16 w, 16 w + 16) of the block. The copies into
-      workgroup memory are block-cooperative: every warp issues the same
-      `vector.transfer_read` (rows past the sequence end read as zeros) /
-      `vector.transfer_write` pairs, which the GPU lowering splits over the
-      threads of the block; `gpu.barrier` marks where the block waits.
-    - Per warp, an `scf.for` over the kv-blocks that hold a key visible to
-      some row of the block (fully masked blocks are skipped), which copies
-      block j + 1 into the other stage before computing on block j, with the
-      running max `m`, sum `l` (vector<16xf32>) and accumulator (vector<16 x
-      Dv x f32>) as iteration arguments:
-      S = `vector.contract`(Q, K) in f32; an elementwise mask under an
-      `scf.if` for blocks that are only partly visible; row maxima and sums
-      with `vector.multi_reduction`; P = exp2(fma(S, scale * log2(e), -m' *
-      scale * log2(e))), rounded to the element type before
-      O += `vector.contract`(P, V), as on tensor cores.
-    - The epilogue writes O / l (0 for rows that saw no key) and lse with
-      `vector.transfer_write`, whose out-of-bounds rows are dropped.
-  }];
-  let options = [
-    Option<"numWarps", "warps", "int64_t", /*default=*/"4",
-           "Warps per block">,
-    Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
-           "Keys per online-softmax step (0: the default of "
-           "convert-sqa-to-nvgpu, 64, or 32 when D or Dv is above 64)">,
-    Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
-           "Query rows per warp of the forward kernel (0: 32, or 16 where "
-           "the tiles would exceed 64 KiB of shared memory or two row tiles "
-           "the registers)">,
-  ];
-  let dependentDialects = [
-    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
-    "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
-    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
-  ];
-}
-
-def SQAGPUMappedToCPUPass : Pass<"sqa-gpu-mapped-to-cpu"> {
-  let summary = "Make GPU-mapped IR (L2) executable on the host CPU";
-  let description = [{
-    Runs the output of `sqa-map-to-gpu` on the CPU, so that the GPU
-    algorithm is checked numerically on machines without a GPU: workgroup
-    buffers become ordinary heap buffers, freed at the end of the block that
-    allocates them, and `gpu.barrier` ops are erased. The mapped
-    `scf.forall` loops are left for `scf-forall-to-for`, which runs the
-    warps of a block one after another. That is a valid execution of L2: each
-    warp issues the block's cooperative copies itself, so when it runs alone
-    it finds in workgroup memory exactly the tiles that the barriers
-    guarantee on the GPU.
-
-    #### Input invariant
-    Code outside `gpu.launch` / `gpu.func` (a host function holding mapped
-    loops).
-
-    #### Output IR
-    The same code with memrefs in the default memory space and no barriers.
-  }];
-  let dependentDialects = ["::mlir::memref::MemRefDialect"];
-}
-
 def ChooseSchedulePass : Pass<"sqa-choose-schedule"> {
   let summary = "Choose the GPU kernels' tile schedule of each attention op, once";
   let description = [{
     Attaches `sqa.schedule = #sqa.schedule<...>` to every `sqa.attention` and
-    `sqa.attention_grad` that has none: the warps and kv-block (defaults
-    resolved: 64 keys, 32 above head dim 64) of the forward and dQ kernels
-    and, for the backward, its dK/dV kernel's warps and q-block (halved
-    until the tiles fit in 72 KiB of shared memory). The passes that
-    build kernels (convert-sqa-to-nvgpu, sqa-map-to-gpu) and the row-wise
-    lowering's choice of which ops to leave to tensor cores read the
-    attribute rather than their own options, so the schedule is chosen in one
-    place and visible in the IR. A schedule already on an op (from the
-    producer of the IR) is kept.
+    `sqa.attention_grad` that has none: the warps, kv-block and rows per
+    warp of the forward kernel (defaults resolved: 32 rows per warp and
+    FlashAttention-2's kv-block, 128 keys up to head dim 64 and 64 above,
+    or the first of their smaller choices whose tiles fit in 72 KiB of
+    shared memory and the registers), and for the backward the dQ kernel's
+    warps and kv-block (64 keys, 16 from head dim 128) and its dK/dV
+    kernel's warps and q-block (halved until the tiles fit in 72 KiB). The
+    kernels' plans (ForwardPlan, GradPlan in sqa/GPU/KernelSchedule.h) are
+    derived from this attribute, and the row-wise lowering's choice of
+    which ops to leave to tensor cores reads it, so the schedule is chosen
+    in one place and visible in the IR. A schedule already on an op (from
+    the producer of the IR) is kept.
   }];
   let options = [
+    // The descriptions are kWarpsKnobDescription and its neighbours in
+    // sqa/GPU/KernelSchedule.h, which ODS cannot name; schedule-defaults.mlir
+    // checks that they agree.
     Option<"numWarps", "warps", "int64_t", /*default=*/"4",
-           "Warps per block">,
+           "Warps per block of the tensor-core kernels (1 to 16)">,
     Option<"keyBlock", "kv-block", "int64_t", /*default=*/"0",
-           "Keys per step (0: 64, or 32 when D or Dv is above 64)">,
+           "Keys per step of the tensor-core kernels (0: 128 up to head dim "
+           "64, else 64, halved where the tiles need it)">,
     Option<"warpRows", "warp-rows", "int64_t", /*default=*/"0",
-           "Query rows per warp of the forward kernel (0: 32, or 16 where "
-           "the tiles would exceed 64 KiB of shared memory or two row tiles "
-           "the registers)">,
+           "Query rows per warp of the forward tensor-core kernel (0: 32, or "
+           "16 where the tiles would exceed 72 KiB of shared memory or two "
+           "row tiles the registers)">,
   ];
 }
 

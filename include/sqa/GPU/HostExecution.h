@@ -1,9 +1,8 @@
 //===- HostExecution.h - GPU-level IR run on the host -----------*- C++ -*-===//
 //
-// What the passes that run GPU-level IR on the host share (the GPU-mapped
-// level's sqa-gpu-mapped-to-cpu and the kernels' emulator,
-// sqa-gpu-launch-to-openmp), below both so that neither includes the
-// other's header.
+// What running GPU-level IR on the host needs beside the kernels' emulator
+// (sqa-gpu-launch-to-openmp), kept in the GPU toolkit so that other host
+// executions of GPU IR can share it.
 //
 //===----------------------------------------------------------------------===//
 

@@ -8,6 +8,8 @@
 #ifndef SQA_PIPELINES_PIPELINES_H
 #define SQA_PIPELINES_PIPELINES_H
 
+#include "sqa/GPU/KernelSchedule.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
@@ -28,9 +30,6 @@ enum class AttentionLowering {
   Rowwise,
   /// sqa-tile-and-fuse: FlashAttention's query and key blocks.
   Tiled,
-  /// sqa-map-to-gpu + sqa-gpu-mapped-to-cpu: the GPU-mapped level (L2), the
-  /// tensor-core kernel's schedule, with warps run one after another.
-  GPUMapped,
   /// convert-sqa-to-nvgpu + sqa-gpu-launch-to-openmp: the sm_80 tensor-core
   /// kernel itself, lane by lane, with one OpenMP thread per GPU thread.
   TensorCore,
@@ -47,26 +46,22 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
                      "online-softmax loops (the GPU kernel's algorithm)"),
           clEnumValN(AttentionLowering::Tiled, "tiled",
                      "FlashAttention tiling (sqa-tile-and-fuse)"),
-          clEnumValN(AttentionLowering::GPUMapped, "gpu-mapped",
-                     "the GPU-mapped level (sqa-map-to-gpu) run on the CPU"),
           clEnumValN(AttentionLowering::TensorCore, "tensor-core",
                      "the tensor-core kernel (convert-sqa-to-nvgpu) emulated "
                      "on OpenMP threads; needs libomp"))};
   PassOptions::Option<int64_t> queryBlock{
       *this, "q-block",
-      llvm::cl::desc("Query rows per tile (tiled) or per block (gpu-mapped, "
+      llvm::cl::desc("Query rows per tile (tiled) or per block ("
                      "tensor-core: whole warps of warp-rows rows, 1 to 16 "
                      "warps)"),
       llvm::cl::init(64)};
   PassOptions::Option<int64_t> warpRows{
       *this, "warp-rows",
-      llvm::cl::desc("Query rows per warp (gpu-mapped, tensor-core: 16 or "
-                     "32)"),
+      llvm::cl::desc("Query rows per warp (tensor-core: 16 or 32)"),
       llvm::cl::init(16)};
   PassOptions::Option<int64_t> keyBlock{
       *this, "kv-block",
-      llvm::cl::desc("Keys per online-softmax step (tiled, gpu-mapped, "
-                     "tensor-core)"),
+      llvm::cl::desc("Keys per online-softmax step (tiled, tensor-core)"),
       llvm::cl::init(64)};
 };
 
@@ -121,19 +116,12 @@ struct GPUPipelineOptions : PassPipelineOptions<GPUPipelineOptions> {
                      "one thread per query row"))};
   PassOptions::Option<unsigned> warps{
       *this, "warps",
-      llvm::cl::desc("Warps per block of the tensor-core kernel"),
-      llvm::cl::init(4)};
+      llvm::cl::desc(kWarpsKnobDescription), llvm::cl::init(4)};
   PassOptions::Option<unsigned> warpRows{
-      *this, "warp-rows",
-      llvm::cl::desc("Query rows per warp of the tensor-core forward kernel "
-                     "(0: its default, 32, or 16 where 64 KiB of shared "
-                     "memory or the registers demand it; else 16 or 32)"),
+      *this, "warp-rows", llvm::cl::desc(kWarpRowsKnobDescription),
       llvm::cl::init(0)};
   PassOptions::Option<unsigned> keyBlock{
-      *this, "kv-block",
-      llvm::cl::desc("Keys per step of the tensor-core kernels (0: their "
-                     "default, 64, or 32 above head dim 64; else a multiple of "
-                     "16 in [16, 256])"),
+      *this, "kv-block", llvm::cl::desc(kKeyBlockKnobDescription),
       llvm::cl::init(0)};
   PassOptions::Option<unsigned> rowsPerBlock{
       *this, "rows-per-block",

@@ -1,7 +1,7 @@
 //===- ParseGuard.h - Parsing that survives upstream parser crashes -*- C++ -*-//
 //
-// Some malformed inputs crash MLIR's own parser (README, "Inputs that crash
-// upstream MLIR"): a segfault or an abort inside a dialect's custom parser,
+// Some malformed inputs crash MLIR's own parser (docs/testing.md, "Inputs
+// that crash upstream MLIR"): a segfault or an abort inside a dialect's custom parser,
 // after it has printed its located parse error. The tools parse through these
 // functions, which run the parser under llvm::CrashRecoveryContext and turn
 // such a crash into an error and a failure, so that bad input never ends a

@@ -64,7 +64,7 @@ namespace {
 class GradKernelBuilder : KernelArithmetic {
 public:
   GradKernelBuilder(OpBuilder &b, Location loc, AttentionGradOp op,
-                    const TensorCoreGradSchedule &schedule,
+                    const GradPlan &schedule,
                     gpu::LaunchOp launch, ValueRange shared, int64_t numWarps)
       : KernelArithmetic(b, loc), op(op), schedule(schedule), launch(launch),
         shared(shared),
@@ -113,7 +113,7 @@ private:
                       Value seqLen, float factor);
 
   AttentionGradOp op;
-  const TensorCoreGradSchedule &schedule;
+  const GradPlan &schedule;
   gpu::LaunchOp launch;
   /// The kernel's shared buffers, in the order of its createKernelLaunch.
   ValueRange shared;
@@ -585,18 +585,11 @@ void GradKernelBuilder::buildQueryGrad() {
 static void lowerToTensorCoreKernels(RewriterBase &rewriter, AttentionGradOp op,
                                      const TensorCoreKernelOptions &options) {
   Location loc = op.getLoc();
-  TensorCoreGradSchedule schedule = getTensorCoreGradSchedule(op, options);
-  int64_t headDim = op.getHeadDim(), valueHeadDim = op.getValueHeadDim();
+  GradPlan schedule = getGradPlan(op, options);
   // dK, dV: grid (kv-blocks, key/value heads, batch).
-  int64_t keys = kMmaM * schedule.keyWarps, queryBlock = schedule.queryBlock;
+  int64_t keys = kMmaM * schedule.keyWarps;
   createKernelLaunch(rewriter, op, op.getKey(), keys, op.getNumKvHeads(),
-                     schedule.keyWarps,
-                     {{{keys, headDim}},
-                      {{keys, valueHeadDim}},
-                      {{2, queryBlock, headDim}},
-                      {{2, queryBlock, valueHeadDim}},
-                      {{queryBlock}, /*isF32=*/true},
-                      {{queryBlock}, /*isF32=*/true}},
+                     schedule.keyWarps, schedule.keyValueTiles,
                      [&](gpu::LaunchOp launch, ValueRange shared) {
                        GradKernelBuilder(rewriter, loc, op, schedule, launch,
                                          shared, schedule.keyWarps)
@@ -605,10 +598,7 @@ static void lowerToTensorCoreKernels(RewriterBase &rewriter, AttentionGradOp op,
   // dQ: grid (q-blocks, query heads, batch).
   int64_t rows = kMmaM * schedule.queryWarps;
   createKernelLaunch(rewriter, op, op.getQuery(), rows, op.getNumQueryHeads(),
-                     schedule.queryWarps,
-                     {{{rows, std::max(headDim, valueHeadDim)}},
-                      {{2, schedule.keyBlock, headDim}},
-                      {{2, schedule.keyBlock, valueHeadDim}}},
+                     schedule.queryWarps, schedule.queryTiles,
                      [&](gpu::LaunchOp launch, ValueRange shared) {
                        GradKernelBuilder(rewriter, loc, op, schedule, launch,
                                          shared, schedule.queryWarps)

@@ -153,26 +153,14 @@ void mlir::sqa::createKernelLaunch(
   auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
                                               gpu::AddressSpace::Workgroup);
   Type elementType = op.getQueryType().getElementType();
+  SharedLayout layout = layoutSharedTiles(sharedTiles);
   SmallVector<MemRefType> tileTypes;
-  SmallVector<int64_t> offsets;
-  int64_t bytes = 0;
-  for (const SharedTile &tile : sharedTiles) {
-    // 16-bit tiles take the toolkit's padded rows.
-    SmallVector<int64_t> shape(tile.shape);
-    if (!tile.isF32)
-      shape.back() = getSharedRowElements(shape.back());
-    auto type =
-        MemRefType::get(shape, tile.isF32 ? rewriter.getF32Type() : elementType,
-                        MemRefLayoutAttrInterface(), workgroup);
-    tileTypes.push_back(type);
-    // 16-byte aligned: the unit of cp.async and ldmatrix.
-    bytes = llvm::alignTo(bytes, 16);
-    offsets.push_back(bytes);
-    bytes += type.getNumElements() * type.getElementTypeBitWidth() / 8;
-  }
-  // Above the static limit, the tiles are views of dynamic shared memory,
-  // which the launcher opts into (cuFuncSetAttribute).
-  bool dynamic = bytes > kMaxStaticSharedMemory;
+  for (const SharedTile &tile : sharedTiles)
+    tileTypes.push_back(MemRefType::get(
+        tile.getAllocatedShape(),
+        tile.isF32 ? rewriter.getF32Type() : elementType,
+        MemRefLayoutAttrInterface(), workgroup));
+  bool dynamic = layout.isDynamic();
   SmallVector<Type> attributions;
   if (!dynamic)
     attributions.assign(tileTypes.begin(), tileTypes.end());
@@ -192,7 +180,8 @@ void mlir::sqa::createKernelLaunch(
   Value dynamicBytes;
   if (dynamic)
     dynamicBytes = arith::ConstantOp::create(
-        rewriter, loc, rewriter.getI32IntegerAttr(static_cast<int32_t>(bytes)));
+        rewriter, loc,
+        rewriter.getI32IntegerAttr(static_cast<int32_t>(layout.bytes)));
   auto launch = gpu::LaunchOp::create(
       rewriter, loc, gridX, gridHeads, batch, threads, one, one, dynamicBytes,
       /*asyncTokenType=*/nullptr, /*asyncDependencies=*/{}, attributions);
@@ -203,7 +192,7 @@ void mlir::sqa::createKernelLaunch(
         rewriter, loc,
         MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type(),
                         MemRefLayoutAttrInterface(), workgroup));
-    for (auto [type, offset] : llvm::zip(tileTypes, offsets))
+    for (auto [type, offset] : llvm::zip(tileTypes, layout.offsets))
       tiles.push_back(memref::ViewOp::create(rewriter, loc, type, base,
                                              constant(offset), ValueRange{}));
   } else {

@@ -101,19 +101,12 @@ SmallVector<Value> buildMaskedTransposedScores(OpBuilder &b, Location loc,
                                                Value column, Value querySeqLen,
                                                Value keySeqLen);
 
-/// A workgroup buffer of a kernel: its logical shape, of the kernel's
-/// element type (its rows padded as getSharedRowElements says) or of f32.
-struct SharedTile {
-  SmallVector<int64_t> shape;
-  bool isF32 = false;
-};
-
 /// Creates, before `op`, a gpu.launch of `numWarps` warps per block on the
 /// grid (ceil(S / `blockRows`), `gridY`, batch), S being dim 2 of `blocked`
 /// and the batch dim 0 of `op`'s query, with one shared buffer per
 /// `sharedTiles` (of the query's element type unless marked f32):
 /// workgroup attributions up to 48 KiB in all, else views of the launch's
-/// dynamic shared memory (16-byte aligned, in order). `buildBody` builds
+/// dynamic shared memory, where layoutSharedTiles puts them. `buildBody` builds
 /// the kernel at the start of the launch body from the launch and the
 /// buffers; the terminator follows. The grid's ceil division is plain
 /// arith: the kernel libraries translate the host's grid computation to C.

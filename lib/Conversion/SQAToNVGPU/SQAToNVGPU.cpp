@@ -44,7 +44,6 @@
 namespace mlir {
 namespace sqa {
 #define GEN_PASS_DEF_CONVERTSQATONVGPUPASS
-#define GEN_PASS_DEF_CHOOSESCHEDULEPASS
 #include "sqa/Conversion/Passes.h.inc"
 } // namespace sqa
 } // namespace mlir
@@ -52,9 +51,6 @@ namespace sqa {
 using namespace mlir;
 using namespace mlir::sqa;
 
-/// How far (in exp2 units) a row's scores may exceed its reference max
-/// before the reference moves: P stays <= 2^8.
-static constexpr float kRescaleExponent = 8.0f;
 
 namespace {
 /// Builds the body of one FlashAttention-2 kernel inside a gpu.launch. Index
@@ -76,16 +72,15 @@ namespace {
 class FlashKernelBuilder : KernelArithmetic {
 public:
   FlashKernelBuilder(OpBuilder &b, Location loc, AttentionOp op,
-                     const TensorCoreKernelOptions &options,
-                     gpu::LaunchOp launch, ValueRange shared)
+                     const ForwardPlan &plan, gpu::LaunchOp launch,
+                     ValueRange shared)
       : KernelArithmetic(b, loc), op(op), launch(launch), shared(shared),
-        tc(b, loc, op.getQueryType().getElementType()),
-        numWarps(options.numWarps),
-        warpRows(getTensorCoreWarpRows(op, options)),
-        rowTiles(warpRows / kMmaM), blockRows(warpRows * options.numWarps),
-        keyBlock(getTensorCoreKeyBlock(op, options)), headDim(op.getHeadDim()),
+        tc(b, loc, op.getQueryType().getElementType()), plan(plan),
+        numWarps(plan.numWarps), warpRows(plan.warpRows),
+        rowTiles(plan.rowTiles), blockRows(plan.blockRows),
+        keyBlock(plan.keyBlock), headDim(op.getHeadDim()),
         valueHeadDim(op.getValueHeadDim()),
-        heldQuerySteps(getHeldQuerySteps(op, options)), f32(b.getF32Type()) {}
+        heldQuerySteps(plan.heldQuerySteps), f32(b.getF32Type()) {}
 
   void build();
 
@@ -95,6 +90,9 @@ private:
   /// The Q tile, the K block and the V block in shared memory.
   ValueRange shared;
   WarpTensorCoreBuilder tc;
+  /// Every decision of the kernel (getForwardPlan); the sizes below are
+  /// its, named for the arithmetic.
+  const ForwardPlan &plan;
   int64_t numWarps, warpRows, rowTiles, blockRows, keyBlock, headDim,
       valueHeadDim;
   int64_t heldQuerySteps;
@@ -185,7 +183,7 @@ void FlashKernelBuilder::build() {
   }
 
   // Q: the warp's fragments of the first heldQuerySteps k-steps in
-  // registers for the whole loop (getHeldQuerySteps), the rest read from the
+  // registers for the whole loop (plan.heldQuerySteps), the rest read from the
   // shared tile at each k-step.
   WarpTensorCoreBuilder::LaneAddressing lanes = tc.buildLaneAddressing(lane);
   WarpTensorCoreBuilder::SharedOperand queryTile = {sharedQ, std::nullopt,
@@ -201,7 +199,7 @@ void FlashKernelBuilder::build() {
   }
 
   OnlineSoftmax softmax(op.getScaleLog2(), /*subtractFirst=*/false,
-                        kRescaleExponent);
+                        plan.referenceTrail);
   Value zeroAcc = tc.buildZeroAccumulator();
   int64_t numScoreTiles = keyBlock / kMmaN, numOutTiles = valueHeadDim / kMmaN;
   int64_t numRows = 2 * rowTiles;
@@ -269,7 +267,7 @@ void FlashKernelBuilder::build() {
     }
 
     // The online softmax (OnlineSoftmax) with a reference trailing the row
-    // max by T = kRescaleExponent, as FlashAttention-4's: it moves only
+    // max by T = plan.referenceTrail, as FlashAttention-4's: it moves only
     // where the scores exceed it by more than T, so P <= 2^T (exact in
     // f16/bf16, far from overflow in the f32 sums). Where no row of this
     // thread moved, the corrections are exactly 1, and the branch that
@@ -406,19 +404,14 @@ void FlashKernelBuilder::build() {
 /// Replaces `op` by a gpu.launch of the tensor-core kernel.
 static void lowerToTensorCoreKernel(RewriterBase &rewriter, AttentionOp op,
                                     const TensorCoreKernelOptions &passOptions) {
-  TensorCoreKernelOptions options = getScheduledKernelOptions(op, passOptions);
+  ForwardPlan plan = getForwardPlan(op, passOptions);
   Location loc = op.getLoc();
-  int64_t blockRows = getTensorCoreWarpRows(op, options) * options.numWarps;
-  int64_t keyBlock = getTensorCoreKeyBlock(op, options);
-  // Grid (q-blocks, output heads, batch), as FlashAttention-2; shared
-  // memory for the Q tile and one K and one V block.
-  createKernelLaunch(rewriter, op, op.getQuery(), blockRows,
-                     op.getNumOutputHeads(), options.numWarps,
-                     {{{blockRows, op.getHeadDim()}},
-                      {{keyBlock, op.getHeadDim()}},
-                      {{keyBlock, op.getValueHeadDim()}}},
+  // Grid (q-blocks, output heads, batch), as FlashAttention-2; the plan's
+  // shared tiles.
+  createKernelLaunch(rewriter, op, op.getQuery(), plan.blockRows,
+                     op.getNumOutputHeads(), plan.numWarps, plan.tiles,
                      [&](gpu::LaunchOp launch, ValueRange shared) {
-                       FlashKernelBuilder(rewriter, loc, op, options, launch,
+                       FlashKernelBuilder(rewriter, loc, op, plan, launch,
                                           shared)
                            .build();
                      });
@@ -431,12 +424,10 @@ struct ConvertSQAToNVGPUPass
   using Base::Base;
 
   void runOnOperation() override {
-    FailureOr<TensorCoreKernelOptions> parsed =
-        getPassKernelOptions(getOperation(), getArgument(), numWarps,
-                             keyBlock, warpRows);
-    if (failed(parsed))
-      return signalPassFailure();
-    TensorCoreKernelOptions options = *parsed;
+    // The tiles come from each op's schedule (sqa-choose-schedule); an op
+    // without one gets the choice of the default options, as
+    // sqa-choose-schedule would make it.
+    TensorCoreKernelOptions options;
     // In strict mode, every op must have a kernel.
     if (strict) {
       auto check = [&](auto op) {
@@ -461,28 +452,6 @@ struct ConvertSQAToNVGPUPass
     RewritePatternSet patterns(&getContext());
     populateSQAToNVGPUConversionPatterns(patterns, options);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
-  }
-};
-} // namespace
-
-namespace {
-struct ChooseSchedulePass
-    : sqa::impl::ChooseSchedulePassBase<ChooseSchedulePass> {
-  using Base::Base;
-
-  void runOnOperation() override {
-    // Options a schedule cannot hold are errors here, before any op gets
-    // one (the attribute's own rule, S1).
-    FailureOr<TensorCoreKernelOptions> options =
-        getPassKernelOptions(getOperation(), getArgument(), numWarps,
-                             keyBlock, warpRows);
-    if (failed(options))
-      return signalPassFailure();
-    StringRef name = SQADialect::getScheduleAttrName();
-    getOperation()->walk([&](Operation *op) {
-      if (isa<AttentionOp, AttentionGradOp>(op) && !op->hasAttr(name))
-        op->setAttr(name, chooseSchedule(op, *options));
-    });
   }
 };
 } // namespace

@@ -206,11 +206,10 @@ struct ConvertSQAToSCFPass
     populateSQAToSCFConversionPatterns(patterns);
     ConversionTarget target(getContext());
     target.addIllegalDialect<SQADialect>();
+    // The ops' schedules (or the default one) decide what the tensor-core
+    // kernels take.
     TensorCoreKernelOptions tensorCore;
-    tensorCore.numWarps = tensorCoreWarps;
-    tensorCore.keyBlock = tensorCoreKeyBlock;
-    tensorCore.warpRows = tensorCoreWarpRows;
-    if (tensorCoreWarps > 0) {
+    if (this->tensorCore) {
       target.addDynamicallyLegalOp<AttentionOp>([=](AttentionOp op) {
         return getTensorCoreIncompatibility(op, tensorCore).empty();
       });
@@ -219,7 +218,7 @@ struct ConvertSQAToSCFPass
     // kernels, or refused here with the reason.
     WalkResult grads = getOperation()->walk([&](AttentionGradOp op) {
       std::string reason =
-          tensorCoreWarps > 0
+          this->tensorCore
               ? getTensorCoreIncompatibility(op, tensorCore)
               : std::string("the row-wise kernels have no backward");
       if (reason.empty())
@@ -235,10 +234,10 @@ struct ConvertSQAToSCFPass
     WalkResult buffers = getOperation()->walk([&](AttentionOp op) {
       if (op.hasPureTensorSemantics())
         return WalkResult::advance();
-      std::string reason = tensorCoreWarps > 0
+      std::string reason = this->tensorCore
                                ? getTensorCoreIncompatibility(op, tensorCore)
                                : std::string("the tensor-core kernel is off "
-                                             "(tensor-core-warps=0)");
+                                             "(tensor-core=false)");
       if (reason.empty())
         return WalkResult::advance();
       op.emitOpError("on memrefs has no GPU kernel: the row-wise kernel "
@@ -259,7 +258,7 @@ struct ConvertSQAToSCFPass
                      "dims up to ")
           << static_cast<int64_t>(maxHeadDim) << ", but D is " << op.getHeadDim() << " and Dv "
           << op.getValueHeadDim()
-          << (tensorCoreWarps > 0
+          << (this->tensorCore
                   ? " (" + getTensorCoreIncompatibility(op, tensorCore) + ")"
                   : std::string());
       return WalkResult::interrupt();

@@ -1,9 +1,8 @@
 // RUN: sqa-opt %s --split-input-file --sqa-choose-schedule | FileCheck %s
 // RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=2 kv-block=32" | FileCheck %s --check-prefix=OPTS
 // RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=2 kv-block=32" --convert-sqa-to-nvgpu | FileCheck %s --check-prefix=KERNEL
-// RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=2 kv-block=32" --sqa-map-to-gpu | FileCheck %s --check-prefix=MAPPED
 // RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="warps=0" 2>&1 | FileCheck %s --check-prefix=BAD
-// RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="kv-block=65552" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="kv-block=65552" 2>&1 | FileCheck %s --check-prefix=BAD-KV
 // RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="warp-rows=24" 2>&1 | FileCheck %s --check-prefix=BAD-ROWS
 // RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=8 warp-rows=16" | FileCheck %s --check-prefix=ROWS16
 // RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=8" | FileCheck %s --check-prefix=WARPS8
@@ -22,11 +21,9 @@
 // WARPS8: {sqa.schedule = #sqa.schedule<warps = 8, kv_block = 128, warp_rows = 32>}
 // KERNEL-LABEL: func.func @forward
 // KERNEL: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c64{{.*}}) workgroup({{.*}} : memref<64x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x72xf16, #gpu.address_space<workgroup>>
-// MAPPED-LABEL: func.func @forward
-// MAPPED: memref.alloc() : memref<64x64xf16, #gpu.address_space<workgroup>>
-// MAPPED: memref.alloc() : memref<2x32x64xf16, #gpu.address_space<workgroup>>
-// BAD: error: sqa-choose-schedule: warps must be in [1, 16] and kv-block in [0, 65536]
-// BAD-ROWS: error: sqa-choose-schedule: warp-rows must be 0 (the default) or a multiple of 16 in [16, 64], got 24
+// BAD: error: sqa-choose-schedule: warps must be in [1, 16], got 0
+// BAD-KV: error: sqa-choose-schedule: kv-block must be 0 (the default) or a multiple of 16 in [16, 256], got 65552
+// BAD-ROWS: error: sqa-choose-schedule: warp-rows must be 0 (the default), 16 or 32, got 24
 func.func @forward(%q: memref<?x8x?x64xf16>, %k: memref<?x4x?x64xf16>, %v: memref<?x4x?x64xf16>, %o: memref<?x8x?x64xf16>) {
   sqa.attention ins(%q, %k, %v : memref<?x8x?x64xf16>, memref<?x4x?x64xf16>, memref<?x4x?x64xf16>) outs(%o : memref<?x8x?x64xf16>)
   return

@@ -1,5 +1,5 @@
 // RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu | FileCheck %s
-// RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warps=2 kv-block=32" | FileCheck %s --check-prefix=W2
+// RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=2 kv-block=32" --convert-sqa-to-nvgpu | FileCheck %s --check-prefix=W2
 // RUN: not sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="strict=true" 2>&1 | FileCheck %s --check-prefix=STRICT
 
 // sqa.attention_grad on the tensor-core kernels: SQA (8 query heads on 4

@@ -1,10 +1,8 @@
 // RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu | FileCheck %s
-// RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warps=8 kv-block=32" | FileCheck %s --check-prefix=W8
-// RUN: sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warp-rows=16" | FileCheck %s --check-prefix=W16
-// RUN: not sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warps=16 strict=true" 2>&1 | FileCheck %s --check-prefix=STRICT16
-// RUN: not sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="warp-rows=48 strict=true" 2>&1 | FileCheck %s --check-prefix=STRICT-ROWS
-// RUN: not sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="strict=true" 2>&1 | FileCheck %s --check-prefix=STRICT
-// RUN: not sqa-opt %s --convert-sqa-to-nvgpu="warps=0" 2>&1 | FileCheck %s --check-prefix=BADWARPS
+// RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warps=8 kv-block=32" --convert-sqa-to-nvgpu | FileCheck %s --check-prefix=W8
+// RUN: sqa-opt %s --split-input-file --sqa-choose-schedule="warp-rows=16" --convert-sqa-to-nvgpu | FileCheck %s --check-prefix=W16
+// RUN: not sqa-opt %s --split-input-file --sqa-choose-schedule="warps=16" --convert-sqa-to-nvgpu="strict=true" 2>&1 | FileCheck %s --check-prefix=STRICT16
+// RUN: not sqa-opt %s --split-input-file --convert-sqa-to-nvgpu="strict=true" 2>&1 | FileCheck %s --check-prefixes=STRICT,STRICT-ROWS
 
 // GQA (4 query heads on 2 key/value heads), f16, D = 64, causal, with lse.
 // FlashAttention-2's tiles: 4 warps of 32 rows (two m16 row tiles each) and
@@ -133,7 +131,6 @@
 // W8-LABEL: func.func @gqa_f16_d64
 // W8: arith.divsi %{{.+}}, %c256
 // W8: threads({{.*}}) in ({{.*}} = %c256{{.*}}) workgroup({{.*}} : memref<256x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x72xf16, #gpu.address_space<workgroup>>, {{.*}} : memref<32x72xf16, #gpu.address_space<workgroup>>)
-// STRICT-ROWS: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel takes 16 or 32 query rows per warp
 func.func @gqa_f16_d64(%q: memref<?x4x?x64xf16>, %k: memref<?x2x?x64xf16>, %v: memref<?x2x?x64xf16>,
                        %o: memref<?x4x?x64xf16>, %l: memref<?x4x?xf32>) {
   sqa.attention ins(%q, %k, %v : memref<?x4x?x64xf16>, memref<?x2x?x64xf16>, memref<?x2x?x64xf16>)
@@ -362,4 +359,13 @@ func.func @tensors_stay(%q: tensor<1x4x8x64xf16>) -> tensor<1x4x8x64xf16> {
   return %r : tensor<1x4x8x64xf16>
 }
 
-// BADWARPS: error: convert-sqa-to-nvgpu: warps must be in [1, 16] and kv-block in [0, 65536]
+// -----
+
+// A schedule written by a producer may hold rows per warp that the
+// attribute allows (multiples of 16 up to 64) but the kernel does not take.
+// STRICT-ROWS: error: 'sqa.attention' op has no tensor-core kernel: the tensor-core kernel takes 16 or 32 query rows per warp
+func.func @rows_48(%q: memref<?x4x?x64xf16>, %k: memref<?x2x?x64xf16>, %o: memref<?x4x?x64xf16>) {
+  sqa.attention ins(%q, %k, %k : memref<?x4x?x64xf16>, memref<?x2x?x64xf16>, memref<?x2x?x64xf16>)
+                outs(%o : memref<?x4x?x64xf16>) {sqa.schedule = #sqa.schedule<warps = 2, kv_block = 32, warp_rows = 48>}
+  return
+}

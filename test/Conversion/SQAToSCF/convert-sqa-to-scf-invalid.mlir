@@ -1,4 +1,4 @@
-// RUN: not sqa-opt %s --split-input-file --convert-sqa-to-scf="tensor-core-warps=4" 2>&1 | FileCheck %s
+// RUN: not sqa-opt %s --split-input-file --convert-sqa-to-scf="tensor-core=true" 2>&1 | FileCheck %s
 // RUN: not sqa-opt %s --split-input-file --convert-sqa-to-scf 2>&1 | FileCheck %s --check-prefix=OFF
 
 // The row-wise kernel is built on tensors: an op on memrefs is left to the
@@ -6,7 +6,7 @@
 // where it does not.
 
 // CHECK: error: 'sqa.attention' op on memrefs has no GPU kernel: the row-wise kernel takes tensors (it runs before bufferization); the tensor-core kernel needs f16 or bf16 operands
-// OFF: error: 'sqa.attention' op on memrefs has no GPU kernel: the row-wise kernel takes tensors (it runs before bufferization); the tensor-core kernel is off (tensor-core-warps=0)
+// OFF: error: 'sqa.attention' op on memrefs has no GPU kernel: the row-wise kernel takes tensors (it runs before bufferization); the tensor-core kernel is off (tensor-core=false)
 func.func @f32_on_memrefs(%q: memref<1x4x8x64xf32>) {
   sqa.attention ins(%q, %q, %q : memref<1x4x8x64xf32>, memref<1x4x8x64xf32>, memref<1x4x8x64xf32>) outs(%q : memref<1x4x8x64xf32>)
   return

@@ -1,4 +1,4 @@
-// RUN: not sqa-opt %s --split-input-file --convert-sqa-to-scf="max-head-dim=256 tensor-core-warps=4" 2>&1 | FileCheck %s
+// RUN: not sqa-opt %s --split-input-file --convert-sqa-to-scf="max-head-dim=256 tensor-core=true" 2>&1 | FileCheck %s
 // RUN: sqa-opt %s --split-input-file --convert-sqa-to-scf | FileCheck %s --check-prefix=UNBOUNDED
 
 // max-head-dim bounds the head dims of the ops the row-wise lowering takes

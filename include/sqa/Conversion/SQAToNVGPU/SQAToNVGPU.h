@@ -16,7 +16,6 @@ namespace sqa {
 #define GEN_PASS_DECL_CHECKPTXSYMBOLSPASS
 #define GEN_PASS_DECL_EXTERNDYNAMICSHAREDMEMORYPASS
 #define GEN_PASS_DECL_CPASYNCL2PREFETCHPASS
-#define GEN_PASS_DECL_CHOOSESCHEDULEPASS
 #include "sqa/Conversion/Passes.h.inc"
 
 void populateSQAToNVGPUConversionPatterns(

@@ -24,8 +24,13 @@ many kernels, and how many spill or fail to assemble.
   GQA 16/4 and rSQA 4/8 at the backward's head dims (16, 32, 64, 96, 128,
   160) x causal bottom-right / window 64:0 / causal top-left (72 kernels).
 
-Usage: spill_sweep.py backward|forward|forward-large|mlir SQA_COMPILE PTXAS OUT_DIR
-                      [OPTION...]"""
+With --sweep=ci (what CI runs; --sweep=full, the default, is scripts/test.sh
+--full) the backward, forward and forward-large modes take one element type
+per configuration, f16 and bf16 alternating, so that every head dim pair and
+mask is still assembled: half the kernels.
+
+Usage: spill_sweep.py [--sweep=ci|full] backward|forward|forward-large|mlir
+                      SQA_COMPILE PTXAS OUT_DIR [OPTION...]"""
 
 import concurrent.futures
 import itertools
@@ -103,19 +108,31 @@ def compile_modules(compiler, out):
         list(pool.map(compile_one, modules))
 
 
+def dtypes_of(index, sweep):
+    """The element types of the index-th configuration in `sweep`."""
+    return ("f16", "bf16") if sweep == "full" else (("f16", "bf16")[index % 2],)
+
+
 def main():
+    sweep = "full"
+    if sys.argv[1].startswith("--sweep="):
+        sweep = sys.argv.pop(1).split("=", 1)[1]
+        if sweep not in ("ci", "full"):
+            sys.exit(f"spill_sweep.py: --sweep={sweep}: expected ci or full")
     mode, compiler, ptxas, out = sys.argv[1:5]
     cmd = [compiler, "--emit", "library", "--library-name", "sweep", "--ptxas=none", "-o", out]
     if mode == "mlir":
         cmd = None
         compile_modules(compiler, out)
     elif mode == "backward":
-        for d, dtype, head, mask in itertools.product(GRAD_HEAD_DIMS, ("f16", "bf16"), HEADS, MASKS):
-            cmd += ["--config", f"g{d}_{dtype}_{head}_{mask}:{HEADS[head]},d={d},dtype={dtype},"
-                                f"{MASKS[mask]}"]
-        for (d, dv), dtype, mask in itertools.product(GRAD_MIXED_HEAD_DIMS, ("f16", "bf16"), MASKS):
-            cmd += ["--config", f"g{d}_{dv}_{dtype}_gqa_{mask}:{HEADS['gqa']},d={d},dv={dv},"
-                                f"dtype={dtype},{MASKS[mask]}"]
+        for i, (d, head, mask) in enumerate(itertools.product(GRAD_HEAD_DIMS, HEADS, MASKS)):
+            for dtype in dtypes_of(i, sweep):
+                cmd += ["--config", f"g{d}_{dtype}_{head}_{mask}:{HEADS[head]},d={d},"
+                                    f"dtype={dtype},{MASKS[mask]}"]
+        for i, ((d, dv), mask) in enumerate(itertools.product(GRAD_MIXED_HEAD_DIMS, MASKS)):
+            for dtype in dtypes_of(i, sweep):
+                cmd += ["--config", f"g{d}_{dv}_{dtype}_gqa_{mask}:{HEADS['gqa']},d={d},dv={dv},"
+                                    f"dtype={dtype},{MASKS[mask]}"]
     else:
         # Every pair of head dims up to 128, and the larger ones with
         # themselves, 64 and 128 (224 and 256 in the forward-large mode).
@@ -128,9 +145,10 @@ def main():
             pairs = [(d, dv) for large in (224, 256)
                      for d, dv in ((large, large), (large, 64), (64, large),
                                    (large, 128), (128, large))]
-        for (d, dv), dtype, mask in itertools.product(pairs, ("f16", "bf16"), FORWARD_MASKS):
-            cmd += ["--config", f"f{d}_{dv}_{dtype}_{mask}:hq=8,hkv=4,d={d},dv={dv},"
-                                f"dtype={dtype}{FORWARD_MASKS[mask]}"]
+        for i, ((d, dv), mask) in enumerate(itertools.product(pairs, FORWARD_MASKS)):
+            for dtype in dtypes_of(i, sweep):
+                cmd += ["--config", f"f{d}_{dv}_{dtype}_{mask}:hq=8,hkv=4,d={d},dv={dv},"
+                                    f"dtype={dtype}{FORWARD_MASKS[mask]}"]
     if cmd:
         subprocess.run(cmd + sys.argv[5:], check=True)
     kernels = bad = 0

@@ -25,7 +25,7 @@ def SQA_ScheduleAttr : AttrDef<SQA_Dialect, "Schedule"> {
     How the GPU kernels of one `sqa.attention` or `sqa.attention_grad` are
     tiled, chosen once (`sqa-choose-schedule`) and carried on the op as the
     discardable attribute `sqa.schedule`, which every pass that builds or
-    sizes a kernel (convert-sqa-to-nvgpu, sqa-map-to-gpu, the row-wise
+    sizes a kernel (convert-sqa-to-nvgpu, the row-wise
     lowering's choice of which ops to leave to tensor cores) reads instead
     of its own options:
 
@@ -54,7 +54,7 @@ def SQA_ScheduleAttr : AttrDef<SQA_Dialect, "Schedule"> {
 
     Whether a kernel can use a schedule is the kernel's to say: the
     tensor-core kernels need blocks that are multiples of 16 up to 256 (and
-    tiles that fit in shared memory), the GPU-mapped level takes any.
+    tiles that fit in shared memory).
     - (S3) `sqa.schedule` is a `#sqa.schedule` on an `sqa.attention` (without
       `kv_warps` and `q_block`) or an `sqa.attention_grad` (with them).
   }];

@@ -62,10 +62,8 @@ Value buildOutputHeadReadingQueryHead(OpBuilder &b, Location loc,
 /// query rows: blocks [begin, end) of `keyBlock` keys, from the first key the
 /// block's first row sees to the last key its last row sees (the visible
 /// range moves monotonically with the row, so the blocks in between hold a
-/// visible key for some row and the others are skipped). Shared by the
-/// GPU-mapped level (sqa-map-to-gpu) and the tensor-core kernel
-/// (convert-sqa-to-nvgpu), so that the schedule checked on the CPU is the
-/// one that runs on the GPU.
+/// visible key for some row and the others are skipped). The tensor-core
+/// kernels (convert-sqa-to-nvgpu) visit these blocks.
 struct KeyBlockSchedule {
   /// Keys visible to the first and to the last row of the block.
   KeyRange firstRowKeys, lastRowKeys;
