@@ -64,6 +64,11 @@ config.substitutions.append(("%cmake", config.cmake_command))
 if config.sqa_libomp and os.path.exists(config.sqa_libomp):
     config.available_features.add("libomp")
     config.substitutions.append(("%libomp", config.sqa_libomp))
+# The plugin for upstream MLIR tools (lib/Plugin), and Debian's mlir-opt to
+# load it into.
+config.substitutions.append(
+    ("%sqa_plugin", os.path.join(config.sqa_obj_root, "lib", "SQAPlugin.so")))
+llvm_config.add_tool_substitutions(["mlir-opt"], [config.llvm_tools_dir])
 # mlir-runner and its C runtime, for tests that print from IR.
 llvm_config.add_tool_substitutions(["mlir-runner"], [config.llvm_tools_dir])
 config.substitutions.append(
