@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ libmlir-22-dev mlir-22-tools llvm-22-dev libomp-22-dev
           llvm-22-tools python3-numpy python3-pytest python3-torch
-          python3-pip python3-setuptools)
+          python3-pip python3-setuptools pkgconf)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" ||

@@ -58,6 +58,10 @@ try:
 except OSError:
     pass
 config.substitutions.append(("%cmake", config.cmake_command))
+# pkg-config (Debian's pkgconf), for the C API's sqa-c.pc.
+import shutil
+if shutil.which("pkg-config"):
+    config.available_features.add("pkg-config")
 
 # LLVM's OpenMP runtime: sqa-run's tensor-core lowering runs one host thread
 # per GPU thread on it.
