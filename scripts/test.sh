@@ -4,9 +4,10 @@
 # installed). Ends with "N passed, N failed" and
 # exits non-zero on any failure.
 #
-# --full adds the long sweeps that CI leaves out (the slow cases of the
-# emulated tensor-core sweeps, python/tests/numerics.py's full_sweep ones):
-# run it when kernel code changes.
+# --full (lit --param sweep=full) adds what CI leaves out of the long
+# sweeps: the slow cases of the emulated tensor-core sweep (numerics.py's
+# full_sweep ones) and the other element type of each spill-sweep
+# configuration (docs/testing.md). Run it when kernel code changes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
