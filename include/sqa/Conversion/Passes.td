@@ -84,7 +84,11 @@ def ConvertSQAToNVGPUPass : Pass<"convert-sqa-to-nvgpu"> {
     Rewrites every buffer-semantics `sqa.attention` that has f16 or bf16
     operands and head dims D, Dv in {16, 32, 48, 64, 80, 96, 128, 160, 192,
     224, 256} (where the tiles fit in 99 KiB of shared memory) into one `gpu.launch`
-    of FlashAttention-2's forward kernel for sm_80 (A100):
+    of FlashAttention-2's forward kernel for sm_80 (A100). Its tiles
+    (`warps`, `warp-rows`, `kv-block` below) are the op's plan
+    (`getForwardPlan`), derived from its `sqa.schedule` (`sqa-choose-schedule`;
+    an op without one gets the default schedule's); the pass has no tiling
+    options of its own:
 
     - grid (ceil(Sq / (R * warps)), max(Hq, Hkv), batch), `warps` warps per
       block of R = `warp-rows` rows (16 or 32: one or two m16 row tiles;
