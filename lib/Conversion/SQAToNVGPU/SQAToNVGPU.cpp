@@ -76,11 +76,8 @@ public:
                      ValueRange shared)
       : KernelArithmetic(b, loc), op(op), launch(launch), shared(shared),
         tc(b, loc, op.getQueryType().getElementType()), plan(plan),
-        numWarps(plan.numWarps), warpRows(plan.warpRows),
-        rowTiles(plan.rowTiles), blockRows(plan.blockRows),
-        keyBlock(plan.keyBlock), headDim(op.getHeadDim()),
-        valueHeadDim(op.getValueHeadDim()),
-        heldQuerySteps(plan.heldQuerySteps), f32(b.getF32Type()) {}
+        headDim(op.getHeadDim()), valueHeadDim(op.getValueHeadDim()),
+        f32(b.getF32Type()) {}
 
   void build();
 
@@ -90,12 +87,9 @@ private:
   /// The Q tile, the K block and the V block in shared memory.
   ValueRange shared;
   WarpTensorCoreBuilder tc;
-  /// Every decision of the kernel (getForwardPlan); the sizes below are
-  /// its, named for the arithmetic.
+  /// Every decision of the kernel (getForwardPlan).
   const ForwardPlan &plan;
-  int64_t numWarps, warpRows, rowTiles, blockRows, keyBlock, headDim,
-      valueHeadDim;
-  int64_t heldQuerySteps;
+  int64_t headDim, valueHeadDim;
   Type f32;
 };
 } // namespace
@@ -118,21 +112,22 @@ void FlashKernelBuilder::build() {
   Value batch = launch.getBlockIds().z;
   Value head = launch.getBlockIds().y;
   auto [queryHead, kvHead] = buildHeadsRead(b, loc, op, head);
-  Value firstRow = mul(launch.getBlockIds().x, blockRows);
+  Value firstRow = mul(launch.getBlockIds().x, plan.blockRows);
 
   KeyBlockSchedule schedule = buildKeyBlockSchedule(
-      b, loc, op, firstRow, blockRows, keyBlock, querySeqLen, keySeqLen);
+      b, loc, op, firstRow, plan.blockRows, plan.keyBlock, querySeqLen,
+      keySeqLen);
   Value blockBegin = schedule.begin, blockEnd = schedule.end;
 
   // The warp's first row in the Q tile, and this thread's rows: fragment
   // rows g and g + 8 of each row tile.
-  Value warpRow = mul(warp, warpRows);
+  Value warpRow = mul(warp, plan.warpRows);
   // The rows as i32, which the epilogue reads back: the values live through
   // the loop then take a register each, not two.
   SmallVector<Value> rows32;
   // Each row tile's visible keys, for the mask (buildQueryRowKeys).
   SmallVector<QueryRowKeys> rowKeys;
-  for (int64_t m = 0; m < rowTiles; ++m) {
+  for (int64_t m = 0; m < plan.rowTiles; ++m) {
     Value row = add(add(add(firstRow, warpRow), m * kMmaM), group);
     rows32.append({toI32(row), toI32(add(row, kMmaM / 2))});
     rowKeys.push_back(
@@ -140,7 +135,7 @@ void FlashKernelBuilder::build() {
   }
 
   // Prologue: the Q tile and the first K block, in two groups.
-  int64_t numThreads = numWarps * kThreadsPerWarp;
+  int64_t numThreads = plan.numWarps * kThreadsPerWarp;
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(ctx);
   auto copyTile = [&](Value source, Value head, Value rowStart, Value seqLen,
                       int64_t rows, int64_t width, Value tile,
@@ -153,15 +148,15 @@ void FlashKernelBuilder::build() {
   };
   // K or V of kv-block `block`; `wholeRows` where the block is not the last.
   auto copyKeyBlock = [&](Value block, bool wholeRows) {
-    copyTile(key, kvHead, mul(block, keyBlock), keySeqLen, keyBlock, headDim,
-             sharedK, wholeRows);
+    copyTile(key, kvHead, mul(block, plan.keyBlock), keySeqLen, plan.keyBlock,
+             headDim, sharedK, wholeRows);
   };
   auto copyValueBlock = [&](Value block, bool wholeRows) {
-    copyTile(value, kvHead, mul(block, keyBlock), keySeqLen, keyBlock,
+    copyTile(value, kvHead, mul(block, plan.keyBlock), keySeqLen, plan.keyBlock,
              valueHeadDim, sharedV, wholeRows);
   };
   Value queryGroup =
-      copyTile(query, queryHead, firstRow, querySeqLen, blockRows, headDim,
+      copyTile(query, queryHead, firstRow, querySeqLen, plan.blockRows, headDim,
                sharedQ, /*wholeRows=*/false);
   // Waits until every copy this thread issued has landed (the token only
   // names a group; 0 groups may stay in flight), then makes every thread's
@@ -189,26 +184,27 @@ void FlashKernelBuilder::build() {
   WarpTensorCoreBuilder::SharedOperand queryTile = {sharedQ, std::nullopt,
                                                      warpRow, headDim};
   SmallVector<Value> queryFragments;
-  if (heldQuerySteps > 0) {
+  if (plan.heldQuerySteps > 0) {
     waitForCopies();
-    for (int64_t m = 0; m < rowTiles; ++m)
+    for (int64_t m = 0; m < plan.rowTiles; ++m)
       llvm::append_range(queryFragments, tc.buildLoadRowFragments(
                                              {sharedQ, std::nullopt,
                                               add(warpRow, m * kMmaM), headDim},
-                                             lanes, heldQuerySteps));
+                                             lanes, plan.heldQuerySteps));
   }
 
   OnlineSoftmax softmax(op.getScaleLog2(), /*subtractFirst=*/false,
                         plan.referenceTrail);
   Value zeroAcc = tc.buildZeroAccumulator();
-  int64_t numScoreTiles = keyBlock / kMmaN, numOutTiles = valueHeadDim / kMmaN;
-  int64_t numRows = 2 * rowTiles;
+  int64_t numScoreTiles = plan.keyBlock / kMmaN,
+          numOutTiles = valueHeadDim / kMmaN;
+  int64_t numRows = 2 * plan.rowTiles;
 
   // Loop state: the softmax reference (in exp2 units) and sum of each of
   // this thread's rows, then the output accumulators (row tile major).
   SmallVector<Value> inits(numRows, f32Const(negInf));
   inits.append(numRows, f32Const(0.0f));
-  inits.append(rowTiles * numOutTiles, zeroAcc);
+  inits.append(plan.rowTiles * numOutTiles, zeroAcc);
   // Blocks last to first: step i visits block lastBlock - i.
   auto loop = scf::ForOp::create(b, loc, index(0), sub(blockEnd, blockBegin),
                                  index(1), inits);
@@ -234,19 +230,19 @@ void FlashKernelBuilder::build() {
     }
 
     // S = Q Kᵀ on (warpRows x keyBlock) per warp.
-    SmallVector<Value> scores(rowTiles * numScoreTiles, zeroAcc);
+    SmallVector<Value> scores(plan.rowTiles * numScoreTiles, zeroAcc);
     WarpTensorCoreBuilder::SharedOperand keyTile = {sharedK, std::nullopt,
                                                      index(0), headDim};
-    tc.buildProductWithTransposed(queryTile, keyTile, lanes, scores, rowTiles,
-                                  queryFragments);
+    tc.buildProductWithTransposed(queryTile, keyTile, lanes, scores,
+                                  plan.rowTiles, queryFragments);
 
     // Mask the keys of a partly visible block; blocks inside every row's
     // range skip this.
-    Value blockStart = mul(block, keyBlock);
+    Value blockStart = mul(block, plan.keyBlock);
     Value fullyVisible = buildKeyBlockIsFullyVisible(
-        b, loc, schedule, toI32(blockStart), keyBlock);
+        b, loc, schedule, toI32(blockStart), plan.keyBlock);
     Value column = add(blockStart, mul(threadInGroup, 2));
-    for (int64_t m = 0; m < rowTiles; ++m) {
+    for (int64_t m = 0; m < plan.rowTiles; ++m) {
       MutableArrayRef<Value> tiles =
           MutableArrayRef<Value>(scores).slice(m * numScoreTiles,
                                                numScoreTiles);
@@ -275,7 +271,7 @@ void FlashKernelBuilder::build() {
     // blocks that is nearly every block.
     SmallVector<Value> probs, oldReferences, shifts, rowSums;
     Value anyMoved;
-    for (int64_t m = 0; m < rowTiles; ++m) {
+    for (int64_t m = 0; m < plan.rowTiles; ++m) {
       ArrayRef<Value> tiles =
           ArrayRef<Value>(scores).slice(m * numScoreTiles, numScoreTiles);
       for (int64_t r = 0; r < 2; ++r) {
@@ -351,7 +347,7 @@ void FlashKernelBuilder::build() {
     // of P for keys [16 j, 16 j + 16).
     tc.buildProductFromFragments(
         probFragments, {sharedV, std::nullopt, index(0), valueHeadDim}, lanes,
-        acc, rowTiles);
+        acc, plan.rowTiles);
     SmallVector<Value> yields = references;
     llvm::append_range(yields, sums);
     llvm::append_range(yields, acc);

@@ -219,6 +219,27 @@ mlir::sqa::buildAttentionFunc(ModuleOp module, const AttentionConfig &config,
   auto scaleAttr =
       config.scale ? builder.getF32FloatAttr(*config.scale) : FloatAttr();
 
+  // The entry: a function of `argTypes` whose last arguments, from
+  // `numInputs` on, are the destinations it returns, around one attention op
+  // made by `build` from the arguments, verified.
+  auto createEntry = [&](ArrayRef<Type> argTypes, size_t numInputs,
+                         function_ref<Operation *(ValueRange, TypeRange)>
+                             build) -> FailureOr<func::FuncOp> {
+    TypeRange resultTypes = TypeRange(argTypes).drop_front(numInputs);
+    auto func = func::FuncOp::create(
+        builder, loc, config.name,
+        builder.getFunctionType(argTypes, resultTypes));
+    Block *body = func.addEntryBlock();
+    builder.setInsertionPointToStart(body);
+    Operation *op = build(body->getArguments(), resultTypes);
+    func::ReturnOp::create(builder, loc, op->getResults());
+    if (failed(verify(op))) {
+      func.erase();
+      return failure();
+    }
+    return func;
+  };
+
   if (!config.gradType.empty()) {
     // The backward: q, k, v, out, dout, lse in; dq, dk, dv out.
     Type gradType = getElementType(context, config.gradType);
@@ -227,42 +248,21 @@ mlir::sqa::buildAttentionFunc(ModuleOp module, const AttentionConfig &config,
         tensorType(config.numQueryHeads, config.headDim, gradType),
         tensorType(config.numKvHeads, config.headDim, gradType),
         tensorType(config.numKvHeads, valueHeadDim, gradType)};
-    ArrayRef<Type> resultTypes = ArrayRef<Type>(argTypes).drop_front(6);
-    auto func = func::FuncOp::create(
-        builder, loc, config.name,
-        builder.getFunctionType(argTypes, resultTypes));
-    Block *body = func.addEntryBlock();
-    builder.setInsertionPointToStart(body);
-    ValueRange args = body->getArguments();
-    auto grad = AttentionGradOp::create(
-        builder, loc, resultTypes, args[0], args[1], args[2], args[3], args[4],
-        args[5], args.drop_front(6), /*diagonal_offset=*/Value(), maskAttr,
-        windowAttr, scaleAttr);
-    func::ReturnOp::create(builder, loc, grad.getResults());
-    if (failed(verify(grad))) {
-      func.erase();
-      return failure();
-    }
-    return func;
+    return createEntry(argTypes, 6, [&](ValueRange args, TypeRange results) {
+      return AttentionGradOp::create(
+          builder, loc, results, args[0], args[1], args[2], args[3], args[4],
+          args[5], args.drop_front(6), /*diagonal_offset=*/Value(), maskAttr,
+          windowAttr, scaleAttr);
+    });
   }
 
   SmallVector<Type> argTypes = {queryType, keyType, valueType, outType};
   if (config.withLse)
     argTypes.push_back(lseType);
-  ArrayRef<Type> resultTypes = ArrayRef<Type>(argTypes).drop_front(3);
-  auto func = func::FuncOp::create(
-      builder, loc, config.name,
-      builder.getFunctionType(argTypes, resultTypes));
-  Block *body = func.addEntryBlock();
-  builder.setInsertionPointToStart(body);
-  auto attention = AttentionOp::create(
-      builder, loc, resultTypes, body->getArgument(0), body->getArgument(1),
-      body->getArgument(2), body->getArguments().drop_front(3),
-      /*diagonal_offset=*/Value(), maskAttr, windowAttr, scaleAttr);
-  func::ReturnOp::create(builder, loc, attention.getResults());
-  if (failed(verify(attention))) {
-    func.erase();
-    return failure();
-  }
-  return func;
+  return createEntry(argTypes, 3, [&](ValueRange args, TypeRange results) {
+    return AttentionOp::create(builder, loc, results, args[0], args[1],
+                               args[2], args.drop_front(3),
+                               /*diagonal_offset=*/Value(), maskAttr,
+                               windowAttr, scaleAttr);
+  });
 }
