@@ -140,15 +140,10 @@ AttentionToSCFPattern::matchAndRewrite(AttentionOp op,
         acc = keyLoop.getResult(2);
 
   // out = acc / l; a row that saw no key (l = 0) gives zeros.
-  Value seen = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OGT,
-                                     rowSum, f32Constant(rewriter, 0.0f));
-  Value inverse =
-      arith::DivFOp::create(rewriter, loc, f32Constant(rewriter, 1.0f), rowSum);
-  Value normalized = arith::MulFOp::create(
+  Value outRow = arith::MulFOp::create(
       rewriter, loc, acc,
-      vector::BroadcastOp::create(rewriter, loc, accType, inverse));
-  Value outRow =
-      arith::SelectOp::create(rewriter, loc, seen, normalized, zeroAcc);
+      vector::BroadcastOp::create(rewriter, loc, accType,
+                                  buildInverseRowSum(rewriter, loc, rowSum)));
   Type outElementType = op.getOutputType().getElementType();
   outRow = buildTruncateFromF32(rewriter, loc, outRow, outElementType);
 

@@ -495,3 +495,12 @@ Value mlir::sqa::buildLogSumExpFromLog2(OpBuilder &b, Location loc,
   return arith::SelectOp::create(
       b, loc, seen, lse, f32Constant(-std::numeric_limits<float>::infinity()));
 }
+
+Value mlir::sqa::buildInverseRowSum(OpBuilder &b, Location loc, Value rowSum) {
+  Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, rowSum,
+                                     f32Like(b, loc, rowSum, 0.0f));
+  Value inverse =
+      arith::DivFOp::create(b, loc, f32Like(b, loc, rowSum, 1.0f), rowSum);
+  return arith::SelectOp::create(b, loc, seen, inverse,
+                                 f32Like(b, loc, rowSum, 0.0f));
+}

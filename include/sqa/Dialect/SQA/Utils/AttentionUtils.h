@@ -205,6 +205,14 @@ private:
 Value buildLogSumExpFromLog2(OpBuilder &b, Location loc, Value rowMax,
                              Value rowSum);
 
+/// The factor that normalizes a row's accumulator at the end of the online
+/// softmax: 1 / l, or 0 where l = 0 (the row saw no key; its accumulator is
+/// 0, and so is its output, never NaN). Scalar or vector f32 values. The
+/// row-wise and tensor-core kernels multiply by it; the reference and tiled
+/// forms, whose accumulators are tensors, divide elementwise
+/// (buildNormalizedOutput).
+Value buildInverseRowSum(OpBuilder &b, Location loc, Value rowSum);
+
 /// Returns `value` converted to f32 (or `value` when it already is).
 Value buildExtendToF32(OpBuilder &b, Location loc, Value value);
 
