@@ -38,7 +38,7 @@ import sys
 import tempfile
 
 from .library import (BUILD_TIMEOUT, KernelLibrary, build_library, compile_launcher,
-                      config_key, parse_config_key)
+                      config_key, describe_configs, parse_config_key)
 from .tools import ToolError, _run, find_tool
 from .trust import IntegrityError, UntrustedPathError, locked, write_record
 from .variants import AttentionConfig
@@ -270,9 +270,12 @@ def build_bundle(directory, configs, chip="sm_80", cubin_chips=None, jobs=None,
     in `directory`, creating it if needed; configurations it already holds
     are kept unless `rebuild`. `cubin_chips` defaults to the chips of
     DEFAULT_CUBIN_CHIPS that ptxas supports. Returns the Bundle."""
+    # Keys given as text are read by the compiler, all in one run.
+    texts = [cfg for cfg in configs if not isinstance(cfg, AttentionConfig)]
+    described = dict(zip(texts, describe_configs(texts)))
     keys = []
     for cfg in configs:
-        key = config_key(cfg if isinstance(cfg, AttentionConfig) else parse_config_key(cfg))
+        key = config_key(cfg if isinstance(cfg, AttentionConfig) else described[cfg])
         if key not in keys:
             keys.append(key)
     if cubin_chips is None:
@@ -345,7 +348,9 @@ def check_bundles(paths, keys, require_driver=False, log=print):
             problems += 1
             continue
         try:
-            library = KernelLibrary(directory, expected={KERNEL: parse_config_key(key)})
+            # Built for this key (its RECORD says so, and its files match
+            # the RECORD): no parser needed where the compiler is absent.
+            library = KernelLibrary(directory, identity={"key": key})
         except (OSError, AttributeError, KeyError, ValueError, IntegrityError,
                 UntrustedPathError) as err:
             log(f"broken: {key} in {directory}: {err}")
@@ -377,7 +382,18 @@ def _read_keys(args):
         with stream:
             keys += [line.strip() for line in stream
                      if line.strip() and not line.lstrip().startswith("#")]
-    return [config_key(parse_config_key(k)) for k in keys]
+    return canonical_keys(keys)
+
+
+def canonical_keys(keys):
+    """`keys` in config_key's canonical form, read by the compiler where it
+    is present; where it is not (a GPU machine with bundles only), as given:
+    they must then be canonical, as scripts/gpu_kernels.py and the bundles'
+    manifests write them."""
+    try:
+        return [config_key(cfg) for cfg in describe_configs(keys)]
+    except ToolError:
+        return list(keys)
 
 
 def main(argv=None):

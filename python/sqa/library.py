@@ -18,9 +18,12 @@ import ctypes
 import errno
 import hashlib
 import json
+import math
 import os
 import shlex
 import shutil
+import struct
+import subprocess
 import tempfile
 import warnings
 
@@ -53,17 +56,36 @@ class LaunchError(RuntimeError):
         self.driver_error = driver_error
 
 
+def _f32_text(value: float) -> str:
+    """The shortest decimal that reads back as the f32 nearest `value`: the
+    kernels' scale is an f32, so scales that round to one f32 are one
+    configuration (and the compiler's description, an f32, reads back to
+    the same text)."""
+    try:
+        f32 = struct.unpack("<f", struct.pack("<f", value))[0]
+    except (OverflowError, struct.error):
+        return repr(value)   # beyond f32: the compiler's verifier says so
+    if not math.isfinite(f32):
+        return repr(value)
+    for digits in range(1, 10):
+        text = f"{f32:.{digits}g}"
+        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == f32:
+            return text
+    return repr(f32)
+
+
 def config_key(cfg: AttentionConfig) -> str:
     """The canonical text of `cfg`, the fields of `sqa-compile --config`
-    (every field spelled out, in a fixed order): kernel bundles are keyed by
-    it, and `parse_config_key` reads it back."""
+    (every field spelled out, in a fixed order; the scale as the shortest
+    text of its f32): kernel bundles are keyed by it. Python writes the
+    grammar; only the compiler reads it (`parse_config_key`)."""
     fields = [f"hq={cfg.num_query_heads}", f"hkv={cfg.num_kv_heads}",
               f"d={cfg.head_dim}", f"dv={cfg.dv}", f"dtype={cfg.dtype}",
               f"out={cfg.output_dtype}", f"mask={cfg.mask}"]
     if cfg.window is not None:
         fields.append(f"window={cfg.window[0]}:{cfg.window[1]}")
     if cfg.scale is not None:
-        fields.append(f"scale={float(cfg.scale)!r}")
+        fields.append(f"scale={_f32_text(float(cfg.scale))}")
     if cfg.with_lse:
         fields.append("lse")
     if cfg.grad_dtype is not None:
@@ -71,60 +93,61 @@ def config_key(cfg: AttentionConfig) -> str:
     return ",".join(fields)
 
 
+def config_from_description(info) -> AttentionConfig:
+    """The AttentionConfig that a kernel's description computes: an entry of
+    `sqa-compile --emit config`, or a kernel of a library's manifest (the
+    same fields, written by the same code). Raises KeyError, TypeError or
+    ValueError for a malformed one."""
+    window = info.get("window")
+    if window is not None:
+        window = (int(window[0]), int(window[1]))
+    backward = bool(info["backward"])
+    return AttentionConfig(
+        num_query_heads=int(info["query_heads"]), num_kv_heads=int(info["kv_heads"]),
+        head_dim=int(info["head_dim"]), value_head_dim=int(info["value_head_dim"]),
+        dtype=str(info["dtype"]), out_dtype=str(info["out_dtype"]), mask=str(info["mask"]),
+        window=window,
+        scale=None if info.get("default_scale", False) else float(info["scale"]),
+        with_lse=bool(info["lse"]) and not backward,
+        grad_dtype=str(info["grad_dtype"]) if backward else None)
+
+
+def describe_configs(keys):
+    """The AttentionConfig of each configuration text of `keys` (the fields
+    of `sqa-compile --config`: `hq=8,hkv=4,d=64[,...]`), as the compiler
+    reads it (`sqa-compile --emit config`): the grammar, its defaults and
+    the op verifier's rules live in the compiler alone. Raises ValueError
+    with the compiler's message for a bad one, ToolError without the
+    compiler."""
+    keys = list(keys)
+    if not keys:
+        return []
+    cmd = [find_tool("sqa-compile"), "--emit", "config", "-o", "-"]
+    for index, key in enumerate(keys):
+        cmd += ["--config", f"c{index}:{key}"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"sqa-compile --emit config ran past {BUILD_TIMEOUT} s") from None
+    except OSError as err:
+        raise ToolError(f"cannot run {cmd[0]}: {err.strerror}") from None
+    if proc.returncode != 0:
+        # The compiler's message says what is wrong; it names the entries
+        # c0, c1, ...: name the configurations instead.
+        message = proc.stderr.strip() or f"{cmd[0]} failed"
+        for index, key in reversed(list(enumerate(keys))):
+            message = message.replace(f"'c{index}'", repr(key)).replace(
+                f"--config=c{index}:", "--config=").replace(f"c{index}:{key}", key)
+        raise ValueError(message)
+    configs = json.loads(proc.stdout)["configs"]
+    return [config_from_description(info) for info in configs]
+
+
 def parse_config_key(key: str) -> AttentionConfig:
     """The AttentionConfig of `key` (the fields of `sqa-compile --config`,
-    in any order, dv/dtype/out/mask optional). Raises ValueError naming the
-    bad field; whether the configuration is a valid attention is the
-    compiler's to say."""
-    fields, flags = {}, set()
-    for item in filter(None, (part.strip() for part in key.split(","))):
-        name, eq, value = item.partition("=")
-        if name in fields or name in flags:
-            raise ValueError(f"configuration {key!r}: field {name!r} given twice")
-        if not eq:
-            if name not in ("lse", "grad"):
-                raise ValueError(f"configuration {key!r}: {item!r} is not NAME=VALUE")
-            flags.add(name)
-        else:
-            fields[name] = value.strip()
-    known = {"hq", "hkv", "d", "dv", "dtype", "out", "mask", "window", "scale", "grad"}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ValueError(f"configuration {key!r}: unknown field {unknown[0]!r} "
-                         f"(expected {', '.join(sorted(known))}, lse)")
-
-    def integer(name):
-        try:
-            return int(fields[name])
-        except ValueError:
-            raise ValueError(f"configuration {key!r}: {name!r} expects an integer, "
-                             f"not {fields[name]!r}") from None
-
-    for name in ("hq", "hkv", "d"):
-        if name not in fields:
-            raise ValueError(f"configuration {key!r} needs {name!r}")
-    window = None
-    if "window" in fields:
-        left, _, right = fields["window"].partition(":")
-        try:
-            window = (int(left), int(right))
-        except ValueError:
-            raise ValueError(f"configuration {key!r}: 'window' expects L:R, "
-                             f"not {fields['window']!r}") from None
-    scale = None
-    if "scale" in fields:
-        try:
-            scale = float(fields["scale"])
-        except ValueError:
-            raise ValueError(f"configuration {key!r}: 'scale' expects a number, "
-                             f"not {fields['scale']!r}") from None
-    return AttentionConfig(
-        num_query_heads=integer("hq"), num_kv_heads=integer("hkv"), head_dim=integer("d"),
-        value_head_dim=integer("dv") if "dv" in fields else None,
-        dtype=fields.get("dtype", "f16"), out_dtype=fields.get("out"),
-        mask=fields.get("mask", "none"), window=window, scale=scale,
-        with_lse="lse" in flags,
-        grad_dtype=fields.get("grad", fields.get("dtype", "f16") if "grad" in flags else None))
+    in any order, dv/dtype/out/mask optional), read by the compiler
+    (describe_configs). Raises ValueError with the compiler's message."""
+    return describe_configs([key])[0]
 
 
 def config_spec(name: str, cfg: AttentionConfig) -> str:
@@ -233,17 +256,19 @@ def build_library(configs, chip="sm_80", cache_dir=None, name="sqa_kernels"):
 
 def kernel_matches(info, cfg):
     """Whether the kernel `info` of a library's manifest computes `cfg`
-    (every field of its configuration key)."""
+    (every field of its configuration key; a scale `cfg` leaves to the
+    default matches any, as that kernel computes it)."""
     try:
-        return (info["query_heads"], info["kv_heads"], info["head_dim"],
-                info["value_head_dim"], info["dtype"], info["out_dtype"], info["mask"],
-                tuple(info.get("window") or ()) or None, info["lse"],
-                info.get("grad_dtype") if info.get("backward") else None) == (
-            cfg.num_query_heads, cfg.num_kv_heads, cfg.head_dim, cfg.dv, cfg.dtype,
-            cfg.output_dtype, cfg.mask, cfg.window, cfg.with_lse, cfg.grad_dtype) and (
-            cfg.scale is None or abs(info["scale"] - cfg.scale) <= 1e-6 * abs(cfg.scale))
-    except (KeyError, TypeError):
+        described = config_from_description(info)
+        scale = float(info["scale"])
+    except (KeyError, TypeError, ValueError):
         return False
+
+    def fields(c):
+        return (c.num_query_heads, c.num_kv_heads, c.head_dim, c.dv, c.dtype,
+                c.output_dtype, c.mask, c.window, c.with_lse, c.grad_dtype)
+    return fields(described) == fields(cfg) and (
+        cfg.scale is None or abs(scale - cfg.scale) <= 1e-6 * abs(cfg.scale))
 
 
 class Tensor(ctypes.Structure):
@@ -265,17 +290,18 @@ class KernelLibrary:
     build_library and bundles write them; name is the directory's). Raises
     IntegrityError before loading anything when a file differs from its
     RECORD, and when `expected` ({kernel name: AttentionConfig}) is given,
-    IntegrityError unless each kernel is that configuration; raises
+    IntegrityError unless each kernel is that configuration (or, with
+    `identity`, unless its RECORD says it was built for that); raises
     UntrustedPathError where another user could have written the library.
     """
 
-    def __init__(self, directory, expected=None):
+    def __init__(self, directory, expected=None, identity=None):
         self.directory = directory
         name = os.path.basename(os.path.normpath(directory))
         shared_object = os.path.join(directory, f"lib{name}.so")
         if os.path.exists(shared_object):
             require_trusted(shared_object, "kernel library")
-        verify_record(directory, required=library_files(name))
+        verify_record(directory, identity, required=library_files(name))
         with open(os.path.join(directory, f"{name}.json")) as f:
             self.manifest = json.load(f)
         if self.manifest.get("library") != name:

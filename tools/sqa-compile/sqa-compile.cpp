@@ -86,7 +86,7 @@ static cl::opt<int64_t>
                  cl::desc("Query rows per thread block of the row-wise "
                           "kernel (1-1024)"),
                  cl::cat(compileCategory));
-enum class EmitKind { PTX, Cubin, Library };
+enum class EmitKind { PTX, Cubin, Library, Config };
 static cl::opt<EmitKind> emit(
     "emit", cl::init(EmitKind::PTX), cl::desc("What to write"),
     cl::values(clEnumValN(EmitKind::PTX, "ptx", "PTX text of every kernel"),
@@ -94,7 +94,11 @@ static cl::opt<EmitKind> emit(
                           "cubin of every kernel (needs ptxas)"),
                clEnumValN(EmitKind::Library, "library",
                           "a kernel library: PTX, cubin (with ptxas), C "
-                          "header, driver-API launcher, CMake config")),
+                          "header, driver-API launcher, CMake config"),
+               clEnumValN(EmitKind::Config, "config",
+                          "what each --config (or entry function) computes, "
+                          "as JSON (a library manifest's kernel fields), "
+                          "compiling nothing")),
     cl::cat(compileCategory));
 static cl::list<std::string> configs(
     "config",
@@ -168,7 +172,9 @@ static LogicalResult configurePassManager(PassManager &pm) {
   return success();
 }
 
-static int emitLibrary(ModuleOp module) {
+/// Adds the entry function of each --config to `module`; fails with a
+/// message naming the bad one.
+static int addConfigEntries(ModuleOp module) {
   for (const std::string &spec : configs) {
     std::string error;
     FailureOr<sqa::AttentionConfig> config =
@@ -184,6 +190,12 @@ static int emitLibrary(ModuleOp module) {
       return fail("--config '" + spec +
                   "' is not a valid sqa.attention or sqa.attention_grad");
   }
+  return EXIT_SUCCESS;
+}
+
+static int emitLibrary(ModuleOp module) {
+  if (int status = addConfigEntries(module))
+    return status;
   sqa::KernelLibraryOptions options;
   options.name = libraryName;
   if (options.name.empty())
@@ -254,8 +266,9 @@ int main(int argc, char **argv) {
       !error.empty())
     return fail("--" + error);
 
-  if (emit != EmitKind::Library && !configs.empty())
-    return fail("--config needs --emit library");
+  if (emit != EmitKind::Library && emit != EmitKind::Config &&
+      !configs.empty())
+    return fail("--config needs --emit library or --emit config");
   if (emit != EmitKind::Library && !cubinChips.empty())
     return fail("--cubin-chips needs --emit library");
   if (inputFilename.empty() && configs.empty())
@@ -277,6 +290,19 @@ int main(int argc, char **argv) {
 
   if (emit == EmitKind::Library)
     return emitLibrary(*module);
+  if (emit == EmitKind::Config) {
+    if (int status = addConfigEntries(*module))
+      return status;
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    if (failed(sqa::describeKernelLibraryEntries(*module, os)))
+      return EXIT_FAILURE;
+    return failed(sqa::writeCheckedFile(UnknownLoc::get(&context),
+                                        outputFilename,
+                                        [&](raw_ostream &out) { out << text; }))
+               ? EXIT_FAILURE
+               : EXIT_SUCCESS;
+  }
 
   sqa::GPUPipelineOptions options;
   options.chip = chip;

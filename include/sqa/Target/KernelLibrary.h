@@ -109,6 +109,16 @@ LogicalResult emitKernelLibrary(ModuleOp module,
                                 const KernelLibraryOptions &options,
                                 StringRef directory);
 
+/// Writes to `os`, as JSON, what each function of `module` (attention
+/// entries, as emitKernelLibrary takes them: e.g. those buildAttentionFunc
+/// makes from --config) computes, compiling nothing:
+/// `{"configs": [{"name": ..., "query_heads": ..., ...}]}` with the fields
+/// of a library manifest's kernels (defaults resolved: dv, the output type,
+/// the scale). The one reader of the configuration grammar is
+/// parseAttentionConfig; Python asks for this (`sqa-compile --emit config`)
+/// instead of parsing the grammar again.
+LogicalResult describeKernelLibraryEntries(ModuleOp module, raw_ostream &os);
+
 } // namespace sqa
 } // namespace mlir
 

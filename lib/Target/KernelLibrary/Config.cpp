@@ -107,6 +107,10 @@ mlir::sqa::parseAttentionConfig(StringRef spec, std::string &error) {
       }
       config.mask = *mask;
     } else if (key == "window") {
+      if (!value.contains(':')) {
+        error = "'window' expects L:R, not '" + value.str() + "'";
+        return failure();
+      }
       auto [left, right] = value.split(':');
       std::array<int64_t, 2> window;
       if (failed(parseInt("window", left, window[0])) ||

@@ -104,6 +104,7 @@ mlir::sqa::library_detail::convertToLibraryEntry(func::FuncOp func,
   if (std::optional<ArrayRef<int64_t>> window = interface.getWindow())
     kernel.window = {(*window)[0], (*window)[1]};
   kernel.scale = interface.getScaleOrDefault();
+  kernel.isDefaultScale = !interface.getScale();
 
   // Any strides with a unit innermost one: [B, H, S, D] and [B, S, H, D]
   // tensors are both views of this type.

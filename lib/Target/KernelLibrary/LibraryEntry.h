@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <array>
@@ -60,6 +61,8 @@ struct LibraryKernel {
   std::string elementType, outputType, mask;
   std::optional<std::array<int64_t, 2>> window;
   float scale;
+  /// Whether `scale` is the default, 1/sqrt(head dim) (the op has none).
+  bool isDefaultScale = true;
   /// C statements that compute the launch configurations from the shapes.
   SmallVector<std::string> setup;
   SmallVector<LibraryLaunch, 1> launches;
@@ -114,6 +117,9 @@ void writeHeader(raw_ostream &os, StringRef lib,
                  ArrayRef<LibraryKernel> kernels);
 void writeLauncher(raw_ostream &os, StringRef lib,
                    ArrayRef<LibraryKernel> kernels, StringRef chip);
+/// What `kernel` computes, as the fields of a manifest's kernel object.
+void writeKernelDescription(llvm::json::OStream &json,
+                            const LibraryKernel &kernel);
 void writeManifest(raw_ostream &os, StringRef lib,
                    ArrayRef<LibraryKernel> kernels,
                    const KernelLibraryOptions &options);

@@ -29,6 +29,33 @@ using namespace mlir;
 using namespace mlir::sqa;
 using namespace mlir::sqa::library_detail;
 
+/// The fields of `kernel` that say what it computes, in a manifest's kernel
+/// object (and in --emit config's), after its name.
+void mlir::sqa::library_detail::writeKernelDescription(
+    llvm::json::OStream &json, const LibraryKernel &kernel) {
+  json.attribute("query_heads", kernel.numQueryHeads);
+  json.attribute("kv_heads", kernel.numKvHeads);
+  json.attribute("output_heads", kernel.numOutputHeads);
+  json.attribute("head_dim", kernel.headDim);
+  json.attribute("value_head_dim", kernel.valueHeadDim);
+  json.attribute("dtype", kernel.elementType);
+  json.attribute("out_dtype", kernel.outputType);
+  json.attribute("mask", kernel.mask);
+  if (kernel.window)
+    json.attributeArray("window", [&] {
+      json.value((*kernel.window)[0]);
+      json.value((*kernel.window)[1]);
+    });
+  json.attribute("scale", kernel.scale);
+  json.attribute("default_scale", kernel.isDefaultScale);
+  json.attribute("lse", !kernel.isBackward && kernel.tensorNames.size() == 5);
+  json.attribute("backward", kernel.isBackward);
+  if (kernel.isBackward)
+    json.attribute("grad_dtype",
+                   getTypeName(kernel.tensorTypes.back().getElementType()));
+  json.attribute("tensors", llvm::json::Array(kernel.tensorNames));
+}
+
 void
 mlir::sqa::library_detail::writeManifest(raw_ostream &os, StringRef lib,
                                          ArrayRef<LibraryKernel> kernels,
@@ -45,28 +72,7 @@ mlir::sqa::library_detail::writeManifest(raw_ostream &os, StringRef lib,
         json.object([&] {
           json.attribute("name", kernel.name);
           json.attribute("function", (lib + "_" + kernel.name).str());
-          json.attribute("query_heads", kernel.numQueryHeads);
-          json.attribute("kv_heads", kernel.numKvHeads);
-          json.attribute("output_heads", kernel.numOutputHeads);
-          json.attribute("head_dim", kernel.headDim);
-          json.attribute("value_head_dim", kernel.valueHeadDim);
-          json.attribute("dtype", kernel.elementType);
-          json.attribute("out_dtype", kernel.outputType);
-          json.attribute("mask", kernel.mask);
-          if (kernel.window)
-            json.attributeArray("window", [&] {
-              json.value((*kernel.window)[0]);
-              json.value((*kernel.window)[1]);
-            });
-          json.attribute("scale", kernel.scale);
-          json.attribute("lse", !kernel.isBackward &&
-                                    kernel.tensorNames.size() == 5);
-          json.attribute("backward", kernel.isBackward);
-          if (kernel.isBackward)
-            json.attribute("grad_dtype",
-                           getTypeName(kernel.tensorTypes.back()
-                                           .getElementType()));
-          json.attribute("tensors", llvm::json::Array(kernel.tensorNames));
+          writeKernelDescription(json, kernel);
           // The images of each launch, in launch order.
           json.attributeArray("launches", [&] {
             for (auto [index, launch] : llvm::enumerate(kernel.launches)) {
@@ -87,4 +93,28 @@ mlir::sqa::library_detail::writeManifest(raw_ostream &os, StringRef lib,
     });
   });
   os << "\n";
+}
+
+LogicalResult mlir::sqa::describeKernelLibraryEntries(ModuleOp module,
+                                                      raw_ostream &os) {
+  // convertToLibraryEntry builds the entry's buffer form, as
+  // emitKernelLibrary does.
+  module.getContext()
+      ->loadDialect<bufferization::BufferizationDialect, func::FuncDialect>();
+  SmallVector<LibraryKernel, 1> kernels;
+  for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
+    if (failed(convertToLibraryEntry(func, kernels.emplace_back())))
+      return failure();
+  llvm::json::OStream json(os, /*IndentSize=*/2);
+  json.object([&] {
+    json.attributeArray("configs", [&] {
+      for (const LibraryKernel &kernel : kernels)
+        json.object([&] {
+          json.attribute("name", kernel.name);
+          writeKernelDescription(json, kernel);
+        });
+    });
+  });
+  os << "\n";
+  return success();
 }
