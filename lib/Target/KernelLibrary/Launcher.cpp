@@ -78,6 +78,17 @@ static int64_t getElementSize(Type type) {
 #include "ConfigTemplate.inc"
 #include "LauncherTemplate.inc"
 #include "LibraryHeaderTemplate.inc"
+/// The per-entry parts, filled by fillTemplate: an entry's declaration in
+/// the header (entry.h) and its launch function (entry.c), made of a check
+/// per tensor (tensor-check.c) and a block per kernel launch (launch.c), with
+/// a memref descriptor per kernel operand (operand.c) and, for dynamic
+/// shared memory, its opt-in (shared-memory.c).
+#include "EntryDeclarationTemplate.inc"
+#include "EntryTemplate.inc"
+#include "LaunchTemplate.inc"
+#include "OperandTemplate.inc"
+#include "SharedMemoryTemplate.inc"
+#include "TensorCheckTemplate.inc"
 
 StringRef
 mlir::sqa::library_detail::getLibraryHeaderTemplate() {
@@ -114,6 +125,48 @@ mlir::sqa::library_detail::instantiateTemplate(StringRef text, StringRef lib,
   return result;
 }
 
+namespace {
+/// The values of a per-entry template's placeholders, `@NAME@` in its text.
+using TemplateValues = ArrayRef<std::pair<StringRef, std::string>>;
+} // namespace
+
+/// `text` instantiated for library `lib`, each `@NAME@` replaced by its value
+/// in `values`. Values are inserted as they are (a value that reads like a
+/// placeholder or a library name stays); every placeholder of the template
+/// must have a value, and every value a placeholder.
+static std::string fillTemplate(StringRef text, StringRef lib,
+                                TemplateValues values) {
+  std::string named = instantiateTemplate(text, lib);
+  std::string result;
+  llvm::SmallDenseSet<StringRef> used;
+  StringRef rest = named;
+  while (!rest.empty()) {
+    size_t open = rest.find('@');
+    size_t close =
+        open == StringRef::npos ? StringRef::npos : rest.find('@', open + 1);
+    if (close == StringRef::npos) {
+      result += rest;
+      break;
+    }
+    StringRef key = rest.slice(open + 1, close);
+    const auto *value = llvm::find_if(
+        values, [&](const auto &entry) { return entry.first == key; });
+    if (value == values.end()) {
+      // Not a placeholder: keep the '@' and look on from the next one.
+      result += rest.take_front(open + 1);
+      rest = rest.drop_front(open + 1);
+      continue;
+    }
+    used.insert(key);
+    result += rest.take_front(open);
+    result += value->second;
+    rest = rest.drop_front(close + 1);
+  }
+  assert(used.size() == values.size() && "a template value has no placeholder");
+  assert(StringRef(result).count('@') == 0 && "a placeholder has no value");
+  return result;
+}
+
 /// Whether `chip` is sm_<digits>, with no suffix (sm_90a cubins run on one
 /// chip only, which the launcher's choice of cubins does not model).
 bool
@@ -142,47 +195,59 @@ mlir::sqa::library_detail::getCubinFileName(StringRef kernel, StringRef chip) {
   return (kernel + "." + chip + ".cubin").str();
 }
 
+/// `const sqalib_tensor *q, ...`: the tensor parameters of `kernel`'s launch
+/// function, each followed by ", ".
+static std::string getTensorParameters(StringRef lib,
+                                       const LibraryKernel &kernel) {
+  std::string parameters;
+  for (const std::string &name : kernel.tensorNames)
+    parameters += "const " + lib.str() + "_tensor *" + name + ", ";
+  return parameters;
+}
+
 void
 mlir::sqa::library_detail::writeHeader(raw_ostream &os, StringRef lib,
                                        ArrayRef<LibraryKernel> kernels) {
   std::string declarations;
-  llvm::raw_string_ostream decl(declarations);
   for (const LibraryKernel &kernel : kernels) {
-    std::string upper = StringRef((lib + "_" + kernel.name).str()).upper();
-    decl << "\n/* " << kernel.name << ": "
-         << (kernel.isBackward ? "the backward (dq, dk, dv) of " : "")
-         << kernel.numQueryHeads
-         << " query heads, " << kernel.numKvHeads << " key/value heads ("
-         << kernel.numOutputHeads << " output heads), head dim "
-         << kernel.headDim << ", value head dim " << kernel.valueHeadDim << ", "
+    std::string description;
+    llvm::raw_string_ostream desc(description);
+    desc << (kernel.isBackward ? "the backward (dq, dk, dv) of " : "")
+         << kernel.numQueryHeads << " query heads, " << kernel.numKvHeads
+         << " key/value heads (" << kernel.numOutputHeads
+         << " output heads), head dim " << kernel.headDim
+         << ", value head dim " << kernel.valueHeadDim << ", "
          << kernel.elementType << " inputs, " << kernel.outputType
          << " output, mask " << kernel.mask << ", window ";
     if (kernel.window)
-      decl << "[" << (*kernel.window)[0] << ", " << (*kernel.window)[1] << "]";
+      desc << "[" << (*kernel.window)[0] << ", " << (*kernel.window)[1] << "]";
     else
-      decl << "none";
-    decl << ", scale " << llvm::format("%.9g", kernel.scale) << ".\n";
+      desc << "none";
+    desc << ", scale " << llvm::format("%.9g", kernel.scale);
+    std::string tensors;
+    llvm::raw_string_ostream tens(tensors);
     for (auto [name, type] :
          llvm::zip_equal(kernel.tensorNames, kernel.tensorTypes)) {
-      decl << " *   " << name << ": [";
-      llvm::interleaveComma(type.getShape(), decl, [&](int64_t size) {
+      tens << " *   " << name << ": [";
+      llvm::interleaveComma(type.getShape(), tens, [&](int64_t size) {
         if (ShapedType::isDynamic(size))
-          decl << "?";
+          tens << "?";
         else
-          decl << size;
+          tens << size;
       });
-      decl << "] " << getTypeName(type.getElementType()) << "\n";
+      tens << "] " << getTypeName(type.getElementType()) << "\n";
     }
-    decl << " */\n";
-    decl << "#define " << upper << "_QUERY_HEADS " << kernel.numQueryHeads
-         << "\n#define " << upper << "_KV_HEADS " << kernel.numKvHeads
-         << "\n#define " << upper << "_HEAD_DIM " << kernel.headDim
-         << "\n#define " << upper << "_VALUE_HEAD_DIM " << kernel.valueHeadDim
-         << "\n";
-    decl << lib << "_status " << lib << "_" << kernel.name << "(";
-    for (const std::string &name : kernel.tensorNames)
-      decl << "const " << lib << "_tensor *" << name << ", ";
-    decl << lib << "_stream stream);\n";
+    declarations += fillTemplate(
+        kEntryDeclarationTemplate, lib,
+        {{"NAME", kernel.name},
+         {"UPPER_NAME", StringRef(kernel.name).upper()},
+         {"DESCRIPTION", description},
+         {"TENSORS", tensors},
+         {"QUERY_HEADS", std::to_string(kernel.numQueryHeads)},
+         {"KV_HEADS", std::to_string(kernel.numKvHeads)},
+         {"HEAD_DIM", std::to_string(kernel.headDim)},
+         {"VALUE_HEAD_DIM", std::to_string(kernel.valueHeadDim)},
+         {"PARAMETERS", getTensorParameters(lib, kernel)}});
   }
   os << instantiateTemplate(kLibraryHeaderTemplate, lib, "/* @DECLARATIONS@ */",
                             declarations);
@@ -247,33 +312,31 @@ mlir::sqa::library_detail::writeLauncher(raw_ostream &os, StringRef lib,
   os << instantiateTemplate(kLauncherTemplate, lib, "/* @IMAGES@ */", images);
 
   for (const LibraryKernel &kernel : kernels) {
-    os << "\n" << lib << "_status " << lib << "_" << kernel.name << "(";
-    for (const std::string &name : kernel.tensorNames)
-      os << "const " << lib << "_tensor *" << name << ", ";
-    os << lib << "_stream stream) {\n";
-    os << "  " << lib << "_status status;\n";
     // Tensor-core kernels copy the rows of their 4-D inputs (query, key,
     // value; and out, dout for the backward) in 16-byte chunks.
     bool usesAsyncCopies = llvm::any_of(kernel.launches, [](const auto &l) {
       return StringRef(l.ptx).contains("cp.async");
     });
+    std::string tensorChecks;
     for (auto [tensorIndex, name, type] :
          llvm::enumerate(kernel.tensorNames, kernel.tensorTypes)) {
       int64_t elementSize = getElementSize(type.getElementType());
       bool isRowInput = tensorIndex < kernel.numInputs && type.getRank() == 4;
       int64_t alignment = usesAsyncCopies && isRowInput ? 16 : elementSize;
-      os << "  static const int64_t " << name << "_sizes[] = {";
-      llvm::interleaveComma(type.getShape(), os, [&](int64_t size) {
-        os << (ShapedType::isDynamic(size) ? -1 : size);
-      });
-      os << "};\n";
-      os << "  if ((status = " << lib << "_check_tensor(" << name << ", "
-         << type.getRank() << ", " << name << "_sizes, " << elementSize
-         << ", " << alignment << ")) != " << lib << "_SUCCESS)\n    return status;\n";
+      SmallVector<std::string> sizes;
+      for (int64_t size : type.getShape())
+        sizes.push_back(
+            std::to_string(ShapedType::isDynamic(size) ? -1 : size));
+      tensorChecks += fillTemplate(
+          kTensorCheckTemplate, lib,
+          {{"TENSOR", name},
+           {"SIZES", llvm::join(sizes, ", ")},
+           {"RANK", std::to_string(type.getRank())},
+           {"ELEMENT_SIZE", std::to_string(elementSize)},
+           {"ALIGNMENT", std::to_string(alignment)}});
     }
     // Batch agrees everywhere; each tensor's length with the query's or the
     // key's.
-    os << "  if (";
     SmallVector<std::string> conditions;
     for (const std::string &name : ArrayRef(kernel.tensorNames).drop_front())
       conditions.push_back(name + "->shape[0] != q->shape[0]");
@@ -284,43 +347,26 @@ mlir::sqa::library_detail::writeLauncher(raw_ostream &os, StringRef lib,
                            (kernel.isKeySized(index) ? "k" : "q") +
                            "->shape[2]");
     }
-    os << llvm::join(conditions, " ||\n      ") << ")\n    return " << lib
-       << "_ERROR_SHAPE;\n";
-    os << "  if (q->shape[0] == 0)\n    return " << lib << "_SUCCESS;\n";
-    os << "  int overflow = 0;\n";
+    std::string launchSizes;
     for (const std::string &statement : kernel.setup)
-      os << "  " << statement << "\n";
-    os << "  (void)overflow;\n  if (overflow)\n    return " << lib
-       << "_ERROR_TOO_LARGE;\n";
+      launchSizes += "  " + statement + "\n";
     // A launch with no blocks along x (no query rows, or for the backward's
     // dK/dV kernel no keys) has nothing to do: the others still write their
     // gradients (zeros where nothing is seen).
+    std::string launches;
     for (const LibraryLaunch &launch : kernel.launches) {
-      os << "  if (" << launch.grid[0] << " > 0) {\n";
-      os << llvm::formatv(
-          "    if ({0} > INT64_C(2147483647) || {1} < 1 || {1} > 65535 ||\n"
-          "        {2} < 1 || {2} > 65535)\n"
-          "      return {3}_ERROR_TOO_LARGE;\n",
-          launch.grid[0], launch.grid[1], launch.grid[2], lib);
-      os << "    " << lib << "_CUfunction function;\n    if ((status = " << lib
-         << "_get_function(" << launch.imageIndex
-         << ", &function)) != " << lib
-         << "_SUCCESS)\n      return status;\n";
       // One memref descriptor per kernel operand: allocated and aligned
       // pointers, offset, sizes, strides.
+      std::string operands;
       SmallVector<std::string> params;
       for (auto [operand, argIndex] : llvm::enumerate(launch.kernelOperands)) {
         const std::string &name = kernel.tensorNames[argIndex];
         int64_t rank = kernel.tensorTypes[argIndex].getRank();
         std::string prefix = "a" + std::to_string(operand);
-        os << "    void *" << prefix << "_data = " << name << "->data;\n";
-        os << "    int64_t " << prefix << "_offset = 0;\n";
-        os << "    int64_t " << prefix << "_shape[" << rank << "], " << prefix
-           << "_strides[" << rank << "];\n";
-        os << "    memcpy(" << prefix << "_shape, " << name
-           << "->shape, sizeof(" << prefix << "_shape));\n";
-        os << "    memcpy(" << prefix << "_strides, " << name
-           << "->strides, sizeof(" << prefix << "_strides));\n";
+        operands += fillTemplate(kOperandTemplate, lib,
+                                 {{"OPERAND", prefix},
+                                  {"TENSOR", name},
+                                  {"RANK", std::to_string(rank)}});
         params.push_back("&" + prefix + "_data");
         params.push_back("&" + prefix + "_data");
         params.push_back("&" + prefix + "_offset");
@@ -330,28 +376,31 @@ mlir::sqa::library_detail::writeLauncher(raw_ostream &os, StringRef lib,
           params.push_back("&" + prefix + "_strides[" + std::to_string(i) +
                            "]");
       }
-      os << "    void *params[] = {\n        "
-         << llvm::join(params, ",\n        ") << "};\n";
       // Dynamic shared memory above 48 KiB must be opted into per function.
+      std::string optIn;
       if (launch.dynamicSharedMemory != "0")
-        os << llvm::formatv(
-            "    if ((unsigned)({1}) > 49152u &&\n"
-            "        (status = {0}_check({0}_driver.cuFuncSetAttribute(\n"
-            "             function, "
-            "{0}_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,\n"
-            "             (int)({1})))) != {0}_SUCCESS)\n"
-            "      return status;\n",
-            lib, launch.dynamicSharedMemory);
-      os << llvm::formatv(
-          "    if ((status = {0}_check({0}_driver.cuLaunchKernel(\n"
-          "             function, (unsigned){1}, (unsigned){2}, (unsigned){3},\n"
-          "             (unsigned){4}, (unsigned){5}, (unsigned){6}, "
-          "(unsigned){7}, stream,\n"
-          "             params, NULL))) != {0}_SUCCESS)\n"
-          "      return status;\n  }\n",
-          lib, launch.grid[0], launch.grid[1], launch.grid[2], launch.block[0],
-          launch.block[1], launch.block[2], launch.dynamicSharedMemory);
+        optIn = fillTemplate(kSharedMemoryTemplate, lib,
+                             {{"SHARED_BYTES", launch.dynamicSharedMemory}});
+      launches += fillTemplate(
+          kLaunchTemplate, lib,
+          {{"GRID_X", launch.grid[0]},
+           {"GRID_Y", launch.grid[1]},
+           {"GRID_Z", launch.grid[2]},
+           {"BLOCK_X", launch.block[0]},
+           {"BLOCK_Y", launch.block[1]},
+           {"BLOCK_Z", launch.block[2]},
+           {"SHARED_BYTES", launch.dynamicSharedMemory},
+           {"IMAGE", std::to_string(launch.imageIndex)},
+           {"OPERANDS", operands},
+           {"PARAMS", llvm::join(params, ",\n        ")},
+           {"SHARED_MEMORY_OPT_IN", optIn}});
     }
-    os << "  return " << lib << "_SUCCESS;\n}\n";
+    os << fillTemplate(kEntryTemplate, lib,
+                       {{"NAME", kernel.name},
+                        {"PARAMETERS", getTensorParameters(lib, kernel)},
+                        {"TENSOR_CHECKS", tensorChecks},
+                        {"SHAPE_MISMATCH", llvm::join(conditions, " ||\n      ")},
+                        {"LAUNCH_SIZES", launchSizes},
+                        {"LAUNCHES", launches}});
   }
 }
