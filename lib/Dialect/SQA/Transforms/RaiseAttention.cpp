@@ -1,13 +1,17 @@
 //===- RaiseAttention.cpp - linalg attention to sqa.attention -------------===//
 //
-// Recognises contraction -> (scale) -> linalg.softmax -> contraction on
-// [batch, heads, seq, head_dim] tensors, or matmul / batch_matmul on
-// flattened heads, and rewrites it into sqa.attention.
+// Recognises contraction -> (scale, causal mask) -> linalg.softmax ->
+// contraction on [batch, heads, seq, head_dim] tensors, or matmul /
+// batch_matmul on flattened heads, and rewrites it into sqa.attention. What
+// lies between Q Kᵀ and the softmax is read by analyzeScoreForm
+// (ScoreForm.cpp), which evaluates it symbolically.
 //
 //===----------------------------------------------------------------------===//
 
 #include "sqa/Dialect/SQA/Transforms/Passes.h"
 #include "sqa/Dialect/SQA/Transforms/Transforms.h"
+
+#include "ScoreForm.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -84,27 +88,12 @@ static HeadSource stripHeadBroadcast(Value value, AffineExpr head) {
   return {broadcast.getInput(), head.floorDiv(group)};
 }
 
-/// Undoes an optional elementwise scaling by a constant, T = S * c (a
-/// linalg.generic with identity maps and one use): returns (S, c), or
-/// (`scores`, 1) when there is none.
-static std::pair<Value, float> stripScaling(Value scores) {
-  auto scaling = scores.getDefiningOp<linalg::GenericOp>();
-  if (!scaling || scaling.getNumDpsInputs() != 1 || !scaling->hasOneUse() ||
-      !llvm::all_of(scaling.getIndexingMapsArray(),
-                    [](AffineMap m) { return m.isIdentity(); }))
-    return {scores, 1.0f};
-  Block *body = scaling.getBlock();
-  auto mul = dyn_cast<arith::MulFOp>(&body->front());
-  auto yield = cast<linalg::YieldOp>(body->getTerminator());
-  FloatAttr constant;
-  if (mul && body->getOperations().size() == 2 &&
-      yield.getOperand(0) == mul.getResult() &&
-      llvm::is_contained(mul->getOperands(), body->getArgument(0)) &&
-      (matchPattern(mul.getLhs(), m_Constant(&constant)) ||
-       matchPattern(mul.getRhs(), m_Constant(&constant))))
-    return {scaling.getDpsInputs()[0],
-            static_cast<float>(constant.getValueAsDouble())};
-  return {scores, 1.0f};
+/// Whether every query row of `form` sees a key (given one key at least):
+/// a causal band j <= i + d with d >= 0. Where a row sees none,
+/// linalg.softmax gives NaN and sqa.attention zeros, so such forms are not
+/// raised. Checked before a pattern creates any op.
+static bool hasVisibleKeyInEveryRow(const ScoreForm &form) {
+  return !form.causalOffset || *form.causalOffset >= 0;
 }
 
 /// Creates sqa.attention on the given operands with `scale` and returns it
@@ -115,11 +104,29 @@ static std::pair<Value, float> stripScaling(Value scores) {
 static AttentionOp buildVerifiedAttention(PatternRewriter &rewriter,
                                           Location loc, Type resultType,
                                           Value query, Value key, Value value,
-                                          Value init, float scale) {
+                                          Value init, const ScoreForm &form) {
+  // A causal band j <= i + d: the op's bottom-right mask where d = Skv - Sq
+  // (static), top-left where d = 0, else top-left with d as its diagonal
+  // offset. A row with no visible key (d < 0) gives NaN through
+  // linalg.softmax and zeros through sqa.attention: not raised.
+  MaskKindAttr mask;
+  Value diagonalOffset;
+  if (std::optional<int64_t> offset = form.causalOffset) {
+    assert(*offset >= 0 && "checked by hasVisibleKeyInEveryRow");
+    int64_t sq = cast<ShapedType>(query.getType()).getDimSize(2);
+    int64_t skv = cast<ShapedType>(key.getType()).getDimSize(2);
+    bool bottomRight = !ShapedType::isDynamic(sq) &&
+                       !ShapedType::isDynamic(skv) && *offset == skv - sq;
+    mask = MaskKindAttr::get(rewriter.getContext(),
+                             bottomRight ? MaskKind::causal_bottom_right
+                                         : MaskKind::causal_top_left);
+    if (!bottomRight && *offset != 0)
+      diagonalOffset = arith::ConstantIndexOp::create(rewriter, loc, *offset);
+  }
   auto attention = AttentionOp::create(
       rewriter, loc, TypeRange{resultType}, query, key, value, ValueRange{init},
-      /*diagonal_offset=*/Value(), /*mask=*/nullptr,
-      /*window=*/nullptr, rewriter.getF32FloatAttr(scale));
+      diagonalOffset, mask, /*window=*/nullptr,
+      rewriter.getF32FloatAttr(static_cast<float>(form.scale)));
   bool verified = false;
   {
     ScopedDiagnosticHandler silence(rewriter.getContext(),
@@ -130,6 +137,8 @@ static AttentionOp buildVerifiedAttention(PatternRewriter &rewriter,
   if (verified)
     return attention;
   rewriter.eraseOp(attention);
+  if (diagonalOffset)
+    rewriter.eraseOp(diagonalOffset.getDefiningOp());
   return nullptr;
 }
 
@@ -153,8 +162,19 @@ struct RaiseAttentionPattern : OpRewritePattern<linalg::GenericOp> {
     if (!softmax || softmax.getDimension() != 3 || !softmax->hasOneUse())
       return rewriter.notifyMatchFailure(pv, "P is not a softmax over keys");
 
-    // Optional scaling: T = S * c, elementwise.
-    auto [scores, scale] = stripScaling(softmax.getInput());
+    // The softmax's input: S times a scale, maybe causally masked,
+    // elementwise (analyzeScoreForm).
+    FailureOr<ScoreForm> form =
+        analyzeScoreForm(softmax.getInput(), [](Value v) {
+          auto op = v.getDefiningOp<linalg::GenericOp>();
+          return op && isZeroInitContraction(op);
+        });
+    if (failed(form))
+      return rewriter.notifyMatchFailure(
+          pv, "the softmax's input is not Q Kᵀ scaled (and causally masked)");
+    if (!hasVisibleKeyInEveryRow(*form))
+      return rewriter.notifyMatchFailure(pv, "a query row sees no key");
+    Value scores = form->scores;
 
     // S[b, h, i, j] += Q[b, qh(h), i, d] * K[b, kh(h), j, d]; loops
     // (b, h, i, j, d).
@@ -198,7 +218,7 @@ struct RaiseAttentionPattern : OpRewritePattern<linalg::GenericOp> {
     Value init =
         pv.getDpsInits()[0].getDefiningOp<linalg::FillOp>().getDpsInits()[0];
     AttentionOp attention = buildVerifiedAttention(
-        rewriter, loc, outType, query, key.tensor, value.tensor, init, scale);
+        rewriter, loc, outType, query, key.tensor, value.tensor, init, *form);
     if (!attention)
       return rewriter.notifyMatchFailure(pv, "not a valid sqa.attention");
     rewriter.replaceOp(pv, attention.getResults());
@@ -311,8 +331,19 @@ struct RaiseMatmulAttentionPattern
     if (!softmax || static_cast<int64_t>(softmax.getDimension()) != rank - 1 ||
         !softmax->hasOneUse())
       return rewriter.notifyMatchFailure(pv, "P is not a softmax over keys");
-    auto [scores, scale] = stripScaling(softmax.getInput());
-    auto qk = scores.getDefiningOp<linalg::LinalgOp>();
+    FailureOr<ScoreForm> form =
+        analyzeScoreForm(softmax.getInput(), [&](Value v) {
+          auto op = v.getDefiningOp<linalg::LinalgOp>();
+          bool transposedB = false;
+          return op && op->getName() == pv->getName() &&
+                 isZeroInitMatmul(op, /*allowTransposedB=*/true, transposedB);
+        });
+    if (failed(form))
+      return rewriter.notifyMatchFailure(
+          pv, "the softmax's input is not Q Kᵀ scaled (and causally masked)");
+    if (!hasVisibleKeyInEveryRow(*form))
+      return rewriter.notifyMatchFailure(pv, "a query row sees no key");
+    auto qk = form->scores.getDefiningOp<linalg::LinalgOp>();
     if (!qk || !qk->hasOneUse() || qk->getName() != pv->getName() ||
         !isZeroInitMatmul(qk, /*allowTransposedB=*/true, transposed))
       return rewriter.notifyMatchFailure(pv, "S is not a zero-init Q x Kᵀ");
@@ -362,7 +393,7 @@ struct RaiseMatmulAttentionPattern
                                          outType.getElementType());
     AttentionOp attention =
         buildVerifiedAttention(rewriter, loc, init.getType(), q4.tensor,
-                               k4.tensor, v4.tensor, init, scale);
+                               k4.tensor, v4.tensor, init, *form);
     if (!attention)
       return rewriter.notifyMatchFailure(pv, "not a valid sqa.attention");
     Value result = attention.getResult(0);
@@ -395,8 +426,11 @@ struct SQARaiseAttentionPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateRaiseAttentionPatterns(patterns);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns)))) {
+      getOperation()->emitError(
+          "sqa-raise-attention: the rewrites did not converge");
       return signalPassFailure();
+    }
   }
 };
 } // namespace

@@ -112,6 +112,22 @@ def SQARaiseAttentionPass : Pass<"sqa-raise-attention"> {
     works on the unflattened tensors and replaces the `tensor.expand_shape`
     that unflattens the result, if any; otherwise each matrix of the batch
     is one head ([N, 1, seq, head_dim] views).
+
+    Between Q Kᵀ and the softmax, any elementwise `linalg.generic` ops
+    (fills and splat constants included) are read symbolically at an
+    element (query row i, key j) of the scores: they must compute c * S,
+    c a positive constant (the scale, in Q Kᵀ's generic or after it), plus,
+    optionally, a causal mask: -inf (or the lowest f32) where j > i + d and
+    0 elsewhere, built from `linalg.index` comparisons in any spelling
+    (torch-mlir's decomposition of `scaled_dot_product_attention(is_causal=
+    True)`, tril(ones) negated and masked_fill'd into zeros then added;
+    IREE-style inline selects). d = Skv - Sq (static) raises to
+    `mask = causal_bottom_right`, d = 0 to `causal_top_left` (PyTorch's),
+    any other d >= 0 to `causal_top_left` with `diagonal_offset`. Where a
+    row would see no key (d < 0), linalg.softmax gives NaN and sqa.attention
+    zeros, so the form is left alone, as are masks read from a tensor
+    argument (padding masks: the op has none yet), non-causal bands and
+    finite mask values that do not underflow.
   }];
   let dependentDialects = ["::mlir::sqa::SQADialect",
                            "::mlir::tensor::TensorDialect"];
