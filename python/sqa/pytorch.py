@@ -542,7 +542,8 @@ class SparseQueryAttention(nn.Module):
     """
 
     def __init__(self, d_model, *, num_query_heads, num_kv_heads, head_dim, causal=False,
-                 window=None, scale=None, bias=False, device=None, dtype=None):
+                 window=None, scale=None, bias=False, device=None, dtype=None,
+                 process_group=None, load_balance=False):
         # Head counts by keyword only: positional arguments in another
         # library's order (rxlm's embed_dim, num_heads, num_groups, ...) must
         # not be silently misread; see sqa.rxlm for that layer.
@@ -567,6 +568,14 @@ class SparseQueryAttention(nn.Module):
                                                                "window", window)
         self.scale = None if scale is None else _scale_value("SparseQueryAttention", "scale",
                                                              scale)
+        # Context parallelism: with a process group, forward takes this
+        # rank's shard of the sequence (sqa.distributed.shard_sequence's
+        # order) and attends over the whole of it by ring_attention.
+        self.process_group = process_group
+        self.load_balance = bool(load_balance)
+        if process_group is not None and (causal not in (False, True) or window is not None):
+            raise ValueError("SparseQueryAttention: with a process_group, causal must be "
+                             "False or True and window None (sqa.distributed.ring_attention)")
         factory = {"device": device, "dtype": dtype}
         self.q_proj = nn.Linear(d_model, num_query_heads * head_dim, bias=bias, **factory)
         self.k_proj = nn.Linear(d_model, num_kv_heads * head_dim, bias=bias, **factory)
@@ -588,7 +597,9 @@ class SparseQueryAttention(nn.Module):
 
     def forward(self, x, memory=None):
         """x: [batch, seq, d_model]; keys and values come from `memory`
-        ([batch, seq_kv, d_model]) when given, else from x."""
+        ([batch, seq_kv, d_model]) when given, else from x. With a
+        process_group, x (and memory) are this rank's sequence shards and
+        so is the result."""
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"SparseQueryAttention: expected [batch, seq, {self.d_model}], "
                              f"got {tuple(x.shape)}")
@@ -598,8 +609,14 @@ class SparseQueryAttention(nn.Module):
         q = self.q_proj(x).view(batch, sq, self.num_query_heads, self.head_dim)
         k = self.k_proj(source).view(batch, skv, self.num_kv_heads, self.head_dim)
         v = self.v_proj(source).view(batch, skv, self.num_kv_heads, self.head_dim)
-        out = sqa_attention(q, k, v, causal=self.causal, scale=self.scale,
-                            window=self.window, layout="bshd")
+        if self.process_group is not None:
+            from .distributed import ring_attention
+            out = ring_attention(q, k, v, group=self.process_group, causal=self.causal,
+                                 scale=self.scale, layout="bshd",
+                                 load_balance=self.load_balance)
+        else:
+            out = sqa_attention(q, k, v, causal=self.causal, scale=self.scale,
+                                window=self.window, layout="bshd")
         return self.o_proj(out.reshape(batch, sq, self.num_output_heads * self.head_dim))
 
     def extra_repr(self):

@@ -1,0 +1,122 @@
+"""ring_attention on the CPU with the gloo backend: W processes (started
+here, each python/tests/_ring_worker.py) compute their shards' outputs, lse
+and gradients, which must equal the single-process op's, sharded the same
+way.
+
+Tolerance: 2e-5 of max(1, |ref|) per element, in f32. The ring computes
+each (query chunk, key chunk) pair with the op and merges the partial
+outputs through their lse in f32: each partial is rounded to f32 once and
+each merge rescales by exp(lse_a - lse) (a few ulp, 2^-24 each), and its
+sums run over the blocks in another order than the single-process tiles; W
+<= 4 merges and gradients summed over W blocks stay within ~10 ulp of the
+values, far below 2e-5 (~170 ulp), while a wrong block, mask or merge is
+off by O(1)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _ring_worker import inputs  # noqa: E402
+
+from sqa.pytorch import sqa_attention  # noqa: E402
+from sqa.tools import ToolError, find_tool  # noqa: E402
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ring_worker.py")
+TOLERANCE = 2e-5
+
+try:
+    find_tool("sqa-run")
+    HAVE_TOOLS = True
+except ToolError:
+    HAVE_TOOLS = False
+pytestmark = pytest.mark.skipif(not HAVE_TOOLS or not torch.distributed.is_gloo_available(),
+                                reason="needs the sqa tools and torch.distributed's gloo")
+
+
+def _run(tmp_path, world, case):
+    init = tmp_path / "init"
+    procs = [subprocess.Popen([sys.executable, WORKER, str(rank), str(world), str(init),
+                               json.dumps(case), str(tmp_path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in range(world)]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out
+    return [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(world)]
+
+
+def _shard(x, world, rank, load_balance):
+    parts = world * (2 if load_balance else 1)
+    chunks = x.chunk(parts, 2)
+    ids = [rank, 2 * world - 1 - rank] if load_balance else [rank]
+    return torch.cat([chunks[c] for c in ids], 2)
+
+
+CASES = [
+    # (world, heads (hq, hkv), causal, load_balance, layout, sq, skv)
+    (2, (4, 2), False, False, "bhsd", 16, 16),    # GQA
+    (2, (2, 4), True, False, "bhsd", 16, 16),     # reverse SQA, causal, contiguous
+    (2, (4, 2), False, False, "bhsd", 8, 16),     # Sq != Skv
+    (4, (4, 1), True, True, "bshd", 16, 16),      # MQA, causal, zigzag, [B, S, H, D]
+    (4, (8, 4), True, False, "bhsd", 16, 16),     # SQA, causal, contiguous
+]
+
+
+@pytest.mark.parametrize("world,heads,causal,load_balance,layout,sq,skv", CASES)
+def test_ring_attention_equals_the_op(tmp_path, world, heads, causal, load_balance, layout,
+                                      sq, skv):
+    case = {"seed": world * 100 + heads[0] * 10 + heads[1], "b": 2, "hq": heads[0],
+            "hkv": heads[1], "sq": sq, "skv": skv, "d": 16, "causal": causal,
+            "load_balance": load_balance, "layout": layout}
+    results = _run(tmp_path, world, case)
+    q, k, v, dout = inputs(case)
+    for t in (q, k, v):
+        t.requires_grad_(True)
+    out, lse = sqa_attention(q, k, v, causal=causal, return_lse=True)
+    (out * dout).sum().backward()
+    reference = {"out": out.detach(), "lse": lse, "dq": q.grad, "dk": k.grad, "dv": v.grad}
+    for rank, got in enumerate(results):
+        for name, ref in reference.items():
+            expected = _shard(ref, world, rank, load_balance)
+            err = ((got[name] - expected).abs() / expected.abs().clamp(min=1.0)).max().item()
+            assert err <= TOLERANCE, f"rank {rank} {name}: {err:.2e}"
+
+
+def test_shapes_that_differ_across_ranks_raise_on_every_rank(tmp_path):
+    case = {"seed": 1, "b": 1, "hq": 2, "hkv": 2, "sq": 8, "skv": 8, "d": 16, "causal": False,
+            "load_balance": False, "layout": "bhsd", "mismatch": True}
+    for rank, got in enumerate(_run(tmp_path, 2, case)):
+        assert "called with other shapes or arguments" in got.get("error", ""), (rank, got)
+
+
+def test_refused_arguments():
+    from sqa.distributed import ring_attention
+    q = torch.zeros(1, 2, 8, 16)
+    with pytest.raises(NotImplementedError, match="diagonal offset"):
+        ring_attention(q, q, q, window=(4, 0))
+    with pytest.raises(ValueError, match="layout"):
+        ring_attention(q, q, q, layout="sbhd")
+
+
+def test_layer_with_a_process_group(tmp_path):
+    """SparseQueryAttention(process_group=...) on sequence shards gives the
+    shards of the single-process layer's output, and the same weight
+    gradients once summed over ranks (what DDP does)."""
+    from _ring_worker import layer, layer_input
+    case = {"layer": True, "seed": 7, "b": 1, "hq": 2, "hkv": 4, "d": 8, "d_model": 32, "sq": 16,
+            "causal": True, "load_balance": True}
+    results = _run(tmp_path, 2, case)
+    model = layer(case)
+    out = model(layer_input(case))
+    out.square().sum().backward()
+    for rank, got in enumerate(results):
+        expected = _shard(out.detach().transpose(1, 2), 2, rank, True).transpose(1, 2)
+        err = ((got["out"] - expected).abs() / expected.abs().clamp(min=1.0)).max().item()
+        assert err <= TOLERANCE, f"rank {rank} out: {err:.2e}"
+        ref = model.q_proj.weight.grad
+        err = ((got["q_proj_grad"] - ref).abs() / ref.abs().clamp(min=1.0)).max().item()
+        assert err <= 1e-4, f"rank {rank} q_proj grad: {err:.2e}"
