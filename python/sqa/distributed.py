@@ -30,6 +30,8 @@ dies leaves the others in the group's timeout (init_process_group's
 `timeout`), never a silent hang without one.
 """
 
+import time
+
 import torch
 import torch.distributed as dist
 
@@ -37,6 +39,11 @@ from .pytorch import _backward, _call_params, _check_inputs, _forward, _logical,
     attention_config
 
 __all__ = ["ring_attention", "shard_sequence", "unshard_sequence"]
+
+# Set to a list by bench/ring_attention.py: each step of a ring appends a
+# dict of what it did (seconds computing, seconds blocked waiting for the
+# next block, bytes sent). None: nothing is recorded.
+_PROFILE = None
 
 
 def _world(group):
@@ -141,41 +148,59 @@ def _exchange(group, send, recv_like):
     return dist.batch_isend_irecv(ops), buffers
 
 
-def _ring(group, k, v, q_len, load_balance, causal):
-    """The ring's steps, on this rank: yields (K block, V block, pairs) for
-    each of the W blocks in turn, pairs being (query slice, key slice,
-    causal) of the chunk pairs to attend to. The next block is in flight
-    while the consumer works on the one yielded."""
+def _blocks(group, k, v, q_len, load_balance, causal, comm):
+    """The key/value blocks of every rank, on this one, in the ring's order
+    (this rank's first, then the previous rank's, ...): yields (K block, V
+    block, pairs) for each, pairs being (query slice, key slice, causal) of
+    the chunk pairs to attend to. comm "p2p": the blocks travel the ring,
+    the next in flight while the consumer works on the one yielded;
+    "all_gather": all are gathered first (PyTorch CP's default; W blocks in
+    memory)."""
     world, rank = _world(group)
     chunks = 2 if load_balance else 1
     cq, ck = q_len // chunks, k.shape[2] // chunks
     q_chunks = _chunk_ids(rank, world, load_balance)
     block = [k.contiguous(), v.contiguous()]
+    gathered = None
+    if comm == "all_gather":
+        gathered = [[torch.empty_like(t) for _ in range(world)] for t in block]
+        for parts, t in zip(gathered, block):
+            dist.all_gather(parts, t, group=group)
     for step in range(world):
         src = (rank - step) % world
         requests = None
-        if step < world - 1:
+        if gathered is not None:
+            block = [gathered[0][src], gathered[1][src]]
+        elif step < world - 1:
             requests, following = _exchange(group, block, block)
         pairs = [(slice(qi * cq, (qi + 1) * cq), slice(ki * ck, (ki + 1) * ck), masked)
                  for qi, ki, masked in _pairs(q_chunks, _chunk_ids(src, world, load_balance),
                                               causal)]
+        started = time.perf_counter()
         yield block[0], block[1], pairs
+        computed = time.perf_counter()
         if requests is not None:
             for request in requests:
                 request.wait()
             block = following
+        if _PROFILE is not None:
+            _PROFILE.append({"step": step, "compute_s": computed - started,
+                             "wait_s": time.perf_counter() - computed,
+                             "sent_bytes": 0 if requests is None else
+                             sum(t.numel() * t.element_size() for t in block)})
 
 
 class _RingAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, group, causal, scale, load_balance):
+    def forward(ctx, q, k, v, group, causal, scale, load_balance, comm):
         full = attention_config(q.shape, k.shape, v.shape, q.dtype, False, scale, None)
         diag = attention_config(q.shape, k.shape, v.shape, q.dtype, True, scale, None)
         batch, ho, dv = q.shape[0], full.num_output_heads, full.dv
         out = torch.zeros(batch, ho, q.shape[2], dv, dtype=torch.float32, device=q.device)
         lse = torch.full((batch, ho, q.shape[2]), float("-inf"), dtype=torch.float32,
                          device=q.device)
-        for k_block, v_block, pairs in _ring(group, k, v, q.shape[2], load_balance, causal):
+        for k_block, v_block, pairs in _blocks(group, k, v, q.shape[2], load_balance, causal,
+                                               comm):
             for qs, ks, masked in pairs:
                 part = torch.empty(batch, ho, qs.stop - qs.start, dv, dtype=q.dtype,
                                    device=q.device)
@@ -186,7 +211,7 @@ class _RingAttention(torch.autograd.Function):
                                                       part.float(), part_lse.float())
         out = out.to(q.dtype)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.group, ctx.causal, ctx.load_balance = group, causal, load_balance
+        ctx.group, ctx.causal, ctx.load_balance, ctx.comm = group, causal, load_balance, comm
         ctx.configs = (full, diag)
         ctx.mark_non_differentiable(lse)
         return out, lse
@@ -196,13 +221,17 @@ class _RingAttention(torch.autograd.Function):
         q, k, v, out, lse = ctx.saved_tensors
         group, causal, load_balance = ctx.group, ctx.causal, ctx.load_balance
         full, diag = ctx.configs
-        world, _ = _world(group)
+        world, rank = _world(group)
         dout = dout.contiguous()
         dq = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
-        # The dK and dV of the block in hand, which travel with it.
-        dk_cur = torch.zeros(k.shape, dtype=torch.float32, device=q.device)
-        dv_cur = torch.zeros(v.shape, dtype=torch.float32, device=q.device)
-        for k_block, v_block, pairs in _ring(group, k, v, q.shape[2], load_balance, causal):
+        # The dK and dV of the block in hand: with p2p they travel with it;
+        # with all_gather every block's stay here until one all_reduce.
+        blocks = 1 if ctx.comm == "p2p" else world
+        dk_acc = torch.zeros((blocks, *k.shape), dtype=torch.float32, device=q.device)
+        dv_acc = torch.zeros((blocks, *v.shape), dtype=torch.float32, device=q.device)
+        steps = _blocks(group, k, v, q.shape[2], load_balance, causal, ctx.comm)
+        for step, (k_block, v_block, pairs) in enumerate(steps):
+            slot = 0 if ctx.comm == "p2p" else (rank - step) % world
             for qs, ks, masked in pairs:
                 dq_part, dk_part, dv_part = _backward(
                     q[:, :, qs].contiguous(), k_block[:, :, ks].contiguous(),
@@ -210,34 +239,46 @@ class _RingAttention(torch.autograd.Function):
                     dout[:, :, qs].contiguous(), lse[:, :, qs].contiguous(),
                     diag if masked else full)
                 dq[:, :, qs] += dq_part.float()
-                dk_cur[:, :, ks] += dk_part.float()
-                dv_cur[:, :, ks] += dv_part.float()
+                dk_acc[slot, :, :, ks] += dk_part.float()
+                dv_acc[slot, :, :, ks] += dv_part.float()
             # The accumulators move on with their block; after the last step
             # they go home (the next rank is the block's owner).
-            if world > 1:
-                requests, (dk_cur, dv_cur) = _exchange(group, [dk_cur, dv_cur],
-                                                       [dk_cur, dv_cur])
+            if ctx.comm == "p2p" and world > 1:
+                requests, (dk_acc, dv_acc) = _exchange(group, [dk_acc, dv_acc],
+                                                       [dk_acc, dv_acc])
                 for request in requests:
                     request.wait()
+        if ctx.comm == "all_gather":
+            # Every rank's contribution to every block, summed (gloo's
+            # all_reduce adds in a fixed order), then this rank's own.
+            for acc in (dk_acc, dv_acc):
+                dist.all_reduce(acc, group=group)
+            dk_acc, dv_acc = dk_acc[rank:rank + 1], dv_acc[rank:rank + 1]
+        dk_cur, dv_cur = dk_acc[0], dv_acc[0]
         return (dq.to(q.dtype), dk_cur.to(k.dtype), dv_cur.to(v.dtype),
-                None, None, None, None)
+                None, None, None, None, None)
 
 
 def ring_attention(q, k, v, *, group=None, causal=False, window=None, scale=None,
-                   layout="bhsd", load_balance=False, return_lse=False):
+                   layout="bhsd", load_balance=False, return_lse=False, comm="p2p"):
     """Attention over the whole sequence from this rank's shards q, k, v of
     it (shard_sequence's order), as `sqa.sqa_attention` takes them: heads
     and layouts as there, causal False or True (equal query and key lengths;
     the diagonal chunks are causal, top-left and bottom-right agree).
     Returns this rank's output shard, and with `return_lse` its log-sum-exp
     ([B, Ho, S_local], float32). Differentiable. `group`: the process group
-    (default: the world). Only the key/value shards travel."""
+    (default: the world). Only the key/value shards travel: around the ring
+    (comm="p2p"), or gathered at once (comm="all_gather", PyTorch context
+    parallelism's default, for small world sizes: every rank then holds all
+    W blocks, and the backward sums dK/dV with one all_reduce)."""
     if window is not None:
         raise NotImplementedError(
             "ring_attention: windows need a diagonal offset for each pair of sequence "
             "chunks, which the kernels do not take at run time yet")
     if layout not in ("bhsd", "bshd"):
         raise ValueError(f"ring_attention: layout must be 'bhsd' or 'bshd', not {layout!r}")
+    if comm not in ("p2p", "all_gather"):
+        raise ValueError(f"ring_attention: comm must be 'p2p' or 'all_gather', not {comm!r}")
     if causal not in (False, True):
         raise ValueError(f"ring_attention: causal must be False or True, not {causal!r}")
     _check_inputs(q, k, v, layout)
@@ -251,7 +292,8 @@ def ring_attention(q, k, v, *, group=None, causal=False, window=None, scale=None
         raise ValueError("ring_attention: causal attention needs equal query and key/value "
                          f"shard lengths, not {ql.shape[2]} and {kl.shape[2]}")
     _check_across_ranks(group, ql, kl, vl, causal, load_balance)
-    out, lse = _RingAttention.apply(ql, kl, vl, group, bool(causal), scale, bool(load_balance))
+    out, lse = _RingAttention.apply(ql, kl, vl, group, bool(causal), scale, bool(load_balance),
+                                    comm)
     if layout == "bshd":
         out = out.transpose(1, 2)
     return (out, lse) if return_lse else out

@@ -75,7 +75,8 @@ def main():
         t.requires_grad_(True)
     try:
         out, lse = ring_attention(ql, kl, vl, causal=case["causal"], layout=layout,
-                                  load_balance=lb, return_lse=True)
+                                  load_balance=lb, return_lse=True,
+                                  comm=case.get("comm", "p2p"))
     except ValueError as err:
         torch.save({"error": str(err)}, os.path.join(out_dir, f"rank{rank}.pt"))
         return

@@ -57,21 +57,22 @@ def _shard(x, world, rank, load_balance):
 
 
 CASES = [
-    # (world, heads (hq, hkv), causal, load_balance, layout, sq, skv)
-    (2, (4, 2), False, False, "bhsd", 16, 16),    # GQA
-    (2, (2, 4), True, False, "bhsd", 16, 16),     # reverse SQA, causal, contiguous
-    (2, (4, 2), False, False, "bhsd", 8, 16),     # Sq != Skv
-    (4, (4, 1), True, True, "bshd", 16, 16),      # MQA, causal, zigzag, [B, S, H, D]
-    (4, (8, 4), True, False, "bhsd", 16, 16),     # SQA, causal, contiguous
+    # (world, heads (hq, hkv), causal, load_balance, layout, sq, skv, comm)
+    (2, (4, 2), False, False, "bhsd", 16, 16, "p2p"),    # GQA
+    (2, (2, 4), True, False, "bhsd", 16, 16, "p2p"),     # reverse SQA, causal, contiguous
+    (2, (4, 2), False, False, "bhsd", 8, 16, "p2p"),     # Sq != Skv
+    (4, (4, 1), True, True, "bshd", 16, 16, "p2p"),      # MQA, causal, zigzag, [B, S, H, D]
+    (4, (8, 4), True, False, "bhsd", 16, 16, "p2p"),     # SQA, causal, contiguous
+    (4, (2, 4), True, True, "bhsd", 16, 16, "all_gather"),  # rSQA, causal, zigzag, gathered
 ]
 
 
-@pytest.mark.parametrize("world,heads,causal,load_balance,layout,sq,skv", CASES)
+@pytest.mark.parametrize("world,heads,causal,load_balance,layout,sq,skv,comm", CASES)
 def test_ring_attention_equals_the_op(tmp_path, world, heads, causal, load_balance, layout,
-                                      sq, skv):
+                                      sq, skv, comm):
     case = {"seed": world * 100 + heads[0] * 10 + heads[1], "b": 2, "hq": heads[0],
             "hkv": heads[1], "sq": sq, "skv": skv, "d": 16, "causal": causal,
-            "load_balance": load_balance, "layout": layout}
+            "load_balance": load_balance, "layout": layout, "comm": comm}
     results = _run(tmp_path, world, case)
     q, k, v, dout = inputs(case)
     for t in (q, k, v):
@@ -100,6 +101,8 @@ def test_refused_arguments():
         ring_attention(q, q, q, window=(4, 0))
     with pytest.raises(ValueError, match="layout"):
         ring_attention(q, q, q, layout="sbhd")
+    with pytest.raises(ValueError, match="comm"):
+        ring_attention(q, q, q, comm="nccl")
 
 
 def test_layer_with_a_process_group(tmp_path):
