@@ -55,6 +55,26 @@ def layer_case(case, rank, world, out_dir):
     dist.destroy_process_group()
 
 
+def torch_cp_case(case, rank, world, out_dir):
+    """PyTorch's own context parallelism (torch >= 2.5: DeviceMesh and
+    context_parallel) shards q, k, v in place (its round-robin balancer for
+    causal work is ring_attention's load_balance order); ring_attention on
+    those shards, then context_parallel_unshard, gives the full output."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor.experimental import context_parallel
+    try:
+        from torch.distributed.tensor.experimental import context_parallel_unshard
+    except ImportError:  # torch 2.6 has it in the private module only
+        from torch.distributed.tensor.experimental._attention import context_parallel_unshard
+    mesh = init_device_mesh("cpu", (world,))
+    q, k, v, _ = inputs(case)
+    with context_parallel(mesh, buffers=[q, k, v], buffer_seq_dims=[2, 2, 2]):
+        out = ring_attention(q, k, v, group=mesh.get_group(), causal=True, load_balance=True)
+    (full,) = context_parallel_unshard(mesh, [out], [2])
+    torch.save({"out": full}, os.path.join(out_dir, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
 def main():
     rank, world = int(sys.argv[1]), int(sys.argv[2])
     init, case, out_dir = sys.argv[3], json.loads(sys.argv[4]), sys.argv[5]
@@ -62,6 +82,9 @@ def main():
                             world_size=world, timeout=datetime.timedelta(seconds=120))
     if case.get("layer"):
         layer_case(case, rank, world, out_dir)
+        return
+    if case.get("torch_cp"):
+        torch_cp_case(case, rank, world, out_dir)
         return
     q, k, v, dout = inputs(case)
     lb, layout = case["load_balance"], case["layout"]

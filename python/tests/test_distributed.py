@@ -123,3 +123,28 @@ def test_layer_with_a_process_group(tmp_path):
         ref = model.q_proj.weight.grad
         err = ((got["q_proj_grad"] - ref).abs() / ref.abs().clamp(min=1.0)).max().item()
         assert err <= 1e-4, f"rank {rank} q_proj grad: {err:.2e}"
+
+
+def _has_torch_context_parallel():
+    try:
+        from torch.distributed.tensor.experimental import context_parallel  # noqa: F401
+        from torch.distributed.device_mesh import init_device_mesh  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+@pytest.mark.skipif(not _has_torch_context_parallel(),
+                    reason="PyTorch's context_parallel (torch >= 2.5)")
+def test_pytorch_context_parallel_shards(tmp_path):
+    """Inside torch's context_parallel, whose round-robin sharding is
+    load_balance's order, ring_attention on its shards and
+    context_parallel_unshard give the single-process op's output."""
+    case = {"torch_cp": True, "seed": 11, "b": 1, "hq": 4, "hkv": 2, "sq": 16, "skv": 16,
+            "d": 16}
+    results = _run(tmp_path, 2, case)
+    q, k, v, _ = inputs(case)
+    ref = sqa_attention(q, k, v, causal=True)
+    for rank, got in enumerate(results):
+        err = ((got["out"] - ref).abs() / ref.abs().clamp(min=1.0)).max().item()
+        assert err <= TOLERANCE, f"rank {rank}: {err:.2e}"
