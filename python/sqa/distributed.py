@@ -16,12 +16,12 @@ Shards: `load_balance=False` gives rank r the r-th of W contiguous chunks;
 chunks r and 2W-1-r (the zigzag order that evens out causal work).
 `shard_sequence` and `unshard_sequence` make and undo either order.
 
-Each (query chunk, key chunk) pair is attended to as a whole: unmasked, or
-with the causal mask where the chunks are the same (equal lengths, so top-left
-and bottom-right agree), or skipped where every key lies in the queries'
-future. So causal attention needs equal query and key lengths; windows
-would need a diagonal offset per pair, which the kernels do not take at
-run time yet, and are refused.
+Each (query chunk, key chunk) pair is one call of the op, with the whole
+attention's causal mask and window shifted to the pair by a diagonal
+offset; pairs where no query sees a key are skipped, pairs where every
+query sees every key run unmasked. On CUDA, whose kernel libraries take no
+diagonal offset yet, only pairs that need none run (unmasked, or causal with
+equal query and key lengths and no window).
 
 Deterministic for a fixed world size: the blocks arrive and are merged in
 a fixed order. Errors: shapes that differ across ranks raise ValueError on
@@ -86,13 +86,20 @@ def unshard_sequence(x_local, group, dim, load_balance=False):
     return torch.cat(pieces, dim)
 
 
-def _check_across_ranks(group, q, k, v, causal, load_balance):
+def _masking_code(masking):
+    """(mask, window) as integers, the same in every process."""
+    mask, window = masking
+    masks = {"none": 0, "causal_top_left": 1, "causal_bottom_right": 2}
+    return [masks[mask], *(window if window is not None else (-2, -2))]
+
+
+def _check_across_ranks(group, q, k, v, masking, load_balance):
     """Raises ValueError on every rank where the ranks' shapes or arguments
     differ (one all_gather of a small int64 tensor)."""
     world, _ = _world(group)
     codes = {torch.float16: 1, torch.bfloat16: 2, torch.float32: 3, torch.float64: 4}
     mine = torch.tensor([*q.shape, *k.shape, *v.shape, codes.get(q.dtype, 0),
-                         int(bool(causal)), int(load_balance)], dtype=torch.int64)
+                         *_masking_code(masking), int(load_balance)], dtype=torch.int64)
     everyone = [torch.empty_like(mine) for _ in range(world)]
     dist.all_gather(everyone, mine, group=group)
     for rank, theirs in enumerate(everyone):
@@ -102,17 +109,44 @@ def _check_across_ranks(group, q, k, v, causal, load_balance):
                              "every rank must pass shards of one attention")
 
 
-def _pairs(q_chunks, k_chunks, causal):
-    """(query chunk position, key chunk position, masked) of every pair to
-    attend to, in a fixed order; causal pairs whose keys all lie in the
-    future are left out."""
-    pairs = []
-    for qi, qc in enumerate(q_chunks):
-        for ki, kc in enumerate(k_chunks):
-            if causal and kc > qc:
-                continue
-            pairs.append((qi, ki, causal and kc == qc))
-    return pairs
+class _Masking:
+    """What each (query chunk, key chunk) pair computes. The whole
+    attention's mask and window, in global positions (row gi sees key gj
+    iff gj <= gi + D when causal, and gi + D - left <= gj <= gi + D + right
+    with a window, D the whole attention's diagonal), become for a pair of
+    chunks starting at global rows qs and keys ks the op's own mask with
+    diagonal offset d = qs - ks + D; a pair where no row sees a key is
+    skipped, one where every row sees every key runs unmasked."""
+
+    def __init__(self, full, causal, window, diagonal, cq, ck):
+        self.full, self.causal, self.window = full, causal, window
+        self.diagonal, self.cq, self.ck = diagonal, cq, ck
+
+    def config(self, q_chunk, k_chunk):
+        """The op's configuration for a pair of global chunk indices, or
+        None where no row of the pair sees a key."""
+        if not self.causal and self.window is None:
+            return self.full
+        d = q_chunk * self.cq - k_chunk * self.ck + self.diagonal
+        left, right = self.window if self.window is not None else (-1, -1)
+        infinite = float("inf")
+        # Row i sees keys [i + d - left, i + d + upper], upper the tighter
+        # of the causal bound (0) and the window's right side.
+        uppers = ([0] if self.causal else []) + ([right] if right >= 0 else [])
+        upper = min(uppers) if uppers else infinite
+        lower = -left if left >= 0 else -infinite
+        first_row_hi, last_row_hi = d + upper, self.cq - 1 + d + upper
+        first_row_lo, last_row_lo = d + lower, self.cq - 1 + d + lower
+        if last_row_hi < 0 or first_row_lo > self.ck - 1:
+            return None
+        if last_row_lo <= 0 and first_row_hi >= self.ck - 1:
+            return self.full
+        mask = "causal_bottom_right" if self.causal else "none"
+        if self.window is None and d == 0:
+            return self.full.with_(mask="causal_top_left")
+        if d == self.ck - self.cq:
+            return self.full.with_(mask=mask, window=self.window)
+        return self.full.with_(mask=mask, window=self.window, diagonal_offset=d)
 
 
 def _merge(out, lse, part_out, part_lse):
@@ -148,14 +182,14 @@ def _exchange(group, send, recv_like):
     return dist.batch_isend_irecv(ops), buffers
 
 
-def _blocks(group, k, v, q_len, load_balance, causal, comm):
+def _blocks(group, k, v, q_len, load_balance, masking, comm):
     """The key/value blocks of every rank, on this one, in the ring's order
     (this rank's first, then the previous rank's, ...): yields (K block, V
-    block, pairs) for each, pairs being (query slice, key slice, causal) of
-    the chunk pairs to attend to. comm "p2p": the blocks travel the ring,
-    the next in flight while the consumer works on the one yielded;
-    "all_gather": all are gathered first (PyTorch CP's default; W blocks in
-    memory)."""
+    block, pairs) for each, pairs being (query slice, key slice, the op's
+    configuration) of the chunk pairs to attend to (_Masking). comm "p2p":
+    the blocks travel the ring, the next in flight while the consumer works
+    on the one yielded; "all_gather": all are gathered first (PyTorch CP's
+    default; W blocks in memory)."""
     world, rank = _world(group)
     chunks = 2 if load_balance else 1
     cq, ck = q_len // chunks, k.shape[2] // chunks
@@ -173,9 +207,13 @@ def _blocks(group, k, v, q_len, load_balance, causal, comm):
             block = [gathered[0][src], gathered[1][src]]
         elif step < world - 1:
             requests, following = _exchange(group, block, block)
-        pairs = [(slice(qi * cq, (qi + 1) * cq), slice(ki * ck, (ki + 1) * ck), masked)
-                 for qi, ki, masked in _pairs(q_chunks, _chunk_ids(src, world, load_balance),
-                                              causal)]
+        pairs = []
+        for qi, qc in enumerate(q_chunks):
+            for ki, kc in enumerate(_chunk_ids(src, world, load_balance)):
+                cfg = masking.config(qc, kc)
+                if cfg is not None:
+                    pairs.append((slice(qi * cq, (qi + 1) * cq),
+                                  slice(ki * ck, (ki + 1) * ck), cfg))
         started = time.perf_counter()
         yield block[0], block[1], pairs
         computed = time.perf_counter()
@@ -192,35 +230,32 @@ def _blocks(group, k, v, q_len, load_balance, causal, comm):
 
 class _RingAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, group, causal, scale, load_balance, comm):
-        full = attention_config(q.shape, k.shape, v.shape, q.dtype, False, scale, None)
-        diag = attention_config(q.shape, k.shape, v.shape, q.dtype, True, scale, None)
+    def forward(ctx, q, k, v, group, masking, load_balance, comm):
+        full = masking.full
         batch, ho, dv = q.shape[0], full.num_output_heads, full.dv
         out = torch.zeros(batch, ho, q.shape[2], dv, dtype=torch.float32, device=q.device)
         lse = torch.full((batch, ho, q.shape[2]), float("-inf"), dtype=torch.float32,
                          device=q.device)
-        for k_block, v_block, pairs in _blocks(group, k, v, q.shape[2], load_balance, causal,
+        for k_block, v_block, pairs in _blocks(group, k, v, q.shape[2], load_balance, masking,
                                                comm):
-            for qs, ks, masked in pairs:
+            for qs, ks, cfg in pairs:
                 part = torch.empty(batch, ho, qs.stop - qs.start, dv, dtype=q.dtype,
                                    device=q.device)
                 part_lse = _forward(q[:, :, qs].contiguous(), k_block[:, :, ks].contiguous(),
-                                    v_block[:, :, ks].contiguous(), part,
-                                    diag if masked else full, with_lse=True)
+                                    v_block[:, :, ks].contiguous(), part, cfg,
+                                    with_lse=True)
                 out[:, :, qs], lse[:, :, qs] = _merge(out[:, :, qs], lse[:, :, qs],
                                                       part.float(), part_lse.float())
         out = out.to(q.dtype)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.group, ctx.causal, ctx.load_balance, ctx.comm = group, causal, load_balance, comm
-        ctx.configs = (full, diag)
+        ctx.group, ctx.masking, ctx.load_balance, ctx.comm = group, masking, load_balance, comm
         ctx.mark_non_differentiable(lse)
         return out, lse
 
     @staticmethod
     def backward(ctx, dout, unused_lse_grad):
         q, k, v, out, lse = ctx.saved_tensors
-        group, causal, load_balance = ctx.group, ctx.causal, ctx.load_balance
-        full, diag = ctx.configs
+        group, masking, load_balance = ctx.group, ctx.masking, ctx.load_balance
         world, rank = _world(group)
         dout = dout.contiguous()
         dq = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
@@ -229,15 +264,14 @@ class _RingAttention(torch.autograd.Function):
         blocks = 1 if ctx.comm == "p2p" else world
         dk_acc = torch.zeros((blocks, *k.shape), dtype=torch.float32, device=q.device)
         dv_acc = torch.zeros((blocks, *v.shape), dtype=torch.float32, device=q.device)
-        steps = _blocks(group, k, v, q.shape[2], load_balance, causal, ctx.comm)
+        steps = _blocks(group, k, v, q.shape[2], load_balance, masking, ctx.comm)
         for step, (k_block, v_block, pairs) in enumerate(steps):
             slot = 0 if ctx.comm == "p2p" else (rank - step) % world
-            for qs, ks, masked in pairs:
+            for qs, ks, cfg in pairs:
                 dq_part, dk_part, dv_part = _backward(
                     q[:, :, qs].contiguous(), k_block[:, :, ks].contiguous(),
                     v_block[:, :, ks].contiguous(), out[:, :, qs].contiguous(),
-                    dout[:, :, qs].contiguous(), lse[:, :, qs].contiguous(),
-                    diag if masked else full)
+                    dout[:, :, qs].contiguous(), lse[:, :, qs].contiguous(), cfg)
                 dq[:, :, qs] += dq_part.float()
                 dk_acc[slot, :, :, ks] += dk_part.float()
                 dv_acc[slot, :, :, ks] += dv_part.float()
@@ -256,44 +290,51 @@ class _RingAttention(torch.autograd.Function):
             dk_acc, dv_acc = dk_acc[rank:rank + 1], dv_acc[rank:rank + 1]
         dk_cur, dv_cur = dk_acc[0], dv_acc[0]
         return (dq.to(q.dtype), dk_cur.to(k.dtype), dv_cur.to(v.dtype),
-                None, None, None, None, None)
+                None, None, None, None)
 
 
 def ring_attention(q, k, v, *, group=None, causal=False, window=None, scale=None,
                    layout="bhsd", load_balance=False, return_lse=False, comm="p2p"):
     """Attention over the whole sequence from this rank's shards q, k, v of
-    it (shard_sequence's order), as `sqa.sqa_attention` takes them: heads
-    and layouts as there, causal False or True (equal query and key lengths;
-    the diagonal chunks are causal, top-left and bottom-right agree).
-    Returns this rank's output shard, and with `return_lse` its log-sum-exp
-    ([B, Ho, S_local], float32). Differentiable. `group`: the process group
-    (default: the world). Only the key/value shards travel: around the ring
+    it (shard_sequence's order), as `sqa.sqa_attention` takes them: heads,
+    layouts, causal (False; True or "top_left"; "bottom_right"), window
+    (in bottom-right coordinates, with causal False or "bottom_right") and
+    scale as there, for the whole sequence. Returns this rank's output
+    shard, and with `return_lse` its log-sum-exp ([B, Ho, S_local],
+    float32). Differentiable. `group`: the process group (default: the
+    world). Only the key/value shards travel: around the ring
     (comm="p2p"), or gathered at once (comm="all_gather", PyTorch context
     parallelism's default, for small world sizes: every rank then holds all
-    W blocks, and the backward sums dK/dV with one all_reduce)."""
-    if window is not None:
-        raise NotImplementedError(
-            "ring_attention: windows need a diagonal offset for each pair of sequence "
-            "chunks, which the kernels do not take at run time yet")
+    W blocks, and the backward sums dK/dV with one all_reduce).
+
+    Each pair of sequence chunks runs as one call of the op, with the
+    whole attention's mask shifted to the pair by a diagonal offset
+    (_Masking). On CUDA the kernel libraries take no offset yet, so there
+    only pairs that need none run: unmasked, or causal with equal query and
+    key lengths and no window; others raise."""
     if layout not in ("bhsd", "bshd"):
         raise ValueError(f"ring_attention: layout must be 'bhsd' or 'bshd', not {layout!r}")
     if comm not in ("p2p", "all_gather"):
         raise ValueError(f"ring_attention: comm must be 'p2p' or 'all_gather', not {comm!r}")
-    if causal not in (False, True):
-        raise ValueError(f"ring_attention: causal must be False or True, not {causal!r}")
     _check_inputs(q, k, v, layout)
-    _, _, scale = _call_params(causal, scale, None)
+    mask, window, scale = _call_params(causal, scale, window)
+    if window is not None and mask == "causal_top_left":
+        raise ValueError("ring_attention: a window is in bottom-right coordinates: causal "
+                         "must be False or 'bottom_right' with it")
     world, _ = _world(group)
     ql, kl, vl = (_logical(t, layout) for t in (q, k, v))
     chunks = world * (2 if load_balance else 1)
     _check_divisible("ring_attention", ql.shape[2] * world, chunks, "q (all shards)")
     _check_divisible("ring_attention", kl.shape[2] * world, chunks, "k (all shards)")
-    if causal and ql.shape[2] != kl.shape[2]:
-        raise ValueError("ring_attention: causal attention needs equal query and key/value "
-                         f"shard lengths, not {ql.shape[2]} and {kl.shape[2]}")
-    _check_across_ranks(group, ql, kl, vl, causal, load_balance)
-    out, lse = _RingAttention.apply(ql, kl, vl, group, bool(causal), scale, bool(load_balance),
-                                    comm)
+    _check_across_ranks(group, ql, kl, vl, (mask, window), load_balance)
+    full = attention_config(ql.shape, kl.shape, vl.shape, ql.dtype, False, scale, None)
+    per_rank = 2 if load_balance else 1
+    # The whole attention's diagonal: key gj <= gi + diagonal.
+    bottom_right = mask == "causal_bottom_right" or window is not None
+    diagonal = world * (kl.shape[2] - ql.shape[2]) if bottom_right else 0
+    masking = _Masking(full, mask != "none", window, diagonal, ql.shape[2] // per_rank,
+                       kl.shape[2] // per_rank)
+    out, lse = _RingAttention.apply(ql, kl, vl, group, masking, bool(load_balance), comm)
     if layout == "bshd":
         out = out.transpose(1, 2)
     return (out, lse) if return_lse else out

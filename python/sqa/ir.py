@@ -40,6 +40,7 @@ def emit_attention_module(cfg: AttentionConfig, func_name: str = "attention",
     returned = "%r" if num == 1 else ", ".join(f"%r#{i}" for i in range(num))
     return (
         f"func.func @{func_name}({', '.join(args)}) -> ({result_types}) {{\n"
+        f"{_offset_constant(cfg)}"
         f"  {result} = sqa.attention ins(%q, %k, %v : {q}, {k}, {v})\n"
         f"      outs({', '.join(names)} : {result_types}){attrs} -> {result_types}\n"
         f"  return {returned} : {result_types}\n"
@@ -47,10 +48,19 @@ def emit_attention_module(cfg: AttentionConfig, func_name: str = "attention",
     )
 
 
+def _offset_constant(cfg: AttentionConfig) -> str:
+    """The constant that the op's diagonal_offset reads, as an op line."""
+    if cfg.diagonal_offset is None:
+        return ""
+    return f"  %offset = arith.constant {int(cfg.diagonal_offset)} : index\n"
+
+
 def _attributes(cfg: AttentionConfig) -> str:
     attrs = ""
     if cfg.mask != "none":
         attrs += f" mask = {cfg.mask}"
+    if cfg.diagonal_offset is not None:
+        attrs += " diagonal_offset(%offset)"
     if cfg.window is not None:
         attrs += f" window = [{cfg.window[0]}, {cfg.window[1]}]"
     if cfg.scale is not None:
@@ -86,6 +96,7 @@ def emit_attention_grad_module(cfg: AttentionConfig, grad_dtype=None,
     return (
         f"func.func @{func_name}(%q: {q}, %k: {k}, %v: {v}, %out: {o}, %dout: {o}, "
         f"%lse: {lse}, %dq: {dq}, %dk: {dk}, %dv: {dv}) -> ({results}) {{\n"
+        f"{_offset_constant(cfg)}"
         f"  %r:3 = sqa.attention_grad ins(%q, %k, %v, %out, %dout, %lse : "
         f"{q}, {k}, {v}, {o}, {o}, {lse})\n"
         f"      outs(%dq, %dk, %dv : {results}){_attributes(cfg)} -> {results}\n"

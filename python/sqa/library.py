@@ -79,6 +79,9 @@ def config_key(cfg: AttentionConfig) -> str:
     (every field spelled out, in a fixed order; the scale as the shortest
     text of its f32): kernel bundles are keyed by it. Python writes the
     grammar; only the compiler reads it (`parse_config_key`)."""
+    if cfg.diagonal_offset is not None:
+        raise ValueError("a configuration with a diagonal offset has no kernel library "
+                         "(the library grammar has no offset; the CPU path takes it)")
     fields = [f"hq={cfg.num_query_heads}", f"hkv={cfg.num_kv_heads}",
               f"d={cfg.head_dim}", f"dv={cfg.dv}", f"dtype={cfg.dtype}",
               f"out={cfg.output_dtype}", f"mask={cfg.mask}"]

@@ -40,6 +40,11 @@ class AttentionConfig:
     # Set: the configuration is the backward (sqa.attention_grad) of this
     # attention, with gradients of this element type.
     grad_dtype: Optional[str] = None
+    # Set: the op's diagonal_offset (row i's diagonal is key i + offset, for
+    # the causal mask and the window), as ring attention gives each pair of
+    # sequence chunks. Emitted into the IR of the CPU path only: kernel
+    # libraries take no offset (their configuration grammar has none).
+    diagonal_offset: Optional[int] = None
 
     @property
     def num_output_heads(self) -> int:

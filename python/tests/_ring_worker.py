@@ -97,7 +97,9 @@ def main():
     for t in (ql, kl, vl):
         t.requires_grad_(True)
     try:
-        out, lse = ring_attention(ql, kl, vl, causal=case["causal"], layout=layout,
+        window = tuple(case["window"]) if case.get("window") else None
+        out, lse = ring_attention(ql, kl, vl, causal=case["causal"], window=window,
+                                  layout=layout,
                                   load_balance=lb, return_lse=True,
                                   comm=case.get("comm", "p2p"))
     except ValueError as err:

@@ -57,27 +57,32 @@ def _shard(x, world, rank, load_balance):
 
 
 CASES = [
-    # (world, heads (hq, hkv), causal, load_balance, layout, sq, skv, comm)
-    (2, (4, 2), False, False, "bhsd", 16, 16, "p2p"),    # GQA
-    (2, (2, 4), True, False, "bhsd", 16, 16, "p2p"),     # reverse SQA, causal, contiguous
-    (2, (4, 2), False, False, "bhsd", 8, 16, "p2p"),     # Sq != Skv
-    (4, (4, 1), True, True, "bshd", 16, 16, "p2p"),      # MQA, causal, zigzag, [B, S, H, D]
-    (4, (8, 4), True, False, "bhsd", 16, 16, "p2p"),     # SQA, causal, contiguous
-    (4, (2, 4), True, True, "bhsd", 16, 16, "all_gather"),  # rSQA, causal, zigzag, gathered
+    # (world, heads (hq, hkv), causal, window, load_balance, layout, sq, skv, comm)
+    (2, (4, 2), False, None, False, "bhsd", 16, 16, "p2p"),    # GQA
+    (2, (2, 4), True, None, False, "bhsd", 16, 16, "p2p"),     # reverse SQA, causal
+    (2, (4, 2), False, None, False, "bhsd", 8, 16, "p2p"),     # Sq != Skv
+    (4, (4, 1), True, None, True, "bshd", 16, 16, "p2p"),      # MQA, zigzag, [B, S, H, D]
+    (4, (8, 4), True, None, False, "bhsd", 16, 16, "p2p"),     # SQA, causal, contiguous
+    (4, (2, 4), True, None, True, "bhsd", 16, 16, "all_gather"),  # rSQA, gathered
+    # Pairs of chunks that need a diagonal offset (the CPU path's).
+    (2, (4, 2), True, None, False, "bhsd", 8, 16, "p2p"),      # causal top-left, Sq != Skv
+    (2, (2, 4), "bottom_right", None, True, "bhsd", 8, 16, "p2p"),  # bottom-right, zigzag
+    (4, (4, 1), False, (3, 0), True, "bshd", 16, 16, "p2p"),   # window, zigzag
+    (2, (8, 4), "bottom_right", (5, 2), False, "bhsd", 16, 24, "all_gather"),  # both
 ]
 
 
-@pytest.mark.parametrize("world,heads,causal,load_balance,layout,sq,skv,comm", CASES)
-def test_ring_attention_equals_the_op(tmp_path, world, heads, causal, load_balance, layout,
-                                      sq, skv, comm):
+@pytest.mark.parametrize("world,heads,causal,window,load_balance,layout,sq,skv,comm", CASES)
+def test_ring_attention_equals_the_op(tmp_path, world, heads, causal, window, load_balance,
+                                      layout, sq, skv, comm):
     case = {"seed": world * 100 + heads[0] * 10 + heads[1], "b": 2, "hq": heads[0],
             "hkv": heads[1], "sq": sq, "skv": skv, "d": 16, "causal": causal,
-            "load_balance": load_balance, "layout": layout, "comm": comm}
+            "window": window, "load_balance": load_balance, "layout": layout, "comm": comm}
     results = _run(tmp_path, world, case)
     q, k, v, dout = inputs(case)
     for t in (q, k, v):
         t.requires_grad_(True)
-    out, lse = sqa_attention(q, k, v, causal=causal, return_lse=True)
+    out, lse = sqa_attention(q, k, v, causal=causal, window=window, return_lse=True)
     (out * dout).sum().backward()
     reference = {"out": out.detach(), "lse": lse, "dq": q.grad, "dk": k.grad, "dv": v.grad}
     for rank, got in enumerate(results):
@@ -97,8 +102,8 @@ def test_shapes_that_differ_across_ranks_raise_on_every_rank(tmp_path):
 def test_refused_arguments():
     from sqa.distributed import ring_attention
     q = torch.zeros(1, 2, 8, 16)
-    with pytest.raises(NotImplementedError, match="diagonal offset"):
-        ring_attention(q, q, q, window=(4, 0))
+    with pytest.raises(ValueError, match="bottom-right coordinates"):
+        ring_attention(q, q, q, causal=True, window=(4, 0))
     with pytest.raises(ValueError, match="layout"):
         ring_attention(q, q, q, layout="sbhd")
     with pytest.raises(ValueError, match="comm"):
