@@ -79,7 +79,10 @@ def main():
     rank, world = int(sys.argv[1]), int(sys.argv[2])
     init, case, out_dir = sys.argv[3], json.loads(sys.argv[4]), sys.argv[5]
     dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank,
-                            world_size=world, timeout=datetime.timedelta(seconds=120))
+                            world_size=world,
+                            timeout=datetime.timedelta(seconds=case.get("timeout", 120)))
+    if case.get("die") and rank == 1:
+        os._exit(3)  # a rank that fails before the attention
     if case.get("layer"):
         layer_case(case, rank, world, out_dir)
         return

@@ -99,6 +99,21 @@ def test_shapes_that_differ_across_ranks_raise_on_every_rank(tmp_path):
         assert "called with other shapes or arguments" in got.get("error", ""), (rank, got)
 
 
+def test_a_rank_that_dies_ends_the_others_with_an_error(tmp_path):
+    """Rank 1 exits before the attention: rank 0 fails with gloo's error
+    (the peer gone, or the group's 10 s timeout), never hangs."""
+    case = {"seed": 1, "b": 1, "hq": 2, "hkv": 2, "sq": 8, "skv": 8, "d": 16, "causal": False,
+            "load_balance": False, "layout": "bhsd", "die": True, "timeout": 10}
+    procs = [subprocess.Popen([sys.executable, WORKER, str(rank), "2", str(tmp_path / "init"),
+                               json.dumps(case), str(tmp_path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in range(2)]
+    outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    assert procs[1].returncode == 3
+    assert procs[0].returncode != 0 and "Error" in outputs[0], outputs[0]
+    assert not (tmp_path / "rank0.pt").exists()
+
+
 def test_refused_arguments():
     from sqa.distributed import ring_attention
     q = torch.zeros(1, 2, 8, 16)
