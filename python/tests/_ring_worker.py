@@ -5,6 +5,7 @@ ring_attention on this rank's shards, backpropagates the shard of a drawn
 output gradient, and saves out, lse and the shards' gradients (or the error
 it raised) to OUT_DIR/rank<R>.pt."""
 import datetime
+import faulthandler
 import json
 import os
 import sys
@@ -25,6 +26,13 @@ def inputs(case):
     v = torch.randn(b, hkv, skv, d, generator=g)
     dout = torch.randn(b, max(hq, hkv), sq, d, generator=g)
     return q, k, v, dout
+
+
+def _leave():
+    """Leaves the group together: on torch 2.6 a rank whose peer had already
+    torn the group down could wait in destroy_process_group forever."""
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def layer(case, process_group=None):
@@ -52,7 +60,7 @@ def layer_case(case, rank, world, out_dir):
     grad = model.q_proj.weight.grad.clone()
     dist.all_reduce(grad)
     torch.save({"out": out.detach(), "q_proj_grad": grad}, os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    _leave()
 
 
 def torch_cp_case(case, rank, world, out_dir):
@@ -72,12 +80,15 @@ def torch_cp_case(case, rank, world, out_dir):
         out = ring_attention(q, k, v, group=mesh.get_group(), causal=True, load_balance=True)
     (full,) = context_parallel_unshard(mesh, [out], [2])
     torch.save({"out": full}, os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    _leave()
 
 
 def main():
     rank, world = int(sys.argv[1]), int(sys.argv[2])
     init, case, out_dir = sys.argv[3], json.loads(sys.argv[4]), sys.argv[5]
+    # A rank still running after the group's timeout and a margin prints
+    # every thread's stack and exits: a stuck test fails, saying where.
+    faulthandler.dump_traceback_later(case.get("timeout", 120) + 60, exit=True)
     dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank,
                             world_size=world,
                             timeout=datetime.timedelta(seconds=case.get("timeout", 120)))
@@ -114,7 +125,7 @@ def main():
         out, grads = out.transpose(1, 2), [g.transpose(1, 2) for g in grads]
     torch.save({"out": out.detach(), "lse": lse, "dq": grads[0], "dk": grads[1],
                 "dv": grads[2]}, os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    _leave()
 
 
 if __name__ == "__main__":
