@@ -296,7 +296,7 @@ class _RingAttention(torch.autograd.Function):
 def ring_attention(q, k, v, *, group=None, causal=False, window=None, scale=None,
                    layout="bhsd", load_balance=False, return_lse=False, comm="p2p"):
     """Attention over the whole sequence from this rank's shards q, k, v of
-    it (shard_sequence's order), as `sqa.sqa_attention` takes them: heads,
+    it (shard_sequence's order), as `sqa.pytorch.sqa_attention` takes them: heads,
     layouts, causal (False; True or "top_left"; "bottom_right"), window
     (in bottom-right coordinates, with causal False or "bottom_right") and
     scale as there, for the whole sequence. Returns this rank's output

@@ -118,13 +118,12 @@ static FailureOr<Sym> fromConstant(Attribute attr) {
   }
   if (auto f = dyn_cast<FloatAttr>(attr))
     return Sym::real(f.getValueAsDouble());
+  // BoolAttr is an i1 IntegerAttr.
   if (auto i = dyn_cast<IntegerAttr>(attr)) {
     if (i.getType().isInteger(1))
       return Sym::boolean(i.getValue().getBoolValue());
     return Sym::integer({0, 0, i.getValue().getSExtValue()});
   }
-  if (auto b = dyn_cast<BoolAttr>(attr))
-    return Sym::boolean(b.getValue());
   return failure();
 }
 
@@ -256,13 +255,11 @@ Evaluator::evaluateOp(Operation *op, ArrayRef<Sym> operands,
       const Sym *x = &operands[0], *c = &operands[1];
       if (!c->boolConstant)
         std::swap(x, c);
-      if (!c->boolConstant)
+      if (!c->boolConstant || (cmp.getPredicate() != arith::CmpIPredicate::eq &&
+                               cmp.getPredicate() != arith::CmpIPredicate::ne))
         return failure();
       bool same = (cmp.getPredicate() == arith::CmpIPredicate::eq) ==
                   *c->boolConstant;
-      if (cmp.getPredicate() != arith::CmpIPredicate::eq &&
-          cmp.getPredicate() != arith::CmpIPredicate::ne)
-        return failure();
       return same ? *x : negate(*x);
     }
     if (!all(Kind::Int))
